@@ -1,0 +1,29 @@
+# One-word entry points shared by humans and CI.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint run bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check logstore shipper alerter logq tests bench
+	$(VENV)/bin/ruff format --check logstore shipper alerter logq tests bench
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+run: $(STAMP)
+	$(PY) -m logwarden_demo
+
+bench: $(STAMP)
+	$(PY) bench/store.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,57 @@
+"""The ``store`` section: exactly one of ``sqlite`` or ``elasticsearch``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from logstore.config.types import Duration, StrList, Strict
+
+
+class SqliteConfig(Strict):
+    path: Path = Path("data/logwarden.db")
+    retention: Duration | None = None  # None keeps everything
+    busy_timeout: Duration = timedelta(seconds=10)
+
+
+class ElasticsearchConfig(Strict):
+    hosts: StrList = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1)
+    # Daily indices per service. {field} takes a doc field; %Y %m %d the doc's UTC day.
+    index: str = "logs-{service.name}-%Y.%m.%d"
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    request_timeout: Duration = timedelta(seconds=30)
+    retention: Duration | None = None
+    template_name: str = "logwarden"
+    # Index (not data stream) for alerter state, alert transitions and notification claims.
+    state_index: str = "logwarden-state"
+
+    @model_validator(mode="after")
+    def _auth(self) -> ElasticsearchConfig:
+        if self.api_key is not None and (self.username or self.password):
+            raise ValueError("give api_key or username/password, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+class StoreConfig(Strict):
+    sqlite: SqliteConfig | None = None
+    elasticsearch: ElasticsearchConfig | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StoreConfig:
+        if self.sqlite is not None and self.elasticsearch is not None:
+            raise ValueError("give exactly one of sqlite or elasticsearch")
+        if self.sqlite is None and self.elasticsearch is None:
+            self.sqlite = SqliteConfig()
+        return self
+
+    @property
+    def backend(self) -> str:
+        return "elasticsearch" if self.elasticsearch is not None else "sqlite"

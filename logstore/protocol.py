@@ -1,0 +1,59 @@
+"""The one store interface shared by the shipper, the alerter and logq.
+
+Guarantees every backend keeps (the contract suite in tests/logstore checks each on both backends):
+
+- ``write`` is idempotent by ``Doc.id``: writing a doc whose id is stored already answers DUPLICATE
+  and stores nothing. It answers one ``WriteResult`` per doc, in input order, and never raises for
+  per-doc trouble; it raises ``StoreError`` only when the store cannot be used at all. Retries are
+  the caller's job (the pipeline owns retries; the store only classifies).
+- ``search`` yields hits sorted by (``@timestamp``, ``event.id``) in the requested order, streaming any
+  number of them with bounded memory. ``after`` resumes strictly after a cursor in that order.
+- ``aggregate`` answers several requests in one round trip where the backend can (Elasticsearch
+  ``_msearch``). Totals are exact; a group limit that cuts groups sets ``truncated``.
+- Docs written are visible to ``search``/``aggregate`` after ``refresh()`` (a no-op on SQLite),
+  including from other processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from logstore.types import AggRequest, AggResult, Cursor, Doc, Health, Hit, RetentionResult, WriteResult
+
+Order = Literal["asc", "desc"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    name: str  # "sqlite" or "elasticsearch"
+
+    def write(self, docs: Sequence[Doc]) -> list[WriteResult]: ...
+
+    def search(
+        self,
+        query: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+        after: Cursor | None = None,
+    ) -> Iterator[Hit]:
+        """Hits matching the Lucene ``query`` ('' or '*' = all) with start <= @timestamp < end."""
+        ...
+
+    def count(self, query: str, start: datetime | None = None, end: datetime | None = None) -> int: ...
+
+    def aggregate(self, requests: Sequence[AggRequest]) -> list[AggResult]: ...
+
+    def retention(self, now: datetime | None = None) -> RetentionResult:
+        """Drop data older than the configured retention (relative to ``now``, default the clock)."""
+        ...
+
+    def refresh(self) -> None: ...
+
+    def health(self) -> Health: ...
+
+    def close(self) -> None: ...
