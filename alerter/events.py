@@ -1,0 +1,46 @@
+"""The seam between rule evaluation (alerter.engine) and the notification pipeline (alerter.notify).
+
+The engine emits one ``AlertEvent`` per (rule, group) state change it wants people to hear about,
+and on every tick lets the pipeline flush timers (group_wait, group_interval, retries). The pipeline
+never evaluates rules; the engine never talks to apprise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+AlertState = Literal["firing", "resolved", "nodata", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    rule: str
+    fingerprint: str  # stable hash of rule name + sorted group items: the dedup key
+    state: AlertState
+    group: dict[str, Any]  # group_by field -> value; {} for an ungrouped rule
+    severity: str  # "critical" | "warning" | "info" (free text allowed)
+    labels: dict[str, str]
+    channels: tuple[str, ...]  # the rule's `notify` list: channel names or tags
+    summary: str  # rendered template, one line
+    value: float | None  # the evaluated value (count, ratio, p99, ...)
+    threshold: str  # human form of the condition, e.g. "> 50"
+    window_start: datetime
+    window_end: datetime
+    started_at: datetime  # when this instance started firing (== at for new ones)
+    at: datetime  # evaluation time (the injected clock)
+    logq: str  # ready-to-run command showing the matching lines
+    samples: tuple[dict[str, Any], ...] = ()  # up to `sample` example docs
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    def submit(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        """Accept state changes; sending may happen now or on a later ``tick`` (group_wait)."""
+        ...
+
+    def tick(self, now: datetime) -> None:
+        """Flush due groups, retries and digests. Called by the engine at least once a second."""
+        ...

@@ -1,0 +1,1 @@
+"""Placeholder: the Elasticsearch test rig (osmem-server + proxy) is being built here."""
