@@ -20,7 +20,7 @@ test: lint
 	$(VENV)/bin/pytest -q
 
 run: $(STAMP)
-	$(PY) -m logwarden_demo
+	$(PY) examples/demo.py
 
 bench: $(STAMP)
 	$(PY) bench/store.py

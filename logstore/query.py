@@ -119,7 +119,8 @@ def _syntax_error(text: str, err: Exception) -> QueryError:
         what = f"unexpected {tok.group(1)!r}" if tok and tok.group(1) else "unexpected token"
         return QueryError(what, text, pos)
     if "end of expression" in msg:
-        return QueryError("unexpected end of query (unclosed parenthesis, bracket or quote?)", text, len(text))
+        reason = "unexpected end of query (unclosed parenthesis, bracket or quote?)"
+        return QueryError(reason, text, len(text))
     return QueryError(msg, text, 0)
 
 
@@ -161,6 +162,9 @@ class _Builder:
                 return Exists(self.field_name(node.expr, _unquote(node.expr.value)))
             if name == "*":
                 return self.build(node.expr, field)
+            if _has_field(node.expr):
+                # luqum reads a:b:c as a:(b:c) and would silently drop "a"; Lucene has no such query.
+                raise self.fail(node, f"a field inside field {name!r}: quote the value or escape the ':'")
             return self.build(node.expr, name)
         if isinstance(node, lt.Word):
             return self._word(node, field)
@@ -185,7 +189,7 @@ class _Builder:
         if isinstance(node, lt.Fuzzy):
             raise self.fail(node, "fuzzy queries (~) are not supported; use a wildcard")
         if isinstance(node, lt.Proximity):
-            raise self.fail(node, "proximity queries (\"...\"~N) are not supported")
+            raise self.fail(node, 'proximity queries ("..."~N) are not supported')
         raise self.fail(node, f"unsupported query element {type(node).__name__}")
 
     def _and(self, node: lt.Item, field: str) -> Node:
@@ -211,6 +215,12 @@ class _Builder:
         if re.search(r"(?<!\\)[*?]", raw):
             return Wildcard(field, _unquote_wildcard(raw))
         return Term(field, value)
+
+
+def _has_field(node: lt.Item) -> bool:
+    if isinstance(node, lt.SearchField):
+        return True
+    return any(_has_field(child) for child in node.children)
 
 
 def _unquote_wildcard(raw: str) -> str:

@@ -33,7 +33,7 @@ _SCALARS = yaml.SafeLoader("")
 
 
 def _scalar(node: yaml.Node) -> Any:
-    return _SCALARS.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return _SCALARS.construct_object(node, deep=True)
 
 
 def _expand(value: str, where: str, env: Mapping[str, str]) -> str:

@@ -1,9 +1,154 @@
-"""The ``notify`` section of logwarden.yaml (owned by the notify package's issue)."""
+"""The ``notify`` section of logwarden.yaml: channels, routes, grouping, dedup, rate limits, retries.
+
+Every field has a default, so a config without ``notify:`` loads (and simply has no channels).
+Channel URLs are apprise URLs and carry secrets (tokens, passwords): they are ``SecretStr`` so they
+never show up in a repr, a dump, a log line or an error message.
+"""
 
 from __future__ import annotations
 
-from logstore.config.types import Strict
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from logstore.config.types import Duration, Strict, StrList
+
+# The channel name that receives meta-alerts (a rule failing N ticks in a row).
+META_CHANNEL = "alerter"
+# Without a channel named "alerter", meta-alerts go to channels carrying this tag.
+META_FALLBACK_TAG = "ops"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+
+
+class RateLimit(Strict):
+    """At most ``count`` messages per ``per`` on one channel; the overflow becomes one digest."""
+
+    count: int = Field(default=20, ge=1)
+    per: Duration = timedelta(minutes=1)
+    # How many alerts a digest shows before "and N more alerts".
+    sample: int = Field(default=5, ge=0)
+
+
+class Retry(Strict):
+    """Exponential backoff with jitter for a channel that failed; we never give up on our own."""
+
+    initial: Duration = timedelta(seconds=2)
+    max: Duration = timedelta(minutes=5)
+    factor: float = Field(default=2.0, ge=1.0)
+    jitter: float = Field(default=0.2, ge=0.0, le=1.0)  # +- this fraction of the delay
+
+
+class Channel(Strict):
+    name: str = Field(min_length=1)
+    url: SecretStr  # any apprise URL: mailto://, json://, slack://, dingtalk://, ...
+    tags: StrList = Field(default_factory=list)
+    rate_limit: RateLimit | None = None  # None: notify.rate_limit
+    # Time one delivery may take before it counts as failed (then retried). apprise's own socket
+    # timeouts are capped inside it, so a slow service cannot deliver after we gave up on it.
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: SecretStr) -> SecretStr:
+        # Only the shape here: asking apprise whether it knows the URL costs ~1 s of imports, which
+        # every logq run would pay. `alerter check` and `alerter run` ask apprise (alerter.notify.check).
+        raw = v.get_secret_value().strip()
+        if not _URL.match(raw):
+            raise ValueError("expected an apprise URL like json://host/path or mailto://user@host")
+        return SecretStr(raw)
+
+
+class Route(Strict):
+    """Extra channels for events matching every given condition (severity and/or labels)."""
+
+    severity: StrList = Field(default_factory=list)  # empty: any severity
+    labels: dict[str, str] = Field(default_factory=dict)  # all must equal
+    rules: StrList = Field(default_factory=list)  # empty: any rule
+    channels: StrList = Field(min_length=1)  # channel names or tags
 
 
 class NotifyConfig(Strict):
-    pass
+    channels: list[Channel] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    # What makes one notification: "rule", "severity", "state", a group/label key, or "..." (every
+    # group field: one message per alert instance).
+    group_by: StrList = Field(default_factory=lambda: ["rule"])
+    group_wait: Duration = timedelta(seconds=30)
+    group_interval: Duration = timedelta(minutes=5)
+    repeat_interval: Duration = timedelta(hours=4)
+    send_resolved: bool = True
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    retry: Retry = Field(default_factory=Retry)
+    # How long the notification log (dedup memory) is kept; must outlive repeat_interval.
+    log_retention: Duration = timedelta(days=7)
+    # HA: a claim this old without a "sent" mark may be taken over by another alerter.
+    claim_lease: Duration = timedelta(minutes=2)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, v: list[Channel]) -> list[Channel]:
+        seen: set[str] = set()
+        for ch in v:
+            if ch.name in seen:
+                raise ValueError(f"channel name {ch.name!r} is used twice")
+            seen.add(ch.name)
+        return v
+
+    @model_validator(mode="after")
+    def _targets_exist(self) -> NotifyConfig:
+        if self.log_retention < self.repeat_interval:
+            raise ValueError("log_retention must be at least repeat_interval, or alerts would repeat early")
+        for i, route in enumerate(self.routes):
+            unknown = self.unknown_targets(route.channels)
+            if unknown:
+                raise ValueError(f"routes[{i}]: no channel named or tagged {unknown[0]!r}")
+        return self
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+    def unknown_targets(self, targets: list[str] | tuple[str, ...]) -> list[str]:
+        """Targets (a rule's ``notify`` list) that name no channel and no tag; ``alerter`` is always known."""
+        known = {c.name for c in self.channels} | {t for c in self.channels for t in c.tags} | {META_CHANNEL}
+        return [t for t in targets if t not in known]
+
+    def rate_limit_for(self, channel: str) -> RateLimit:
+        ch = self.channel(channel)
+        return ch.rate_limit if ch is not None and ch.rate_limit is not None else self.rate_limit
+
+    def redacted(self) -> dict[str, Any]:
+        """A dump safe to print: URLs shown as apprise's privacy form."""
+        out = self.model_dump(mode="json")
+        for ch, raw in zip(out["channels"], self.channels, strict=True):
+            ch["url"] = privacy_url(raw.url.get_secret_value())
+        return out
+
+
+class _Mute(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def apprise_instantiate(url: str) -> Any:
+    """apprise's parser, with its log muted: it echoes URLs (path tokens included) at debug level."""
+    # Deferred import: apprise loads its plugin table on first use (~0.2 s), only pay when needed.
+    import apprise
+
+    logger = logging.getLogger("apprise")
+    mute = _Mute()
+    logger.addFilter(mute)
+    try:
+        return apprise.Apprise.instantiate(url)
+    finally:
+        logger.removeFilter(mute)
+
+
+def privacy_url(url: str) -> str:
+    """apprise's own obfuscated form (tokens and passwords starred), or just the scheme."""
+    plugin = apprise_instantiate(url)
+    if plugin is None:
+        return url.partition("://")[0] + "://****"
+    return str(plugin.url(privacy=True))

@@ -1,9 +1,113 @@
-"""The ``shipper`` section of logwarden.yaml (owned by the shipper package's issue)."""
+"""The ``shipper`` section of logwarden.yaml: which files to tail, how to parse them, how to deliver.
+
+Every field has a default, so a logwarden.yaml without a ``shipper:`` section still loads (the
+shipper then has no inputs and ``shipper check`` says so).
+"""
 
 from __future__ import annotations
 
-from logstore.config.types import Strict
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from logstore.config.types import Duration, Strict, StrList
+
+Format = Literal["json", "logfmt", "nginx", "plain"]
+
+
+class MultilineConfig(Strict):
+    """Lines that do NOT match ``start`` continue the previous event (stack traces)."""
+
+    start: str
+    max_lines: int = Field(default=500, ge=1)
+    max_bytes: int = Field(default=1 << 20, ge=1)
+    # An event whose continuation has not come after this long is shipped as it is.
+    timeout: Duration = timedelta(seconds=1)
+
+    @field_validator("start")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from None
+        return value
+
+
+class InputConfig(Strict):
+    paths: StrList = Field(min_length=1)
+    exclude: StrList = Field(default_factory=list)
+    format: Format = "plain"
+    service: str = "unknown"
+    fields: dict[str, Any] = Field(default_factory=dict)
+    multiline: MultilineConfig | None = None
+    encoding: str = "utf-8"
+    max_line_bytes: int = Field(default=1 << 20, ge=64)
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = {"@timestamp", "message", "event", "log", "host", "service", "tags"}
+        clash = sorted(reserved & set(value))
+        if clash:
+            raise ValueError(f"{clash[0]!r} is set by the shipper itself; pick another field name")
+        return value
+
+
+class BatchConfig(Strict):
+    max_docs: int = Field(default=2000, ge=1)
+    max_bytes: int = Field(default=5 << 20, ge=1024)
+    # A partial batch is sent after at most this long.
+    max_wait: Duration = timedelta(seconds=1)
+
+
+class RetryConfig(Strict):
+    initial: Duration = timedelta(milliseconds=100)
+    max: Duration = timedelta(seconds=30)
+
+
+class MetricsConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=0, le=65535)  # None = no HTTP endpoint
 
 
 class ShipperConfig(Strict):
-    pass
+    inputs: list[InputConfig] = Field(default_factory=list)
+    registry: Path = Path("data/shipper-registry.db")
+    batch: BatchConfig = Field(default_factory=BatchConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    # Batches on their way to the store at once; beyond this, reading pauses (backpressure).
+    max_in_flight: int = Field(default=4, ge=1)
+    workers: int = Field(default=1, ge=1, le=16)
+    scan_interval: Duration = timedelta(seconds=1)
+    # inotify is a wake-up hint only; poll: true relies on the periodic scan alone (NFS, containers).
+    poll: bool = False
+    close_inactive: Duration = timedelta(minutes=5)
+    max_open_files: int = Field(default=256, ge=1)
+    # Registry rows of files that are gone and fully shipped are forgotten after this long.
+    clean_removed: Duration = timedelta(hours=24)
+    fingerprint_bytes: int = Field(default=1024, ge=16, le=1 << 20)
+    read_chunk: int = Field(default=1 << 20, ge=4096)
+    shutdown_timeout: Duration = timedelta(seconds=10)
+    host_name: str | None = None  # default: the machine's hostname
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    @model_validator(mode="after")
+    def _sane(self) -> ShipperConfig:
+        if self.retry.initial > self.retry.max:
+            raise ValueError("retry.initial must not exceed retry.max")
+        return self

@@ -1,0 +1,325 @@
+"""``alerter``: run, status, check, schema, silence, test.
+
+User errors (bad config, bad rule, bad arguments) print one line and exit 2, never a traceback.
+A store that cannot be used prints one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alerter.events import AlertEvent, Notifier
+from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore.observe import setup_logging
+from logstore.types import StoreError, datetime_to_ms, format_ts
+
+log = logging.getLogger("alerter")
+
+EXIT_USER = 2
+
+
+class UserError(Exception):
+    pass
+
+
+class _ArgParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, like every other user error
+        self.exit(EXIT_USER, f"{self.prog}: {message}\n")
+
+
+def _common() -> _ArgParser:
+    p = _ArgParser(add_help=False)
+    p.add_argument("-c", "--config", help="logwarden.yaml (default: $LOGWARDEN_CONFIG or ./logwarden.yaml)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL wins)")
+    return p
+
+
+class _LogNotifier:
+    """Stand-in until alerter.notify provides build_notifier: announces events in the log only."""
+
+    def submit(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        for e in events:
+            log.warning(
+                "alert %s",
+                e.state,
+                extra={"rule": e.rule, "group": e.group, "summary": e.summary, "logq": e.logq},
+            )
+
+    def tick(self, now: datetime) -> None:
+        pass
+
+
+def _notifier(config: Config, store: Any) -> Notifier:
+    try:
+        from alerter.notify import build_notifier
+    except ImportError:
+        log.warning("alerter.notify is not available; alerts go to this log only")
+        return _LogNotifier()
+    notifier: Notifier = build_notifier(config, store)
+    return notifier
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    p = _ArgParser(prog="alerter", description="Evaluate logwarden alert rules and send notifications.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgParser)
+
+    run = sub.add_parser("run", parents=[common], help="evaluate rules on their schedules")
+    run.add_argument("--once", action="store_true", help="evaluate every rule now, notify, exit")
+
+    status = sub.add_parser("status", parents=[common], help="each rule and group: state, value, evaluations")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    check = sub.add_parser("check", parents=[common], help="validate logwarden.yaml and every rule")
+    check.add_argument("paths", nargs="*", help="rule files or directories (default: alerter.rules)")
+
+    sub.add_parser("schema", parents=[common], help="print the JSON Schema of a rule")
+
+    test = sub.add_parser("test", parents=[common], help="backtest a rule, or run a CASES.yaml fixture file")
+    test.add_argument("target", help="a CASES.yaml file, a rule file, or a rule name")
+    test.add_argument("--since", default="24h", help="backtest range (default 24h)")
+
+    try:
+        from alerter.notify.cli import add_silence_commands
+    except ImportError:  # the notification pipeline is a separate package that may be absent
+        silence = sub.add_parser("silence", parents=[common], help="(notification pipeline not installed)")
+        silence.add_argument("rest", nargs=argparse.REMAINDER)
+    else:
+        add_silence_commands(sub, parents=[common])
+    return p
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from alerter.rules.model import Rule
+
+    print(json.dumps(Rule.model_json_schema(by_alias=True), indent=2))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from alerter.rules.loader import load_rules
+
+    config = _config(args)
+    paths = args.paths or config.alerter.rules
+    base = None if args.paths else config.base_dir
+    result = load_rules(paths, config, base)
+    for e in result.errors:
+        print(e, file=sys.stderr)
+    if result.errors:
+        return EXIT_USER
+    print(f"{config.source}: ok; {len(result.rules)} rule(s) in {len(result.files)} file(s) ok")
+    return 0
+
+
+def _open(config: Config) -> Any:
+    from logstore import open_store
+
+    return open_store(config.store)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from alerter.engine import Engine
+    from alerter.runner import RuleSet, Runner
+    from alerter.state import open_state
+
+    config = _config(args)
+    ruleset = RuleSet(config)
+    ruleset.reload()
+    if ruleset.errors and not ruleset.by_file:
+        raise UserError(next(iter(ruleset.errors.values()))[0])
+    store = _open(config)
+    try:
+        state = open_state(config, store)
+        factory = (lambda: _open(config)) if store.name == "sqlite" else None
+        engine = Engine(
+            store,
+            _notifier(config, store),
+            state,
+            config.alerter,
+            config_path=None if config.source == "<defaults>" else config.source,
+            store_factory=factory,
+        )
+        runner = Runner(engine, ruleset)
+        if args.once:
+            runner.run_once()
+            return 1 if any(m.failures for m in engine.metas.values() if m.rule in engine.rules) else 0
+        http = None
+        if config.alerter.metrics.port is not None:
+            from logstore.observe import start_http
+
+            http = start_http(config.alerter.metrics.host, config.alerter.metrics.port, runner.health)
+            log.info("serving /healthz and /metrics", extra={"port": http.port})
+
+        def _stop(signum: int, frame: Any) -> None:
+            log.info("signal received; stopping", extra={"signal": signum})
+            runner.stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        try:
+            runner.run()
+        finally:
+            if http is not None:
+                http.stop()
+            engine.close()
+            state.close()
+        return 0
+    finally:
+        store.close()
+
+
+def _ts(dt: datetime | None) -> str:
+    return "-" if dt is None else format_ts(datetime_to_ms(dt))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from alerter.render import fmt_value
+    from alerter.rules.loader import load_rules
+    from alerter.schedule import next_tick
+    from alerter.state import open_state
+
+    config = _config(args)
+    loaded = load_rules(config.alerter.rules, config, config.base_dir)
+    store = _open(config)
+    try:
+        state = open_state(config, store)
+        instances, metas = state.load()
+        state.close()
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+    by_rule: dict[str, list[Any]] = {}
+    for inst in instances:
+        by_rule.setdefault(inst.rule, []).append(inst)
+    meta_by = {m.rule: m for m in metas}
+    rows: list[dict[str, Any]] = []
+    for rs in loaded.rules:
+        r = rs.rule
+        meta = meta_by.get(r.name)
+        base = {
+            "rule": r.name,
+            "last_eval": _ts(meta.last_eval if meta else None),
+            "next_eval": _ts(next_tick(r, now)),
+            "error": meta.last_error if meta else "",
+        }
+        insts = sorted(by_rule.get(r.name, []), key=lambda i: sorted(i.group.items()))
+        if not insts:
+            rows.append({**base, "group": "", "state": "error" if base["error"] else "ok", "value": "-"})
+        for i in insts:
+            group = ", ".join(f"{k}={v}" for k, v in sorted(i.group.items()))
+            rows.append(
+                {**base, "group": group, "state": i.state, "value": fmt_value(i.value), "since": _ts(i.since)}
+            )
+    for e in loaded.errors:
+        print(e, file=sys.stderr)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    cols = ["rule", "group", "state", "value", "last_eval", "next_eval", "error"]
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in cols}
+    print("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in cols).rstrip())
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from alerter.cases import is_cases_file, run_cases_file
+
+    target = Path(args.target)
+    if target.is_file() and is_cases_file(target):
+        results = run_cases_file(target)
+        failed = 0
+        for r in results:
+            print(f"{'PASS' if r.ok else 'FAIL'}  {r.name}")
+            for p in r.problems:
+                print(f"      {p}")
+            failed += not r.ok
+        print(f"{len(results) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+    return _backtest(args, target)
+
+
+def _backtest(args: argparse.Namespace, target: Path) -> int:
+    from alerter.backtest import backtest, report
+    from alerter.rules.loader import load_rules, parse_rule_file
+
+    try:
+        since = parse_duration(args.since)
+    except ValueError as e:
+        raise UserError(f"--since: {e}") from None
+    config = _config(args)
+    if target.is_file():
+        found, errors = parse_rule_file(target)
+        if errors:
+            raise UserError(errors[0])
+    else:
+        loaded = load_rules(config.alerter.rules, None, config.base_dir)
+        found = [rs for rs in loaded.rules if rs.rule.name == args.target]
+        if not found:
+            raise UserError(
+                f"{args.target}: no such file, and no rule of that name in {config.alerter.rules}"
+            )
+    store = _open(config)
+    try:
+        now = datetime.now(UTC)
+        for rs in found:
+            print(report(backtest(store, rs.rule, since, now, config.alerter)))
+    finally:
+        store.close()
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "status": cmd_status,
+    "check": cmd_check,
+    "schema": cmd_schema,
+    "test": cmd_test,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "log_level", "INFO") or "INFO")
+    handler = COMMANDS.get(args.command)
+    if handler is None:
+        func = getattr(args, "func", None)
+        if func is None:
+            print(
+                "alerter silence: the notification pipeline (alerter.notify) is not installed",
+                file=sys.stderr,
+            )
+            return EXIT_USER
+        return int(func(args) or 0)
+    try:
+        return handler(args)
+    except (ConfigError, UserError) as e:
+        print(f"alerter {args.command}: {e}", file=sys.stderr)
+        return EXIT_USER
+    except StoreError as e:
+        print(f"alerter {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,466 @@
+"""Evaluate due rules in one store round trip, step each (rule, group) state, announce changes.
+
+Guarantees:
+- Evaluation is aggregation only (``store.aggregate``); the only documents read are up to
+  ``sample`` example lines per announced firing group.
+- Every due rule of a batch shares one ``aggregate`` call; if that call fails, each rule is retried
+  alone once, so one broken rule cannot put its batch-mates into the error state.
+- State is saved before events go to the notifier: a crash between the two can lose an
+  announcement (the next tick will not repeat it), but never announces twice after a restart.
+- Every state change is also written to the store as an alert document (``event.kind: alert``).
+- A rule that fails N ticks in a row raises one meta-alert to the ``alerter`` channel, and a
+  resolved one when it recovers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
+from alerter.events import AlertEvent, AlertState, Notifier
+from alerter.machine import Observation, fail, step
+from alerter.render import fmt_value, logq_command, match_query, render_summary, window_text
+from alerter.rules.model import Rule
+from alerter.schedule import window_for
+from alerter.state import Instance, RuleMeta, StateStore, fingerprint
+from logstore.config.alerter import AlerterConfig
+from logstore.observe import log_event
+from logstore.protocol import Store
+from logstore.types import AggRequest, AggResult, Doc, datetime_to_ms, format_ts
+
+log = logging.getLogger("alerter.engine")
+
+SERVICE = "logwarden-alerter"
+META_CHANNEL = "alerter"
+
+EVALUATIONS = Counter("alerter_evaluations_total", "Rule evaluations by result", ["result"])
+EVAL_SECONDS = Histogram("alerter_evaluation_duration_seconds", "Time to evaluate one batch of due rules")
+EVENTS_SENT = Counter("alerter_events_sent_total", "Alert events handed to the notifier", ["state"])
+TRANSITIONS = Counter("alerter_transitions_total", "State transitions of alert instances", ["state"])
+DOCS_DROPPED = Counter("alerter_events_dropped_total", "Alert documents the store did not take")
+TRUNCATED = Counter(
+    "alerter_groups_truncated_total", "Evaluations where the store had more groups than the limit"
+)
+
+
+@dataclass(slots=True)
+class Transition:
+    rule: str
+    instance: Instance
+    previous: str
+    announced: AlertState | None
+
+
+@dataclass(slots=True)
+class RuleOutcome:
+    rule: str
+    tick: datetime
+    window: Window
+    error: str = ""
+    evaluation: Evaluation | None = None
+    transitions: list[Transition] = field(default_factory=list)
+    events: list[AlertEvent] = field(default_factory=list)
+    forget: list[str] = field(default_factory=list)  # fingerprints of instances to drop
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        state: StateStore,
+        config: AlerterConfig | None = None,
+        *,
+        config_path: str | None = None,
+        write_alert_docs: bool = True,
+        store_factory: Callable[[], Store] | None = None,
+    ) -> None:
+        self.store = store
+        # One store handle per worker thread (when given): SQLite serializes calls on one
+        # connection, so parallel workers need their own connections to be parallel at all.
+        self._store_factory = store_factory
+        self._local = threading.local()
+        self._opened: list[Store] = []
+        self.notifier = notifier
+        self.state = state
+        self.config = config or AlerterConfig()
+        self.config_path = config_path
+        self.write_alert_docs = write_alert_docs
+        self.rules: dict[str, Rule] = {}
+        self.conditions = build_conditions()
+        self.instances: dict[str, dict[str, Instance]] = {}
+        self.metas: dict[str, RuleMeta] = {}
+        # Workers evaluate disjoint rules; this lock guards the shared maps and the notifier.
+        self._lock = threading.Lock()
+        instances, metas = state.load()
+        for inst in instances:
+            self.instances.setdefault(inst.rule, {})[inst.fingerprint] = inst
+        for m in metas:
+            self.metas[m.rule] = m
+
+    def _store(self) -> Store:
+        if self._store_factory is None:
+            return self.store
+        s: Store | None = getattr(self._local, "store", None)
+        if s is None:
+            s = self._store_factory()
+            self._local.store = s
+            with self._lock:
+                self._opened.append(s)
+        return s
+
+    def close(self) -> None:
+        """Close per-thread store handles (the main store belongs to the caller)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for s in opened:
+            try:
+                s.close()
+            except Exception:
+                pass
+
+    # ---- rules -------------------------------------------------------------------------------
+
+    def set_rules(self, rules: Sequence[Rule]) -> None:
+        with self._lock:
+            self.rules = {r.name: r for r in rules if r.enabled}
+
+    # ---- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self, batch: Sequence[tuple[Rule, datetime]], at: datetime) -> list[RuleOutcome]:
+        """Evaluate rules for their ticks at wall time ``at``; announce and record the changes."""
+        started = time.monotonic()
+        outcomes = [RuleOutcome(r.name, tick, window_for(r, tick)) for r, tick in batch]
+        requests: list[list[AggRequest]] = []
+        for (rule, _), out in zip(batch, outcomes, strict=True):
+            try:
+                requests.append(
+                    self.conditions[rule.condition.kind].requests(rule, out.window, self.config.group_limit)
+                )
+            except Exception as e:
+                out.error = f"building the query failed: {e}"
+                requests.append([])
+        results = self._aggregate_all(requests, outcomes)
+        per_rule_seconds = (time.monotonic() - started) / max(1, len(batch))
+        for (rule, _), out, res in zip(batch, outcomes, results, strict=True):
+            if not out.error and res is not None:
+                try:
+                    out.evaluation = self.conditions[rule.condition.kind].evaluate(rule, out.window, res)
+                except RuleError as e:
+                    out.error = str(e)
+                except Exception as e:
+                    out.error = f"{type(e).__name__}: {e}"
+            self._apply(rule, out, at, per_rule_seconds)
+        EVAL_SECONDS.observe(time.monotonic() - started)
+        self._record(outcomes, at)
+        return outcomes
+
+    def _aggregate_all(
+        self, requests: list[list[AggRequest]], outcomes: list[RuleOutcome]
+    ) -> list[list[AggResult] | None]:
+        flat = [r for reqs in requests for r in reqs]
+        if not flat:
+            return [None for _ in requests]
+        try:
+            answers = self._store().aggregate(flat)
+            out: list[list[AggResult] | None] = []
+            i = 0
+            for reqs in requests:
+                out.append(list(answers[i : i + len(reqs)]) if reqs else None)
+                i += len(reqs)
+            return out
+        except Exception as e:
+            if len([r for r in requests if r]) <= 1:
+                for reqs, o in zip(requests, outcomes, strict=True):
+                    if reqs:
+                        o.error = f"store: {e}"
+                return [None for _ in requests]
+        # The batch failed as a whole: find the culprit(s) by asking for each rule alone.
+        single: list[list[AggResult] | None] = []
+        for reqs, o in zip(requests, outcomes, strict=True):
+            if not reqs:
+                single.append(None)
+                continue
+            try:
+                single.append(list(self._store().aggregate(reqs)))
+            except Exception as e:
+                o.error = f"store: {e}"
+                single.append(None)
+        return single
+
+    def _apply(self, rule: Rule, out: RuleOutcome, at: datetime, seconds: float) -> None:
+        with self._lock:
+            meta = self.metas.setdefault(rule.name, RuleMeta(rule.name))
+            known = self.instances.setdefault(rule.name, {})
+        meta.last_eval = at
+        meta.last_duration = seconds
+        if out.error or out.evaluation is None:
+            out.error = out.error or "no result"
+            EVALUATIONS.labels("error").inc()
+            self._failed(rule, out, at, meta, known)
+            return
+        EVALUATIONS.labels("ok").inc()
+        ev = out.evaluation
+        if ev.truncated:
+            TRUNCATED.inc()
+            log_event(
+                log,
+                "rule has more groups than alerter.group_limit; only the first are judged",
+                logging.WARNING,
+                rule=rule.name,
+                group_limit=self.config.group_limit,
+                groups_total=ev.groups_total,
+            )
+        meta.extra["truncated"] = ev.truncated
+        if meta.failures and meta.meta_alerted:
+            out.events.append(self._meta_event(rule, out, at, meta, "resolved"))
+        meta.failures = 0
+        meta.meta_alerted = False
+        meta.last_error = ""
+        seen: set[str] = set()
+        for sample in ev.samples:
+            fp = fingerprint(rule.name, sample.group)
+            seen.add(fp)
+            obs: Observation = "breach" if sample.breached else ("nodata" if sample.no_data else "clear")
+            inst = known.get(fp)
+            if inst is None:
+                if obs == "clear" and rule.group_by:
+                    continue  # a healthy group with no history needs no state (500 rules x 1000 hosts)
+                inst = Instance(rule.name, fp, dict(sample.group), since=at)
+                known[fp] = inst
+            self._step(rule, inst, obs, sample.value, at, out, sample)
+        for fp, inst in list(known.items()):
+            if fp in seen:
+                continue
+            # A group with no doc in the window: nothing breaches for it any more.
+            self._step(rule, inst, "clear", None, at, out, None)
+            if expired(inst, at, self.config.state.retention):
+                del known[fp]
+                out.forget.append(fp)
+
+    def _step(
+        self,
+        rule: Rule,
+        inst: Instance,
+        obs: Observation,
+        value: float | None,
+        at: datetime,
+        out: RuleOutcome,
+        sample: Sample | None,
+    ) -> None:
+        before = inst.state
+        announce = step(rule, inst, obs, value, at)
+        if inst.state != before or announce is not None:
+            TRANSITIONS.labels(inst.state).inc()
+            out.transitions.append(Transition(rule.name, inst, before, announce))
+        if announce is not None:
+            out.events.append(self._event(rule, inst, announce, out, at, sample))
+
+    def _failed(
+        self, rule: Rule, out: RuleOutcome, at: datetime, meta: RuleMeta, known: dict[str, Instance]
+    ) -> None:
+        meta.failures += 1
+        meta.last_error = out.error
+        log_event(
+            log,
+            "rule evaluation failed",
+            logging.WARNING,
+            rule=rule.name,
+            error=out.error,
+            failures=meta.failures,
+        )
+        for inst in known.values():
+            before = inst.state
+            fail(inst, out.error, at)
+            if before != "error":
+                TRANSITIONS.labels("error").inc()
+                out.transitions.append(Transition(rule.name, inst, before, None))
+        if meta.failures >= self.config.failures_before_meta_alert and not meta.meta_alerted:
+            meta.meta_alerted = True
+            out.events.append(self._meta_event(rule, out, at, meta, "error"))
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def _context(
+        self, rule: Rule, inst: Instance, state: str, out: RuleOutcome, sample: Sample | None
+    ) -> dict[str, Any]:
+        return {
+            "rule": rule.name,
+            "state": state,
+            "value": fmt_value(inst.value),
+            "raw_value": inst.value,
+            "count": sample.count if sample is not None else 0,
+            "values": dict(sample.values) if sample is not None else {},
+            "threshold": rule.threshold_text(),
+            "group": dict(inst.group),
+            "window": window_text(rule),
+            "window_start": format_ts(datetime_to_ms(out.window.start)),
+            "window_end": format_ts(datetime_to_ms(out.window.end)),
+            "severity": rule.severity,
+            "labels": dict(rule.labels),
+        }
+
+    def _event(
+        self,
+        rule: Rule,
+        inst: Instance,
+        state: AlertState,
+        out: RuleOutcome,
+        at: datetime,
+        sample: Sample | None,
+    ) -> AlertEvent:
+        query = match_query(rule, inst.group)
+        samples: tuple[dict[str, Any], ...] = ()
+        if state == "firing" and rule.sample > 0:
+            samples = self._samples(query, out.window, rule.sample)
+        extra: dict[str, Any] = {"description": rule.description} if rule.description else {}
+        if out.evaluation is not None and out.evaluation.truncated:
+            extra["truncated"] = True
+        return AlertEvent(
+            rule=rule.name,
+            fingerprint=inst.fingerprint,
+            state=state,
+            group=dict(inst.group),
+            severity=rule.severity,
+            labels=dict(rule.labels),
+            channels=tuple(rule.notify),
+            summary=render_summary(rule, self._context(rule, inst, state, out, sample)),
+            value=inst.value,
+            threshold=rule.threshold_text(),
+            window_start=out.window.start,
+            window_end=out.window.end,
+            started_at=inst.started_at or at,
+            at=at,
+            logq=logq_command(self.config_path, query, out.window.start, out.window.end),
+            samples=samples,
+            extra=extra,
+        )
+
+    def _samples(self, query: str, window: Window, limit: int) -> tuple[dict[str, Any], ...]:
+        try:
+            hits = self._store().search(query, window.start, window.end, order="desc", limit=limit)
+            return tuple(h.source for h in hits)
+        except Exception as e:  # samples are a courtesy; the alert goes out without them
+            log_event(log, "could not fetch sample lines", logging.WARNING, query=query, error=str(e))
+            return ()
+
+    def _meta_event(
+        self, rule: Rule, out: RuleOutcome, at: datetime, meta: RuleMeta, state: AlertState
+    ) -> AlertEvent:
+        n = self.config.failures_before_meta_alert
+        if state == "error":
+            summary = f"rule {rule.name} failed {meta.failures} ticks in a row: {meta.last_error}"
+        else:
+            summary = f"rule {rule.name} evaluates again after {meta.failures} failed ticks"
+        return AlertEvent(
+            rule=f"alerter:{rule.name}",
+            fingerprint=fingerprint(f"alerter:{rule.name}", {}),
+            state=state,
+            group={},
+            severity="critical",
+            labels={"rule": rule.name},
+            channels=(META_CHANNEL,),
+            summary=" ".join(summary.split()),
+            value=float(meta.failures),
+            threshold=f">= {n} failed ticks",
+            window_start=out.window.start,
+            window_end=out.window.end,
+            started_at=at,
+            at=at,
+            logq="",
+            extra={"meta": True, "error": meta.last_error},
+        )
+
+    # ---- recording ---------------------------------------------------------------------------
+
+    def _record(self, outcomes: Sequence[RuleOutcome], at: datetime) -> None:
+        instances: list[Instance] = []
+        forget: list[tuple[str, str]] = []
+        for out in outcomes:
+            with self._lock:
+                known = self.instances.get(out.rule, {})
+                instances.extend(known.values())
+            forget.extend((out.rule, fp) for fp in out.forget)
+        metas = [self.metas[o.rule] for o in outcomes if o.rule in self.metas]
+        self.state.save(instances, metas)
+        self.state.delete(forget)
+        events = [e for o in outcomes for e in o.events]
+        if events:
+            for e in events:
+                EVENTS_SENT.labels(e.state).inc()
+            with self._lock:
+                self.notifier.submit(events, at)
+        if self.write_alert_docs:
+            docs = [self._doc(t, o, at) for o in outcomes for t in o.transitions]
+            if docs:
+                self._write_docs(docs)
+
+    def _doc(self, t: Transition, out: RuleOutcome, at: datetime) -> Doc:
+        inst = t.instance
+        ms = datetime_to_ms(at)
+        doc_id = hashlib.sha256(f"{t.rule}|{inst.fingerprint}|{inst.state}|{ms}".encode()).hexdigest()[:32]
+        rule = self.rules.get(t.rule)
+        group_text = ", ".join(f"{k}={v}" for k, v in sorted(inst.group.items()))
+        source: dict[str, Any] = {
+            "@timestamp": format_ts(ms),
+            "message": f"{t.rule} {t.previous} -> {inst.state}" + (f" ({group_text})" if group_text else ""),
+            "event": {"kind": "alert", "id": doc_id},
+            "service": {"name": SERVICE},
+            "log": {"level": "error" if inst.state in ("firing", "error") else "info"},
+            "rule": {"name": t.rule},
+            "alert": {
+                "state": inst.state,
+                "previous": t.previous,
+                "announced": t.announced or "",
+                "value": inst.value,
+                "fingerprint": inst.fingerprint,
+                "group": group_text,
+                "severity": rule.severity if rule else "",
+                "threshold": rule.threshold_text() if rule else "",
+                "window_start": format_ts(datetime_to_ms(out.window.start)),
+                "window_end": format_ts(datetime_to_ms(out.window.end)),
+                "error": inst.error,
+            },
+        }
+        return Doc(id=doc_id, ts=ms, source=source)
+
+    def _write_docs(self, docs: list[Doc]) -> None:
+        try:
+            results = self.store.write(docs)
+        except Exception as e:
+            DOCS_DROPPED.inc(len(docs))
+            log_event(log, "could not write alert documents", logging.ERROR, count=len(docs), error=str(e))
+            return
+        bad = [r for r in results if not r.outcome.delivered]
+        if bad:
+            DOCS_DROPPED.inc(len(bad))
+            log_event(
+                log, "store refused alert documents", logging.ERROR, count=len(bad), reason=bad[0].reason
+            )
+
+    # ---- views -------------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[list[Instance], dict[str, RuleMeta]]:
+        with self._lock:
+            return [i for per in self.instances.values() for i in per.values()], dict(self.metas)
+
+    def tick_notifier(self, now: datetime) -> None:
+        with self._lock:
+            self.notifier.tick(now)
+
+
+def expired(inst: Instance, now: datetime, retention: timedelta) -> bool:
+    """An ok instance whose last breach is older than the retention is history, not state."""
+    if inst.state not in ("ok", "nodata"):
+        return False
+    last = inst.last_breach or inst.since
+    return last is None or now - last > retention

@@ -1,0 +1,202 @@
+"""``alerter silence add|list|expire``: registered on the engine's argparse subparsers.
+
+Each leaf sets ``args.handler(args, config) -> int`` (for a caller that loaded the config) and
+``args.func(args) -> int`` (loads ``-c/--config`` itself). User errors print one line to stderr and
+return 2; an unusable store returns 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alerter.notify.state import NotifyState, Silence, open_state
+from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore.types import StoreError
+
+EXIT_USER = 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-c", "--config", help="logwarden.yaml (default: $LOGWARDEN_CONFIG or ./logwarden.yaml)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL wins)")
+    return p
+
+
+def add_silence_commands(
+    subparsers: Any, parents: list[argparse.ArgumentParser] | None = None
+) -> argparse.ArgumentParser:
+    """Add ``silence`` with ``add``, ``list`` and ``expire`` to ``subparsers`` (from add_subparsers()).
+
+    ``parents`` gives the leaves the caller's common options; by default they get ``-c/--config`` and
+    ``--log-level``.
+    """
+    parents = parents if parents is not None else [_common()]
+    p = subparsers.add_parser("silence", help="mute notifications of matching alerts for a while")
+    sub = p.add_subparsers(dest="silence_command", metavar="{add,list,expire}", required=True)
+
+    add = sub.add_parser(
+        "add", parents=parents, help="silence alerts of a rule (optionally only matching groups)"
+    )
+    add.add_argument("--rule", required=True, help="rule name or glob (* = every rule)")
+    add.add_argument(
+        "--match", action="append", default=[], metavar="KEY=VALUE", help="group or label field (repeatable)"
+    )
+    add.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 30m, 2h, 1d")
+    add.add_argument("--comment", required=True, help="why (shown in silence list)")
+    add.add_argument("--author", default=None, help="who (default: your user name)")
+    add.set_defaults(handler=cmd_add, func=_standalone(cmd_add))
+
+    ls = sub.add_parser("list", parents=parents, help="active silences (--all: also expired ones)")
+    ls.add_argument("--all", action="store_true", help="include expired silences")
+    ls.set_defaults(handler=cmd_list, func=_standalone(cmd_list))
+
+    ex = sub.add_parser("expire", parents=parents, help="end a silence now")
+    ex.add_argument("id", help="silence id (from silence add / list)")
+    ex.set_defaults(handler=cmd_expire, func=_standalone(cmd_expire))
+    return p
+
+
+def _standalone(handler: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            config = load_config(getattr(args, "config", None))
+        except ConfigError as e:
+            print(f"alerter silence: {e}", file=sys.stderr)
+            return EXIT_USER
+        return int(handler(args, config))
+
+    return run
+
+
+def _open(config: Config) -> tuple[NotifyState, Any]:
+    store = None
+    if config.store.backend == "elasticsearch":
+        from logstore import open_store
+
+        store = open_store(config.store)
+    return open_state(config, store), store
+
+
+def _close(state: NotifyState, store: Any) -> None:
+    state.close()
+    if store is not None:
+        store.close()
+
+
+def _matchers(raw: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise _UsageError(f"--match {item!r}: expected KEY=VALUE, e.g. host.name=web1")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _run(fn: Any, args: argparse.Namespace, config: Config) -> int:
+    try:
+        return int(fn(args, config))
+    except _UsageError as e:
+        print(f"alerter silence: {e}", file=sys.stderr)
+        return EXIT_USER
+    except StoreError as e:
+        print(f"alerter silence: {e}", file=sys.stderr)
+        return 1
+
+
+def cmd_add(args: argparse.Namespace, config: Config) -> int:
+    return _run(_add, args, config)
+
+
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    return _run(_list, args, config)
+
+
+def cmd_expire(args: argparse.Namespace, config: Config) -> int:
+    return _run(_expire, args, config)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _add(args: argparse.Namespace, config: Config) -> int:
+    try:
+        duration = parse_duration(args.duration)
+    except ValueError as e:
+        raise _UsageError(f"--for {args.duration!r}: {e}") from None
+    if duration.total_seconds() <= 0:
+        raise _UsageError("--for must be longer than zero")
+    matchers = _matchers(args.match)
+    now = _now()
+    silence = Silence(
+        id=uuid.uuid4().hex[:12],
+        rule=args.rule,
+        matchers=matchers,
+        starts_at=now,
+        ends_at=now + duration,
+        comment=args.comment,
+        author=args.author or getpass.getuser(),
+        created_at=now,
+    )
+    state, store = _open(config)
+    try:
+        state.add_silence(silence)
+    finally:
+        _close(state, store)
+    print(silence.id)
+    return 0
+
+
+def _list(args: argparse.Namespace, config: Config) -> int:
+    now = _now()
+    state, store = _open(config)
+    try:
+        rows = state.silences(now, "all" if args.all else "active")
+    finally:
+        _close(state, store)
+    if not rows:
+        print("no silences" if args.all else "no active silences")
+        return 0
+    print(f"{'ID':<12}  {'RULE':<24}  {'MATCH':<28}  {'ENDS':<20}  {'LEFT':>6}  {'AUTHOR':<10}  COMMENT")
+    for s in rows:
+        match = ",".join(f"{k}={v}" for k, v in s.matchers.items()) or "*"
+        left = _left(s.ends_at - now) if s.active(now) else "ended"
+        ends = s.ends_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"{s.id:<12}  {s.rule:<24}  {match:<28}  {ends:<20}  {left:>6}  {s.author:<10}  {s.comment}")
+    return 0
+
+
+def _left(td: timedelta) -> str:
+    """Time left as its two largest units, e.g. 1h59m (what a person re-types in --for)."""
+    secs = max(0, int(td.total_seconds()))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if secs >= size or (unit == "s" and not parts):
+            parts.append(f"{secs // size}{unit}")
+            secs %= size
+        if len(parts) == 2:
+            break
+    return "".join(parts)
+
+
+def _expire(args: argparse.Namespace, config: Config) -> int:
+    state, store = _open(config)
+    try:
+        ok = state.expire_silence(args.id, _now())
+    finally:
+        _close(state, store)
+    if not ok:
+        raise _UsageError(f"no active silence with id {args.id!r} (see: alerter silence list)")
+    print(f"expired {args.id}")
+    return 0

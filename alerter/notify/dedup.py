@@ -1,0 +1,50 @@
+"""Dedup stage: decide against the notification log whether an alert is due on a channel.
+
+- firing / nodata / error: due once per (state, started_at), then again every ``repeat_interval``
+  (repeat k is the k-th interval since ``started_at``; the slot id carries k so replicas agree);
+- resolved: due once, only if ``send_resolved`` and the alert's firing was notified on that channel;
+  otherwise the alert leaves its group silently (counted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from alerter.events import AlertEvent
+from alerter.notify.state import NotifyState
+from alerter.notify.state.types import Slot
+from logstore.config.notify import NotifyConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Literal["send", "skip", "drop"]  # skip: keep waiting; drop: leave the group
+    slot: Slot | None = None
+    reason: str = ""
+
+
+class DedupStage:
+    def __init__(self, config: NotifyConfig, state: NotifyState) -> None:
+        self._config = config
+        self._state = state
+
+    def decide(self, channel: str, event: AlertEvent, now: datetime) -> Decision:
+        last = self._state.last_sent(channel, event.fingerprint)
+        if event.state == "resolved":
+            if last is not None and last.state == "resolved" and last.started_at == event.started_at:
+                return Decision("drop", reason="duplicate")
+            if not self._config.send_resolved:
+                return Decision("drop", reason="resolved_unsent")
+            if last is None or last.state == "resolved":
+                return Decision("drop", reason="resolved_unsent")
+            return Decision("send", Slot(channel, event.fingerprint, "resolved", event.started_at, 0))
+        ri = self._config.repeat_interval
+        if last is None or last.state != event.state or last.started_at != event.started_at:
+            return Decision("send", Slot(channel, event.fingerprint, event.state, event.started_at, 0))
+        k = max(0, int((now - event.started_at) / ri))
+        # Half an interval since the last send: a late first send (outage) is not repeated right away.
+        if k > last.repeat and now - last.sent_at >= ri / 2:
+            return Decision("send", Slot(channel, event.fingerprint, event.state, event.started_at, k))
+        return Decision("skip", reason="duplicate")

@@ -1,0 +1,363 @@
+"""The notification pipeline: route -> group -> (on flush) silence -> dedup -> rate limit -> claim ->
+send -> record. Implements ``alerter.events.Notifier``.
+
+Guarantees:
+- nothing is lost: an event is written into a durable pending group before ``submit`` returns, and
+  leaves it only once delivered (or decided to need no message: resolved-but-never-notified);
+- nothing is doubled on purpose: every alert notification is a slot claimed create-only in the
+  shared state before sending and marked sent after; a failed delivery keeps the claim and retries
+  with backoff; only a crash between delivery and ``mark_sent`` can repeat one message;
+- the overflow of a rate limit becomes one digest; silenced or unrouted alerts are counted and
+  logged, never dropped without a trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from alerter.events import AlertEvent
+from alerter.notify import metrics
+from alerter.notify.dedup import DedupStage
+from alerter.notify.group import Grouper
+from alerter.notify.message import alert_line, notify_kind, render_digest, render_group
+from alerter.notify.ratelimit import RateLimiter, severity_rank
+from alerter.notify.routing import Router
+from alerter.notify.send import Backoff, Sender
+from alerter.notify.silence import SilenceStage
+from alerter.notify.state import ClaimOutcome, Group, MessageRecord, NotifyState, Silence, Slot
+from logstore.config.notify import NotifyConfig
+from logstore.observe import log_event
+from logstore.types import Health
+
+log = logging.getLogger("alerter.notify")
+
+_PRUNE_EVERY = timedelta(hours=1)
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """The due part of one group: what one message (or a share of a digest) carries."""
+
+    group: Group
+    items: list[tuple[AlertEvent, Slot]] = field(default_factory=list)
+
+    @property
+    def rank(self) -> tuple[int, datetime]:
+        return (min(severity_rank(e.severity) for e, _ in self.items), self.group.next_flush)
+
+
+class NotificationPipeline:
+    def __init__(
+        self,
+        config: NotifyConfig,
+        state: NotifyState,
+        sender: Sender,
+        *,
+        owner: str | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._config = config
+        self._state = state
+        self._sender = sender
+        self._owner = owner or default_owner()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._router = Router(config)
+        self._grouper = Grouper(config)
+        self._silences = SilenceStage()
+        self._dedup = DedupStage(config, state)
+        self._limiter = RateLimiter(config, state)
+        self._backoff = backoff or Backoff(config.retry)
+        # The engine may call submit and tick from different threads.
+        self._lock = threading.RLock()
+        self._groups: dict[str, Group] = {g.key: g for g in state.load_groups()}
+        self._last_prune: datetime | None = None
+        # Delivered messages whose log write failed (state store down): retried every tick.
+        self._unrecorded: list[tuple[list[Slot], MessageRecord]] = []
+        self._silenced_seen: set[tuple[str, str, str, str]] = set()
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    def pending(self) -> list[Group]:
+        """Groups waiting for a flush (status and tests)."""
+        with self._lock:
+            return sorted(self._groups.values(), key=lambda g: g.next_flush)
+
+    # -- Notifier ---------------------------------------------------------------------------------
+
+    def submit(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        with self._lock:
+            touched: dict[str, Group] = {}
+            for event in events:
+                metrics.EVENTS_RECEIVED.inc()
+                channels = self._router.route(event)
+                if not channels:
+                    metrics.EVENTS_DROPPED.labels("unrouted").inc()
+                    # No channel to carry it: the log line is the notification of last resort.
+                    log_event(
+                        log,
+                        f"alert not routed to any channel: {alert_line(event)}",
+                        logging.ERROR,
+                        rule=event.rule,
+                        state=event.state,
+                        fingerprint=event.fingerprint,
+                        targets=list(event.channels),
+                    )
+                    continue
+                for channel in channels:
+                    group = self._grouper.add(self._groups, channel, event, now)
+                    touched[group.key] = group
+            # One write per group per batch: a big group is not re-serialized for every event.
+            for group in touched.values():
+                self._save(group)
+
+    def tick(self, now: datetime) -> None:
+        with self._lock:
+            due = sorted(
+                (g for g in self._groups.values() if g.next_flush <= now), key=lambda g: g.next_flush
+            )
+            self._retry_records(now)
+            if due:
+                self._flush(due, now)
+            if self._last_prune is None or now - self._last_prune >= _PRUNE_EVERY:
+                self._last_prune = now
+                self._silenced_seen.clear()
+                try:
+                    self._state.prune(now, self._config.log_retention)
+                except Exception as e:  # retention is housekeeping: try again next hour
+                    log_event(log, "notification log prune failed", logging.WARNING, error=_err(e))
+
+    def flush(self, now: datetime | None = None) -> None:
+        """Send every pending group now, without waiting out group_wait/group_interval (``run --once``).
+
+        Dedup still applies, so nothing already delivered is sent again.
+        """
+        now = now or self._clock()
+        with self._lock:
+            for group in self._groups.values():
+                group.next_flush = min(group.next_flush, now)
+            self.tick(now)
+
+    def health(self) -> Health:
+        """Degraded while a channel keeps failing (3+ attempts in a row on some group)."""
+        with self._lock:
+            failing = sorted({g.channel for g in self._groups.values() if g.attempts >= 3})
+        if failing:
+            return Health(False, f"notification channels failing: {', '.join(failing)}")
+        return Health(True, f"{len(self._groups)} pending notification groups")
+
+    # -- flushing ---------------------------------------------------------------------------------
+
+    def _flush(self, due: list[Group], now: datetime) -> None:
+        try:
+            active = self._state.silences(now)
+        except Exception as e:  # state trouble (store down): every due group retries with backoff
+            for group in due:
+                self._failed([Outgoing(group)], group.channel, f"state: {_err(e)}", now)
+            return
+        by_channel: dict[str, list[Outgoing]] = {}
+        for group in due:
+            # Default next look: group_interval (repeats, silences ending); sending may move it.
+            group.next_flush = now + self._config.group_interval
+            if group.attempts == 0:
+                group.last_flush = now
+            try:
+                out = self._prepare(group, active, now)
+            except Exception as e:  # state trouble (store down): this group retries with backoff
+                self._failed([Outgoing(group)], group.channel, f"state: {_err(e)}", now)
+                continue
+            if out.items:
+                by_channel.setdefault(group.channel, []).append(out)
+        for channel, outs in by_channel.items():
+            try:
+                self._send_channel(channel, outs, now)
+            except Exception as e:
+                self._failed(outs, channel, f"state: {_err(e)}", now)
+        for group in due:
+            self._persist(group)
+
+    def _send_channel(self, channel: str, outs: list[Outgoing], now: datetime) -> None:
+        plan = self._limiter.plan(channel, outs, now)
+        for out in plan.send:
+            self._deliver(channel, [out], now, digest=False)
+        if plan.digest:
+            self._deliver(channel, plan.digest, now, digest=True)
+        for out in plan.held:
+            assert plan.resume_at is not None
+            out.group.next_flush = plan.resume_at
+            log_event(
+                log,
+                "rate limit reached; alerts wait for the next digest",
+                logging.WARNING,
+                channel=channel,
+                alerts=len(out.items),
+                resume_at=plan.resume_at.isoformat(),
+            )
+
+    def _prepare(self, group: Group, active: list[Silence], now: datetime) -> Outgoing:
+        out = Outgoing(group)
+        for fp, event in list(group.alerts.items()):
+            silence = self._silences.silenced_by(event, active)
+            if silence is not None:
+                # Count and log once per silence, alert and state, not on every group_interval look.
+                seen = (silence.id, group.channel, fp, event.state)
+                if seen not in self._silenced_seen:
+                    self._silenced_seen.add(seen)
+                    metrics.EVENTS_DROPPED.labels("silenced").inc()
+                    log_event(
+                        log,
+                        "notification silenced",
+                        channel=group.channel,
+                        rule=event.rule,
+                        state=event.state,
+                        silence=silence.id,
+                    )
+                if event.state == "resolved":
+                    del group.alerts[fp]
+                else:
+                    # Look again when the silence ends.
+                    group.next_flush = min(group.next_flush, max(silence.ends_at, now))
+                continue
+            decision = self._dedup.decide(group.channel, event, now)
+            if decision.action == "drop":
+                metrics.EVENTS_DROPPED.labels(decision.reason).inc()
+                del group.alerts[fp]
+            elif decision.action == "send":
+                assert decision.slot is not None
+                if decision.slot.id in self._unrecorded_ids():
+                    if event.state == "resolved":
+                        del group.alerts[fp]
+                    continue
+                out.items.append((event, decision.slot))
+        return out
+
+    def _claim(self, outs: list[Outgoing], now: datetime) -> list[Outgoing]:
+        """Claim every slot; keep only ours. A peer's live claim is looked at again when its lease ends."""
+        mine: list[Outgoing] = []
+        for out in outs:
+            kept: list[tuple[AlertEvent, Slot]] = []
+            for event, slot in out.items:
+                claim = self._state.claim(slot, self._owner, now, self._config.claim_lease)
+                if claim.outcome is ClaimOutcome.MINE:
+                    kept.append((event, slot))
+                elif claim.outcome is ClaimOutcome.SENT:
+                    metrics.EVENTS_DROPPED.labels("peer_sent").inc()
+                    if event.state == "resolved":
+                        out.group.alerts.pop(event.fingerprint, None)
+                else:
+                    assert claim.until is not None
+                    out.group.next_flush = min(out.group.next_flush, claim.until)
+            if kept:
+                mine.append(Outgoing(out.group, kept))
+        return mine
+
+    def _deliver(self, channel: str, outs: list[Outgoing], now: datetime, *, digest: bool) -> None:
+        outs = self._claim(outs, now)
+        if not outs:
+            return
+        alerts = [e for out in outs for e, _ in out.items]
+        if digest:
+            sample = self._config.rate_limit_for(channel).sample
+            title, body = render_digest(channel, alerts, sample)
+        else:
+            title, body = render_group(outs[0].group.fields, alerts)
+        spec = self._config.channel(channel)
+        assert spec is not None
+        with metrics.SEND_DURATION.labels(channel).time():
+            result = self._sender.send(spec, title, body, notify_kind(alerts))
+        if not result.ok:
+            self._failed(outs, channel, result.reason, now)
+            return
+        slots = [slot for out in outs for _, slot in out.items]
+        record = MessageRecord(uuid.uuid4().hex, channel, title, len(alerts), now, digest=digest)
+        try:
+            self._record(slots, record, now)
+        except Exception as e:
+            # Delivered but not yet in the log: remember it here so it is not sent again, and write
+            # it on a later tick. Only a crash before that could repeat this one message.
+            self._unrecorded.append((slots, record))
+            log_event(log, "could not record a sent notification; will retry", logging.WARNING, error=_err(e))
+        metrics.MESSAGES_SENT.labels(channel, "digest" if digest else "group").inc()
+        metrics.EVENTS_SENT.labels(channel).inc(len(alerts))
+        if digest:
+            metrics.EVENTS_DIGESTED.labels(channel).inc(len(alerts))
+        log_event(log, "notification sent", channel=channel, title=title, alerts=len(alerts), digest=digest)
+        for out in outs:
+            g = out.group
+            g.attempts, g.failing_since, g.last_flush = 0, None, now
+            for event, _ in out.items:
+                if event.state == "resolved":
+                    g.alerts.pop(event.fingerprint, None)
+
+    def _record(self, slots: list[Slot], record: MessageRecord, now: datetime) -> None:
+        self._state.mark_sent(slots, self._owner, now)
+        self._state.record_message(record)
+
+    def _unrecorded_ids(self) -> set[str]:
+        return {slot.id for slots, _ in self._unrecorded for slot in slots}
+
+    def _retry_records(self, now: datetime) -> None:
+        while self._unrecorded:
+            slots, record = self._unrecorded[0]
+            try:
+                # The send time is when it was delivered, not now: dedup and rate limits count from it.
+                self._record(slots, record, record.sent_at)
+            except Exception:
+                return
+            self._unrecorded.pop(0)
+
+    def _failed(self, outs: list[Outgoing], channel: str, reason: str, now: datetime) -> None:
+        """Keep the alerts (and our claims) and retry the groups with exponential backoff."""
+        metrics.SEND_FAILURES.labels(channel).inc()
+        for out in outs:
+            g = out.group
+            g.attempts += 1
+            g.failing_since = g.failing_since or now
+            g.next_flush = now + self._backoff.delay(g.attempts)
+        log_event(
+            log,
+            "notification failed; will retry",
+            logging.WARNING,
+            channel=channel,
+            reason=reason,
+            alerts=sum(len(o.items) for o in outs),
+            attempt=outs[0].group.attempts,
+            retry_at=outs[0].group.next_flush.isoformat(),
+        )
+
+    def _save(self, group: Group) -> None:
+        try:
+            self._state.save_group(group)
+        except Exception as e:
+            # The group lives on in memory and is written again on its next change or flush.
+            log_event(
+                log, "could not persist a pending group", logging.ERROR, channel=group.channel, error=_err(e)
+            )
+
+    def _persist(self, group: Group) -> None:
+        if group.alerts:
+            self._save(group)
+            return
+        self._groups.pop(group.key, None)
+        try:
+            self._state.delete_group(group.key)
+        except Exception as e:
+            # A leftover group doc only costs a dedup look after a restart.
+            log_event(log, "could not delete a finished group", logging.WARNING, error=_err(e))
+
+
+def _err(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"

@@ -1,0 +1,93 @@
+"""Durable state of the notification pipeline behind one small Protocol, one module per backend.
+
+Guarantees every backend keeps:
+- ``claim`` is atomic across processes sharing the backend: for one slot id exactly one owner gets
+  MINE until it marks the slot sent or its lease runs out (then exactly one other owner may take it).
+- The notification log (``last_sent``) only ever contains delivered notifications, written after
+  delivery; a crash between delivery and ``mark_sent`` re-sends once (at-least-once, never lost).
+- Pending groups are written through on every change, so a restart resumes every timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from alerter.notify.state.types import (
+    Claim,
+    ClaimOutcome,
+    Group,
+    MessageRecord,
+    SentEntry,
+    Silence,
+    SilenceFilter,
+    Slot,
+)
+from logstore.config import Config
+
+__all__ = [
+    "Claim",
+    "ClaimOutcome",
+    "Group",
+    "MessageRecord",
+    "NotifyState",
+    "SentEntry",
+    "Silence",
+    "Slot",
+    "open_state",
+]
+
+
+class NotifyState(Protocol):
+    def add_silence(self, silence: Silence) -> None: ...
+
+    def silences(self, now: datetime, which: SilenceFilter = "active") -> list[Silence]: ...
+
+    def expire_silence(self, silence_id: str, now: datetime) -> bool:
+        """End an active silence now; False when no active silence has that id."""
+        ...
+
+    def load_groups(self) -> list[Group]: ...
+
+    def save_group(self, group: Group) -> None: ...
+
+    def delete_group(self, key: str) -> None: ...
+
+    def last_sent(self, channel: str, fingerprint: str) -> SentEntry | None: ...
+
+    def claim(self, slot: Slot, owner: str, now: datetime, lease: timedelta) -> Claim: ...
+
+    def mark_sent(self, slots: Sequence[Slot], owner: str, now: datetime) -> None: ...
+
+    def record_message(self, message: MessageRecord) -> None: ...
+
+    def messages_since(self, channel: str, since: datetime) -> list[datetime]:
+        """Send times of messages on ``channel`` at or after ``since``, oldest first (rate limits)."""
+        ...
+
+    def prune(self, now: datetime, retention: timedelta) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def open_state(config: Config, store: Any = None) -> NotifyState:
+    """SQLite tables in the store's database file, or docs in the Elasticsearch state index.
+
+    ``store`` is only needed for Elasticsearch (its ``.client`` is reused); SQLite opens its own
+    connection to ``config.store.sqlite.path``.
+    """
+    if config.store.backend == "elasticsearch":
+        from alerter.notify.state.elastic import ElasticNotifyState
+
+        es = config.store.elasticsearch
+        assert es is not None
+        client = getattr(store, "client", None)
+        if client is None:
+            raise RuntimeError("the Elasticsearch store does not expose .client")
+        return ElasticNotifyState(client, es.state_index)
+    from alerter.notify.state.sqlite import SqliteNotifyState
+
+    sq = config.store.sqlite
+    assert sq is not None
+    return SqliteNotifyState(sq.path, busy_timeout=sq.busy_timeout.total_seconds())

@@ -1,0 +1,107 @@
+"""Records the notification pipeline keeps durably: silences, pending groups, the notification log.
+
+All times are timezone-aware UTC datetimes at this boundary; backends store epoch seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Literal
+
+from alerter.events import AlertEvent
+
+
+def ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def from_ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    id: str
+    rule: str  # exact name or a glob ("*" silences every rule)
+    matchers: dict[str, str]  # group/label field -> value, all must equal
+    starts_at: datetime
+    ends_at: datetime
+    comment: str
+    author: str
+    created_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(slots=True)
+class Group:
+    """Alerts of one channel that go out together, with the timers deciding when."""
+
+    key: str
+    channel: str
+    fields: dict[str, Any]  # the group_by values, shown in the title
+    alerts: dict[str, AlertEvent]  # fingerprint -> latest event
+    next_flush: datetime
+    last_flush: datetime | None = None
+    attempts: int = 0  # consecutive failed deliveries (drives backoff)
+    failing_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One notification of one alert on one channel: the unit of dedup and of HA claims."""
+
+    channel: str
+    fingerprint: str
+    state: str
+    started_at: datetime
+    repeat: int  # 0 for the first notification of this state, k for the k-th repeat
+
+    @property
+    def id(self) -> str:
+        raw = (
+            f"{self.channel}\x00{self.fingerprint}\x00{self.state}\x00{ts(self.started_at)}\x00{self.repeat}"
+        )
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class SentEntry:
+    """The latest delivered notification of an alert on a channel (the dedup memory)."""
+
+    state: str
+    started_at: datetime
+    repeat: int
+    sent_at: datetime
+
+
+class ClaimOutcome(Enum):
+    MINE = "mine"  # go ahead and send
+    TAKEN = "taken"  # another alerter holds a live claim: check again at ``until``
+    SENT = "sent"  # another alerter delivered it already
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: ClaimOutcome
+    until: datetime | None = None
+
+
+SilenceFilter = Literal["active", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One delivered message (a group or a digest): what rate limits count."""
+
+    id: str
+    channel: str
+    title: str
+    alerts: int
+    sent_at: datetime
+    digest: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,266 @@
+"""Shipper benchmark: ``shipper run --once`` on N JSON lines of ~220 bytes. Prints numbers; asserts nothing.
+
+    .venv/bin/python bench/shipper.py [--lines 1000000] [--no-sqlite] [--no-rsyslog]
+
+Sinks, in one run, on the same generated file (bench/out/shipper-<N>.log, made once):
+
+- ``blackhole``: a stdlib HTTP server on 127.0.0.1 that speaks just enough Elasticsearch (``GET /`` with
+  an 8.x body and ``X-Elastic-Product``, 200 to template/ILM/index PUTs, ``_bulk`` answered all-created),
+  so the sink is not the bottleneck: this measures the shipper (read, parse every line, build, bulk).
+- ``sqlite``: the embedded store (a fresh database each run).
+- ``rsyslog`` (peer, when ``rsyslogd`` is installed: ``apt-get install rsyslog rsyslog-elasticsearch``):
+  imfile -> omelasticsearch into the same blackhole; config in bench/peers/rsyslog-blackhole.conf.
+
+For each: wall seconds, docs/s, CPU seconds (user+sys of the shipper process, startup included) per 1M
+docs, docs per CPU-second, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+PEERS = REPO / "bench" / "peers"
+
+_INFO = orjson.dumps(
+    {
+        "name": "blackhole",
+        "cluster_name": "blackhole",
+        "version": {"number": "8.15.0", "build_flavor": "default", "lucene_version": "9.11.1"},
+        "tagline": "You Know, for Search",
+    }
+)
+_ITEM = b'{"create":{"status":201,"result":"created"}}'
+
+
+def make_lines(path: Path, n: int) -> None:
+    """N bunyan-style JSON lines of ~220 bytes, generated once and kept."""
+    if path.exists() and path.stat().st_size > 0:
+        return
+    rng = random.Random(1)
+    tmp = path.with_suffix(".tmp")
+    paths = ["/api/v1/users", "/api/v1/orders/12345", "/login", "/static/app.js", "/api/v1/search?q=shoes"]
+    with open(tmp, "wb") as f:
+        base = 1_795_329_540_000
+        for i in range(n):
+            ms = base + i
+            rec = {
+                "time": f"2026-11-22T06:{(ms // 60000) % 60:02d}:{(ms // 1000) % 60:02d}.{ms % 1000:03d}Z",
+                "level": rng.choice((30, 30, 30, 40, 50)),
+                "name": "shop",
+                "hostname": "web-1",
+                "pid": 4242,
+                "req_id": f"{rng.getrandbits(64):016x}",
+                "msg": "request completed",
+                "path": rng.choice(paths),
+                "status": rng.choice((200, 200, 200, 404, 502)),
+                "latency_ms": round(rng.random() * 300, 2),
+                "seq": i,
+            }
+            f.write(orjson.dumps(rec) + b"\n")
+    tmp.rename(path)
+
+
+class Blackhole:
+    """An Elasticsearch-shaped sink that stores nothing and answers every bulk item 201 created."""
+
+    def __init__(self) -> None:
+        self.docs = 0
+        self.bytes = 0
+        self.lock = threading.Lock()
+        hole = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _body(self) -> bytes:
+                n = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(n) if n else b""
+
+            def _send(self, code: int, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._body()
+                self._send(200, _INFO if self.path.split("?")[0] in ("/", "") else b"{}")
+
+            def do_HEAD(self) -> None:
+                self._send(200, b"")
+
+            def do_PUT(self) -> None:
+                self._body()
+                self._send(200, b'{"acknowledged":true}')
+
+            def do_DELETE(self) -> None:
+                self._send(200, b'{"acknowledged":true}')
+
+            def do_POST(self) -> None:
+                body = self._body()
+                if "_bulk" not in self.path:
+                    self._send(200, b'{"acknowledged":true}')
+                    return
+                n = body.count(b"\n") // 2
+                with hole.lock:
+                    hole.docs += n
+                    hole.bytes += len(body)
+                items = b",".join([_ITEM] * n)
+                self._send(200, b'{"took":1,"errors":false,"items":[' + items + b"]}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.docs = 0
+            self.bytes = 0
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def run_shipper(name: str, lines: Path, n: int, store_yaml: str, work: Path, hole: Blackhole) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = work / "logwarden.yaml"
+    cfg.write_text(
+        f"store:\n{store_yaml}\nshipper:\n  registry: {work / 'registry.db'}\n"
+        f"  inputs:\n    - paths: [{lines}]\n      format: json\n      service: bench\n"
+    )
+    hole.reset()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "--once", "-c", str(cfg)], env=env)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu = ru.ru_utime + ru.ru_stime
+    return {
+        "sink": name,
+        "docs": hole.docs if name == "blackhole" else n,
+        "exit": proc.returncode,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rss_mb": ru.ru_maxrss / 1024,
+    }
+
+
+def run_rsyslog(lines: Path, n: int, work: Path, hole: Blackhole, timeout: float) -> dict[str, Any] | None:
+    rsyslogd = shutil.which("rsyslogd") or ("/usr/sbin/rsyslogd" if os.path.exists("/usr/sbin/rsyslogd") else None)
+    if rsyslogd is None:
+        print("rsyslog: skipped (rsyslogd is not installed: apt-get install rsyslog rsyslog-elasticsearch)")
+        return None
+    import psutil
+
+    work.mkdir(parents=True, exist_ok=True)
+    state = work / "state"
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir()
+    conf = work / "rsyslog.conf"
+    text = (PEERS / "rsyslog-blackhole.conf").read_text()
+    text = text.replace("{workdir}", str(state)).replace("{file}", str(lines)).replace("{port}", str(hole.port))
+    conf.write_text(text)
+    hole.reset()
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [rsyslogd, "-n", "-f", str(conf), "-i", str(work / "rsyslogd.pid")],
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "rsyslogd.err", "wb"),
+    )
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    cpu = 0.0
+    deadline = time.monotonic() + timeout
+    try:
+        while hole.docs < n and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                peak = max(peak, ps.memory_info().rss)
+                t = ps.cpu_times()
+                cpu = t.user + t.system
+            except psutil.Error:
+                break
+            time.sleep(0.05)  # sampling the peer's CPU and RSS, not waiting for a condition
+        wall = time.perf_counter() - start
+        try:
+            t = ps.cpu_times()
+            cpu = t.user + t.system
+        except psutil.Error:
+            pass
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    if hole.docs < n:
+        print(f"rsyslog: only {hole.docs} of {n} docs arrived within {timeout:.0f}s (see {work}/rsyslogd.err)")
+    return {"sink": "rsyslog->blackhole", "docs": hole.docs, "exit": 0, "wall_s": wall, "cpu_s": cpu, "rss_mb": peak / 2**20}
+
+
+def report(r: dict[str, Any], n: int) -> None:
+    docs = r["docs"]
+    per_cpu = docs / r["cpu_s"] if r["cpu_s"] else float("nan")
+    print(
+        f"{r['sink']:<20} docs={docs:>9} exit={r['exit']} wall={r['wall_s']:7.2f}s "
+        f"rate={docs / r['wall_s']:>9,.0f} docs/s  cpu={r['cpu_s']:6.2f}s "
+        f"({r['cpu_s'] * 1e6 / max(docs, 1):5.2f} CPU-s per 1M, {per_cpu:>9,.0f} docs/CPU-s)  "
+        f"peak RSS={r['rss_mb']:6.1f} MB"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lines", type=int, default=1_000_000)
+    p.add_argument("--no-sqlite", action="store_true")
+    p.add_argument("--no-rsyslog", action="store_true")
+    args = p.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    lines = OUT / f"shipper-{args.lines}.log"
+    make_lines(lines, args.lines)
+    size = lines.stat().st_size
+    print(f"input: {lines} ({args.lines} lines, {size / args.lines:.0f} bytes/line avg, {size / 2**20:.0f} MiB)")
+    hole = Blackhole()
+    work = Path(tempfile.mkdtemp(prefix="bench-shipper-", dir=OUT))
+    try:
+        es_yaml = f"  elasticsearch:\n    hosts: [http://127.0.0.1:{hole.port}]"
+        report(run_shipper("blackhole", lines, args.lines, es_yaml, work / "es", hole), args.lines)
+        if not args.no_sqlite:
+            db = work / "sqlite" / "store.db"
+            report(run_shipper("sqlite", lines, args.lines, f"  sqlite:\n    path: {db}", work / "sqlite", hole), args.lines)
+        if not args.no_rsyslog:
+            r = run_rsyslog(lines, args.lines, work / "rsyslog", hole, timeout=max(60.0, args.lines / 5000))
+            if r is not None:
+                report(r, args.lines)
+    finally:
+        hole.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

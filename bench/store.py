@@ -1,0 +1,225 @@
+"""SQLite store benchmark: ingest rate and window aggregates. Prints numbers; asserts nothing.
+
+    .venv/bin/python bench/store.py [--docs 1000000] [--agg-docs 10000000] [--batch 2000]
+
+1. Ingest: ``--docs`` realistic nginx access-log docs go through ``SqliteStore.write`` in batches like
+   the shipper sends (``Doc.raw`` set, as the shipper serializes once). Doc generation is not timed.
+2. Aggregates: a store of ``--agg-docs`` docs spread over 24 hours (~115 docs/s, a busy host) is built
+   once (through ``SqliteStore.write`` too) and cached under bench/out/; then, over a 5-minute window,
+   grouped by service: count, error ratio (count of status >= 500 inside), and p99 of latency_ms.
+   Each is run several times; the median and the best are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from logstore.config import SqliteConfig
+from logstore.sqlite import SqliteStore
+from logstore.sqlite.store import _prepare
+from logstore.types import AggRequest, Doc, Metric, format_ts
+
+OUT = Path(__file__).resolve().parent / "out"
+START_MS = 1_763_769_600_000  # 2025-11-22T00:00:00Z
+DAY_MS = 86_400_000
+SERVICES = ["api", "web", "auth", "billing", "search", "media", "admin", "worker"]
+PATHS = ["/api/v1/users", "/api/v1/orders", "/login", "/static/app.js", "/api/v1/search", "/healthz", "/cart"]
+METHODS = ["GET"] * 8 + ["POST"] * 2 + ["PUT", "DELETE"]
+STATUS = [200] * 90 + [201] * 3 + [301, 304, 404, 404, 429, 500, 502, 503]
+AGENTS = [
+    "curl/8.4.0",
+    "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+    "python-requests/2.31",
+    "Go-http-client/1.1",
+]
+
+
+def access_docs(n: int, start_ms: int, span_ms: int, seed: int, batch: int) -> Iterator[list[Doc]]:
+    """Batches of nginx access-log docs, timestamps increasing across [start_ms, start_ms + span_ms)."""
+    rnd = random.Random(seed)
+    step = span_ms / max(n, 1)
+    out: list[Doc] = []
+    for i in range(n):
+        ts = start_ms + int(i * step)
+        service = rnd.choice(SERVICES)
+        status = rnd.choice(STATUS)
+        method = rnd.choice(METHODS)
+        path = rnd.choice(PATHS) + (f"/{rnd.randrange(100000)}" if rnd.random() < 0.5 else "")
+        ip = f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}"
+        size = rnd.randrange(100, 50000)
+        latency = round(rnd.expovariate(1 / 40.0), 2)
+        agent = rnd.choice(AGENTS)
+        # Random-looking ids like the shipper's (blake2b of file id + offset): random id-index inserts.
+        doc_id = base64.urlsafe_b64encode(
+            hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=15).digest()
+        ).decode()
+        when = format_ts(ts)
+        source = {
+            "@timestamp": when,
+            "message": f'{ip} - - [{when}] "{method} {path} HTTP/1.1" {status} {size} "-" "{agent}"',
+            "event": {"id": doc_id, "dataset": "nginx.access"},
+            "service": {"name": service},
+            "host": {"name": f"web-{rnd.randrange(8)}"},
+            "log": {
+                "level": "error" if status >= 500 else "info",
+                "file": {"path": "/var/log/nginx/access.log"},
+                "offset": i * 180,
+            },
+            "http": {
+                "request": {"method": method},
+                "response": {"status_code": status, "body": {"bytes": size}},
+            },
+            "url": {"path": path},
+            "source": {"ip": ip},
+            "user_agent": {"original": agent},
+            "latency_ms": latency,
+        }
+        out.append(Doc(doc_id, ts, source, orjson.dumps(source)))
+        if len(out) >= batch:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def ingest(n: int, batch: int) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"ingest-{os.getpid()}.db"
+    store = SqliteStore(SqliteConfig(path=path))
+    spent = 0.0
+    created = 0
+    gen_started = time.perf_counter()
+    try:
+        for docs in access_docs(n, START_MS, DAY_MS, seed=1, batch=batch):
+            t0 = time.perf_counter()
+            results = store.write(docs)
+            spent += time.perf_counter() - t0
+            created += sum(1 for r in results if r.outcome.value == "created")
+        wall = time.perf_counter() - gen_started
+    finally:
+        store.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    print(
+        f"ingest: {created:,} docs in batches of {batch}: write() time {spent:.2f} s "
+        f"-> {created / spent:,.0f} docs/s (wall incl. doc generation {wall:.1f} s)"
+    )
+
+
+def agg_store(n: int, batch: int) -> Path:
+    path = OUT / f"agg-{n}.db"
+    ready = OUT / f"agg-{n}.ready"
+    if ready.exists() and path.exists():
+        print(f"aggregates: reusing cached store {path}")
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    print(f"aggregates: building a {n:,}-doc store at {path} (cached for later runs)...", flush=True)
+    batch = max(batch, 20000)
+    t0 = time.perf_counter()
+    store = SqliteStore(SqliteConfig(path=path))
+    try:
+        # Fast path: rows go straight into logstore_events (same row preparation as write(), ids known
+        # unique), skipping the FTS index, which no aggregate reads. The ingest number above is what
+        # measures write() itself.
+        conn = store.conn
+        rowid = 0
+        for docs in access_docs(n, START_MS, DAY_MS, seed=2, batch=batch):
+            rows = []
+            for doc in docs:
+                rowid += 1
+                row = _prepare(doc)[0]
+                row[0] = rowid
+                rows.append(row)
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO logstore_events (rowid, id, ts, service, level, host, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.conn.execute("ANALYZE")
+    finally:
+        store.close()
+    ready.touch()
+    print(f"aggregates: built in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+def timed(store: SqliteStore, req: AggRequest, runs: int) -> tuple[float, float, int]:
+    samples = []
+    rows = 0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = store.aggregate([req])[0]
+        samples.append((time.perf_counter() - t0) * 1000)
+        rows = len(result.rows)
+    return statistics.median(samples), min(samples), rows
+
+
+def aggregates(n: int, batch: int, runs: int) -> None:
+    path = agg_store(n, batch)
+    store = SqliteStore(SqliteConfig(path=path))
+    try:
+        start = datetime.fromtimestamp((START_MS + DAY_MS // 2) / 1000, tz=UTC)
+        end = start + timedelta(minutes=5)
+        in_window = store.count("", start, end)
+        print(f"aggregates: {n:,}-doc store, 5-minute window holds {in_window:,} docs; {runs} runs each")
+        group = ("service.name",)
+        cases = {
+            "count by service": AggRequest("", start, end, group_by=group),
+            "error ratio by service": AggRequest(
+                "",
+                start,
+                end,
+                group_by=group,
+                metrics=(Metric("errors", "count", query="http.response.status_code:>=500"),),
+            ),
+            "p99 latency_ms by service": AggRequest(
+                "",
+                start,
+                end,
+                group_by=group,
+                metrics=(Metric("p99", "percentile", field="latency_ms", percent=99),),
+            ),
+        }
+        for label, req in cases.items():
+            median, best, rows = timed(store, req, runs)
+            print(f"  {label:<28} median {median:6.1f} ms   best {best:6.1f} ms   ({rows} groups)")
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--docs", type=int, default=1_000_000, help="docs to ingest (default 1M)")
+    parser.add_argument("--agg-docs", type=int, default=10_000_000, help="docs in the aggregate store (10M)")
+    parser.add_argument("--batch", type=int, default=2000, help="docs per write call (default 2000)")
+    parser.add_argument("--runs", type=int, default=7, help="runs per aggregate (default 7)")
+    args = parser.parse_args()
+    if args.docs > 0:
+        ingest(args.docs, args.batch)
+    if args.agg_docs > 0:
+        aggregates(args.agg_docs, args.batch, args.runs)
+
+
+if __name__ == "__main__":
+    main()

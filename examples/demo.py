@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""`make run`: the whole pipeline on one machine, in the foreground, on the embedded SQLite store.
+
+Starts, in this order: a mail catcher (aiosmtpd on 127.0.0.1, every mail printed and kept as a .eml
+file), a webhook receiver that prints every notification (apprise ``json://``), the demo traffic
+generator (examples/traffic.py), ``shipper run`` and ``alerter run`` on ``examples/logwarden.yaml``.
+Everything lives under ``--data`` (default ./data/demo), which each run starts clean (``--keep`` keeps
+the previous run's data, whose alert state would deduplicate the new alerts). The children run in
+their own process groups so that Ctrl-C reaches only this process, which then stops them in
+pipeline order (traffic, shipper, alerter): SIGTERM, a deadline, then SIGKILL. A clean stop exits 0.
+
+Ports are picked free at start and handed to the config through ${DEMO_SMTP_PORT} and
+${DEMO_WEBHOOK_PORT}; the data directory through ${LOGWARDEN_DEMO_DIR}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "examples" / "logwarden.yaml"
+STOP_GRACE = 10.0  # seconds a child gets after SIGTERM before SIGKILL (the shipper flushes in <= 10 s)
+
+_print_lock = threading.Lock()
+
+
+def say(text: str) -> None:
+    with _print_lock:
+        print(text, flush=True)
+
+
+def free_port() -> int:
+    # aiosmtpd's Controller cannot listen on port 0 and report back, so pick one the usual way.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- receivers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Inbox:
+    """What arrived, for the console summary and for tests."""
+
+    mailbox: Path
+    mails: int = 0
+    webhooks: int = 0
+    first_alert_at: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def arrived(self, kind: str) -> int:
+        with self.lock:
+            if kind == "mail":
+                self.mails += 1
+                n = self.mails
+            else:
+                self.webhooks += 1
+                n = self.webhooks
+            if self.first_alert_at is None:
+                self.first_alert_at = time.monotonic()
+            return n
+
+
+class MailCatcher:
+    """A local SMTP server (aiosmtpd) that prints each mail and stores it as mailbox/NNNN.eml."""
+
+    def __init__(self, inbox: Inbox, port: int) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.inbox = inbox
+        self.port = port
+        self.controller = Controller(self, hostname="127.0.0.1", port=port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw: bytes = envelope.original_content or envelope.content
+        n = self.inbox.arrived("mail")
+        path = self.inbox.mailbox / f"{n:04d}.eml"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)  # a reader never sees half a mail
+        msg = message_from_bytes(raw, policy=policy.default)
+        body = msg.get_body(preferencelist=("plain",))
+        text = body.get_content().strip() if body is not None else ""
+        say(
+            f"\n=== MAIL #{n} to {', '.join(envelope.rcpt_tos)} ({path}) ===\n"
+            f"Subject: {msg.get('subject', '')}\n{_indent(text)}\n"
+        )
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+class WebhookReceiver:
+    """Prints what apprise's json:// posts ({"title", "message", "type"}) and appends it to a file."""
+
+    def __init__(self, inbox: Inbox, log: Path) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                outer.received(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the notification itself is printed; access lines would only add noise
+
+        self.inbox = inbox
+        self.log = log
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, name="webhook", daemon=True)
+
+    def received(self, body: bytes) -> None:
+        n = self.inbox.arrived("webhook")
+        with open(self.log, "ab") as f:
+            f.write(body.replace(b"\n", b" ") + b"\n")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = {"message": body.decode("utf-8", "replace")}
+        title = str(data.get("title") or f"[{str(data.get('type', 'info')).upper()}]")
+        say(f"\n=== ALERT #{n}: {title} ===\n{_indent(str(data.get('message', '')).strip())}\n")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+# --- children -------------------------------------------------------------------------------------
+
+
+def console_script(name: str) -> list[str]:
+    """The entry point installed next to this interpreter (same venv), else ``python -m pkg.cli``."""
+    exe = Path(sys.executable).parent / name
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-m", f"{name}.cli"]
+
+
+class Child:
+    """One subprocess: output to ``<proc>/<name>.log``; warnings and errors also to the console."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], env: dict[str, str], log: Path, show: Callable[[str], bool]
+    ) -> None:
+        self.name = name
+        self.log = log
+        self.show = show
+        self.proc = subprocess.Popen(
+            list(argv),
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # Own process group: the terminal's Ctrl-C reaches only the demo, which stops children in order.
+            process_group=0,
+        )
+        self.tail: list[str] = []
+        self.reader = threading.Thread(target=self._pump, name=f"pump-{name}", daemon=True)
+        self.reader.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        out: IO[bytes] = self.proc.stdout
+        with open(self.log, "ab") as f:
+            for raw in iter(out.readline, b""):
+                f.write(raw)
+                f.flush()
+                line = raw.decode("utf-8", "replace").rstrip()
+                self.tail = [*self.tail[-19:], line]
+                if self.show(line):
+                    say(f"[{self.name}] {_compact(line)}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float, hurry: threading.Event) -> int:
+        """Wait for the exit until ``deadline`` (or until ``hurry`` is set: a second Ctrl-C), then SIGKILL."""
+        try:
+            while time.monotonic() < deadline and not hurry.is_set():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return self.proc.wait(timeout=0.2)
+            if self.proc.poll() is not None:
+                return self.proc.returncode
+            say(f"[demo] {self.name} did not stop after SIGTERM: killing it")
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self.reader.join(timeout=2)
+
+
+def _compact(line: str) -> str:
+    """A JSON log line as 'level: msg key=value ...'; anything else as is."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(rec, dict):
+        return line
+    rec.pop("ts", None)
+    rec.pop("logger", None)
+    level = rec.pop("level", "")
+    msg = rec.pop("msg", "")
+    extras = " ".join(f"{k}={v}" for k, v in rec.items())
+    return f"{level + ': ' if level else ''}{msg}{' ' + extras if extras else ''}"
+
+
+def _warn_or_worse(line: str) -> bool:
+    """Warnings and errors, anything that is not a JSON log line (a traceback?), and the health URL."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return bool(line.strip())
+    if not isinstance(rec, dict):
+        return True
+    if "port" in rec and "health" in str(rec.get("msg", "")):
+        return True
+    return rec.get("level") in ("warning", "error", "critical")
+
+
+def _always(line: str) -> bool:
+    return bool(line.strip())
+
+
+# --- the demo -------------------------------------------------------------------------------------
+
+
+def next_steps(config: Path, data: Path) -> str:
+    cfg = os.path.relpath(config, Path.cwd())
+    env = "" if data == (ROOT / "data" / "demo").resolve() else f"LOGWARDEN_DEMO_DIR={data} "
+    bindir = os.path.relpath(Path(sys.executable).parent, Path.cwd())
+    q = f"{env}{bindir}/logq -c {cfg}"
+    return "\n".join(
+        [
+            "Try next (in another terminal, from the repository root):",
+            f"  {q} 'service.name:nginx AND http.response.status_code:502' --since 15m",
+            f"  {q} 'service.name:shop AND log.level:error' --since 15m -o json",
+            f"  {q} 'service.name:nginx' --since 15m --count-by http.response.status_code",
+            f"  {env}{bindir}/alerter status -c {cfg}",
+            f"  {env}{bindir}/shipper status -c {cfg}",
+        ]
+    )
+
+
+def _duration(text: str) -> str:
+    """Check a duration for traffic.py here, so a typo is a usage error before anything starts."""
+    from traffic import parse_seconds  # examples/ is sys.path[0] when this file runs as a script
+
+    parse_seconds(text)
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="demo.py", description="Run traffic -> shipper -> SQLite -> alerter locally."
+    )
+    p.add_argument(
+        "-c", "--config", type=Path, default=DEFAULT_CONFIG, help="default examples/logwarden.yaml"
+    )
+    p.add_argument("--data", type=Path, default=ROOT / "data" / "demo", help="default ./data/demo")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after SECONDS (0 = until Ctrl-C)")
+    p.add_argument("--rate", type=float, default=20.0, help="demo requests per second (default 20)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--storm-offset", type=_duration, default="20s", help="first storm after (default 20s)")
+    p.add_argument("--storm-every", type=_duration, default="120s", help="502 storm period (default 120s)")
+    p.add_argument("--rotate-every", type=_duration, default="60s", help="logrotate period (default 60s)")
+    p.add_argument("--smtp-port", type=int, default=0, help="mail catcher port (default: any free one)")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the data of the previous run (default: start clean, so the alert is not deduplicated)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data: Path = args.data.resolve()
+    config: Path = args.config.resolve()
+    if not config.is_file():
+        print(f"demo.py: {args.config}: no such config file", file=sys.stderr)
+        return 2
+    try:
+        from aiosmtpd.controller import Controller  # noqa: F401 (checked here, used by MailCatcher)
+    except ImportError:
+        print("demo.py: aiosmtpd is missing: pip install -e '.[test]' (make run does this)", file=sys.stderr)
+        return 2
+    smtp_port = args.smtp_port or free_port()
+    inbox = Inbox(mailbox=data / "mailbox")
+    hook = WebhookReceiver(inbox, data / "notifications.jsonl")
+    env = dict(os.environ)
+    env.update(
+        LOGWARDEN_DEMO_DIR=str(data),
+        DEMO_SMTP_PORT=str(smtp_port),
+        DEMO_WEBHOOK_PORT=str(hook.port),
+        PYTHONUNBUFFERED="1",
+        # The children import logwarden from this checkout even when the venv's editable install is
+        # stale (an editable install made before a package had its __init__.py maps it as a namespace).
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    )
+    # Validate before touching anything: a broken config is one line and exit 2, not three dead children.
+    sys.path.insert(0, str(ROOT))
+    from logstore.config import ConfigError, load_config
+
+    try:
+        load_config(config, env)
+    except ConfigError as e:
+        hook.server.server_close()
+        print(f"demo.py: {e}", file=sys.stderr)
+        return 2
+    if not args.keep and data.exists():
+        # Only ever delete what a previous demo run made (never a directory someone pointed us at by mistake).
+        if any(data.iterdir()) and not (data / "proc").is_dir():
+            hook.server.server_close()
+            print(
+                f"demo.py: {data} exists and is not a demo data directory; pass --keep or another --data",
+                file=sys.stderr,
+            )
+            return 2
+        shutil.rmtree(data)
+    logs, mailbox, proc = data / "logs", data / "mailbox", data / "proc"
+    for d in (logs, mailbox, proc):
+        d.mkdir(parents=True, exist_ok=True)
+    mail = MailCatcher(inbox, smtp_port)
+
+    stop = threading.Event()
+    hurry = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            hurry.set()  # a second Ctrl-C: do not wait for graceful shutdowns
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    mail.start()
+    hook.start()
+    say(
+        f"logwarden demo: data in {data}\n"
+        f"  mail catcher  smtp://127.0.0.1:{smtp_port}  (mails saved in {mailbox})\n"
+        f"  webhook       http://127.0.0.1:{hook.port}/  (notifications printed here)\n"
+        f"  process logs  {proc}/*.log\n"
+        f"A 502 storm starts in {args.storm_offset}; expect an alert within a minute or two. Ctrl-C stops.\n"
+    )
+    traffic_argv = [
+        sys.executable,
+        str(ROOT / "examples" / "traffic.py"),
+        "--out",
+        str(logs),
+        "--rate",
+        str(args.rate),
+        "--seed",
+        str(args.seed),
+        "--storm-offset",
+        args.storm_offset,
+        "--storm-every",
+        args.storm_every,
+        "--rotate-every",
+        args.rotate_every,
+    ]
+    cfg = str(config)
+    children: list[Child] = []
+    code = 0
+    started = time.monotonic()
+    try:
+        children.append(Child("traffic", traffic_argv, env, proc / "traffic.log", _always))
+        children.append(
+            Child(
+                "shipper",
+                [*console_script("shipper"), "run", "-c", cfg],
+                env,
+                proc / "shipper.log",
+                _warn_or_worse,
+            )
+        )
+        children.append(
+            Child(
+                "alerter",
+                [*console_script("alerter"), "run", "-c", cfg],
+                env,
+                proc / "alerter.log",
+                _warn_or_worse,
+            )
+        )
+        say(next_steps(config, data) + "\n")
+        announced = False
+        while not stop.is_set():
+            remaining = args.duration - (time.monotonic() - started) if args.duration else 1.0
+            if remaining <= 0:
+                break
+            stop.wait(min(1.0, remaining))
+            dead = [c for c in children if c.proc.poll() is not None]
+            if dead:
+                for c in dead:
+                    say(f"[demo] {c.name} exited with code {c.proc.returncode}; last lines:")
+                    for line in c.tail[-10:]:
+                        say(f"  {line}")
+                code = 1
+                break
+            if inbox.first_alert_at is not None and not announced:
+                announced = True
+                took = inbox.first_alert_at - started
+                say(f"[demo] first alert {took:.0f}s after start. " + next_steps(config, data) + "\n")
+    finally:
+        say("[demo] stopping: traffic, shipper, alerter ... (Ctrl-C again to kill them now)")
+        for c in children:  # pipeline order: stop writing, then flush the shipper, then the alerter
+            c.stop()
+            c.wait(time.monotonic() + STOP_GRACE, hurry)
+        hook.stop()
+        mail.stop()
+    say(f"[demo] stopped. {inbox.mails} mail(s) in {mailbox}, {inbox.webhooks} webhook notification(s).")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""``logq -f``: keep printing new matching docs as they arrive, without gaps or repeats.
+
+Each poll asks the store for the hits strictly after the newest one printed, with the search
+cursor (``Store.search(after=...)``, (@timestamp, id) order): cheap, and never a repeat. That alone
+would lose a doc that arrives late with an older timestamp (a second shipper batching a few seconds
+behind), so every ``lookback / 2`` a sweep re-reads the last ``lookback`` of timestamps and prints
+what it had not printed; the ids printed inside that window are remembered for exactly this. So:
+nothing is printed twice; a doc up to ``lookback`` late is printed once, when it arrives (after
+newer ones, since it came later); memory is bounded by the docs of one lookback window. Waiting
+between polls uses ``Event.wait`` so a stop (Ctrl-C in the CLI, an event in tests) ends the loop at
+once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from logq._paging import search_hits
+from logstore import Cursor, Hit, Store
+from logstore.types import ms_to_datetime
+
+PRUNE_EVERY = 4096
+
+
+class Seen:
+    """Ids printed with a timestamp inside the lookback window of the newest printed hit."""
+
+    def __init__(self, lookback_ms: int) -> None:
+        self.lookback_ms = lookback_ms
+        self.ids: dict[str, int] = {}
+        self.last: Cursor | None = None  # the greatest (ts, id) printed
+
+    def add(self, hit: Hit) -> bool:
+        """Record a hit; False when it was printed already."""
+        if hit.id in self.ids:
+            return False
+        self.ids[hit.id] = hit.ts
+        if self.last is None or (hit.ts, hit.id) > (self.last.ts, self.last.id):
+            self.last = hit.cursor
+        if len(self.ids) % PRUNE_EVERY == 0:
+            self.prune()
+        return True
+
+    def prune(self) -> None:
+        if self.last is None:
+            return
+        floor = self.last.ts - self.lookback_ms
+        self.ids = {i: ts for i, ts in self.ids.items() if ts >= floor}
+
+    def resume_ms(self, start_ms: int) -> int:
+        """Sweep from here: every doc at or after it is either remembered in ``ids`` or new."""
+        if self.last is None:
+            return start_ms
+        return max(start_ms, self.last.ts - self.lookback_ms)
+
+
+def track(hits: Iterable[Hit], seen: Seen) -> Iterator[Hit]:
+    """Pass hits through, remembering them (the initial, non-follow part of a follow run)."""
+    for hit in hits:
+        seen.add(hit)
+        yield hit
+
+
+def follow(
+    store: Store,
+    query: str,
+    seen: Seen,
+    emit: Callable[[Iterable[Hit]], Any],
+    *,
+    poll_interval: float,
+    stop: threading.Event,
+    start_ms: int,
+) -> None:
+    """Poll until ``stop`` is set; ``emit`` receives each poll's new hits in order and flushes them."""
+    sweep_every = max(poll_interval, seen.lookback_ms / 2000)
+    next_sweep = time.monotonic() + sweep_every
+    while not stop.is_set():
+        if seen.last is None or (seen.lookback_ms and time.monotonic() >= next_sweep):
+            seen.prune()
+            since = ms_to_datetime(seen.resume_ms(start_ms))
+            hits = search_hits(store, query, since, None, order="asc", limit=None)
+            next_sweep = time.monotonic() + sweep_every
+        else:
+            hits = search_hits(store, query, None, None, order="asc", limit=None, after=seen.last)
+        fresh = [h for h in hits if seen.add(h)]
+        if fresh:
+            emit(fresh)
+        stop.wait(poll_interval)

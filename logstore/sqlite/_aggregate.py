@@ -1,0 +1,175 @@
+"""Aggregations on SQLite: one GROUP BY statement per request over the request's time window.
+
+Semantics shared with Elasticsearch (docs/query-semantics.md):
+- ``total`` counts every doc matching the query in [start, end); grouped rows leave out docs that
+  lack a group field (an Elasticsearch terms aggregation does the same).
+- Rows are sorted by count desc, then group values (numbers before strings); with a histogram by
+  bucket first. ``group_limit`` keeps the largest groups and reports the cut.
+- Percentiles are exact, linear interpolation between closest ranks (numpy's default).
+- Numeric metrics read JSON numbers only; a doc whose field is not a number is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import Any
+
+import orjson
+
+from logstore.query import parse_query
+from logstore.sqlite._schema import HOT_COLUMNS
+from logstore.sqlite._translate import Where, json_path, window
+from logstore.types import ID_FIELD, TIMESTAMP_FIELD, AggRequest, AggResult, AggRow, Metric, datetime_to_ms
+
+
+def value_expr(w: Where, field: str) -> str:
+    """The SQL value of a field for grouping and cardinality (JSON arrays/objects come back as text)."""
+    if field == ID_FIELD:
+        return "e.id"
+    if field == TIMESTAMP_FIELD:
+        return "e.ts"
+    path = w.bind(json_path(field))
+    column = HOT_COLUMNS.get(field)
+    if column is not None:
+        return f"coalesce(e.{column}, json_extract(e.doc, {path}))"
+    return f"json_extract(e.doc, {path})"
+
+
+def number_expr(w: Where, field: str) -> str:
+    if field == TIMESTAMP_FIELD:
+        return "e.ts"
+    path = w.bind(json_path(field))
+    return f"(CASE WHEN json_type(e.doc, {path}) IN ('integer', 'real') THEN json_extract(e.doc, {path}) END)"
+
+
+def percentile(values: list[float], percent: float) -> float | None:
+    """Exact percentile, linear interpolation between closest ranks; None for no values."""
+    if not values:
+        return None
+    values.sort()
+    rank = (len(values) - 1) * min(max(percent, 0.0), 100.0) / 100.0
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(values) - 1)
+    return float(values[lo] + (values[hi] - values[lo]) * (rank - lo))
+
+
+def sort_key(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    out: list[tuple[int, Any]] = []
+    for v in values:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append((0, v))
+        elif isinstance(v, str):
+            out.append((1, v))
+        else:
+            out.append((2, repr(v)))
+    return tuple(out)
+
+
+def _metric_columns(w: Where, metrics: tuple[Metric, ...], query: str) -> tuple[list[str], list[Any]]:
+    """SELECT expressions per metric; the second list says how to read each back."""
+    columns: list[str] = []
+    readers: list[Any] = []  # ("col", i) | ("pct", i, percent) | ("count",)
+    pct_cols: dict[str, int] = {}
+    for m in metrics:
+        if m.kind == "count" and not m.query:
+            readers.append(("count",))
+            continue
+        if m.kind == "count":
+            assert m.query is not None
+            inner = w.node(parse_query(m.query))
+            columns.append(f"count(CASE WHEN {inner} THEN 1 END)")
+            readers.append(("col", len(columns) - 1))
+            continue
+        if not m.field:
+            raise ValueError(f"metric {m.name!r}: {m.kind} needs a field")
+        if m.kind in ("avg", "min", "max", "sum"):
+            columns.append(f"{m.kind}({number_expr(w, m.field)})")
+            readers.append(("col", len(columns) - 1))
+        elif m.kind == "cardinality":
+            columns.append(f"count(DISTINCT {value_expr(w, m.field)})")
+            readers.append(("col", len(columns) - 1))
+        elif m.kind == "percentile":
+            if m.field not in pct_cols:
+                columns.append(f"json_group_array({number_expr(w, m.field)})")
+                pct_cols[m.field] = len(columns) - 1
+            readers.append(("pct", pct_cols[m.field], 50.0 if m.percent is None else m.percent))
+        else:
+            raise ValueError(f"metric {m.name!r}: unknown kind {m.kind!r}")
+    return columns, readers
+
+
+def _values(
+    metrics: tuple[Metric, ...], readers: list[Any], count: int, cols: tuple[Any, ...]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    parsed: dict[int, list[float]] = {}
+    for m, reader in zip(metrics, readers, strict=True):
+        if reader[0] == "count":
+            out[m.name] = count
+        elif reader[0] == "col":
+            out[m.name] = cols[reader[1]]
+        else:
+            idx = reader[1]
+            if idx not in parsed:
+                parsed[idx] = [v for v in orjson.loads(cols[idx] or "[]") if v is not None]
+            out[m.name] = percentile(list(parsed[idx]), reader[2])
+    return out
+
+
+def run_aggregate(conn: sqlite3.Connection, req: AggRequest) -> AggResult:
+    w = Where(conn, req.query)
+    time_cond = window(w, datetime_to_ms(req.start), datetime_to_ms(req.end))
+    cond = f"{time_cond} AND {w.node(parse_query(req.query))}"
+    groups = [value_expr(w, f) for f in req.group_by]
+    keys = list(groups)
+    if req.interval is not None:
+        if req.interval <= 0:
+            raise ValueError("interval must be a positive number of milliseconds")
+        iv = w.bind(int(req.interval))
+        keys.append(f"(e.ts / {iv}) * {iv}")
+    metric_cols, readers = _metric_columns(w, req.metrics, req.query)
+    select = ", ".join([*keys, "count(*)", *metric_cols])
+    sql = f"SELECT {select} FROM logstore_events e WHERE {cond}"
+    if keys:
+        sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys)))
+    raw_rows = conn.execute(sql, w.params).fetchall()
+
+    ngroups = len(groups)
+    has_bucket = req.interval is not None
+    nkeys = len(keys)
+    rows: list[tuple[tuple[Any, ...], int | None, AggRow]] = []
+    for r in raw_rows:
+        group_values = tuple(r[:ngroups])
+        if any(v is None for v in group_values):
+            continue  # docs lacking a group field belong to no group (as in an ES terms aggregation)
+        count = int(r[nkeys])
+        bucket = int(r[ngroups]) if has_bucket else None
+        values = _values(req.metrics, readers, count, tuple(r[nkeys + 1 :]))
+        row = AggRow(dict(zip(req.group_by, group_values, strict=True)), count, values, bucket)
+        rows.append((group_values, bucket, row))
+
+    if not groups:
+        out = [row for _, _, row in rows]
+        if has_bucket:
+            out.sort(key=lambda row: row.bucket or 0)
+            return AggResult(total=sum(row.count for row in out), rows=out)
+        return AggResult(total=out[0].count if out else 0, rows=out)
+
+    totals: dict[tuple[Any, ...], int] = {}
+    for key, _, row in rows:
+        totals[key] = totals.get(key, 0) + row.count
+    ranked = sorted(totals, key=lambda k: (-totals[k], sort_key(k)))
+    kept = set(ranked[: req.group_limit])
+    selected = [(key, bucket, row) for key, bucket, row in rows if key in kept]
+    if has_bucket:
+        selected.sort(key=lambda t: (t[1], -t[2].count, sort_key(t[0])))
+    else:
+        selected.sort(key=lambda t: (-t[2].count, sort_key(t[0])))
+    total = int(conn.execute(f"SELECT count(*) FROM logstore_events e WHERE {cond}", w.params).fetchone()[0])
+    return AggResult(
+        total=total,
+        rows=[row for _, _, row in selected],
+        truncated=len(ranked) > req.group_limit,
+        groups_total=len(ranked),
+    )

@@ -1,0 +1,359 @@
+"""Translate the query AST (logstore.query) into a parameterized SQL WHERE fragment.
+
+Every value is bound as a named parameter; field names were validated by the query parser's regex and
+become JSON paths that are bound too, so nothing typed by a user is spliced into SQL. The rules both
+backends share are in docs/query-semantics.md:
+
+- ``message`` is full text (FTS5, unicode61 without diacritic folding, ~ Elasticsearch ``standard``);
+  a term or phrase becomes an FTS5 phrase; wildcards, regexes and ranges on message expand against
+  the FTS vocabulary, so they match words, case-insensitively.
+- Any other field is an exact, case-sensitive value; arrays match when any element matches.
+- Predicates never yield NULL under ``NOT``, so ``NOT x`` includes docs that lack the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from logstore.query import (
+    MESSAGE,
+    And,
+    Exists,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    QueryError,
+    Range,
+    Regex,
+    Term,
+    Wildcard,
+)
+from logstore.sqlite._schema import HOT_COLUMNS
+from logstore.types import ID_FIELD, TIMESTAMP_FIELD
+
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_WORD = re.compile(r"[^\W_]+")
+_PLAIN_PREFIX = re.compile(r"^([^\W_]+)\*$")
+# An expansion larger than this is almost surely a mistake, and an FTS5 OR of it would be slow.
+MAX_EXPANSION = 10_000
+_JSON_ROW_OK = "(key IS NULL OR typeof(key) = 'integer')"  # the value itself or an array element
+
+
+def tokenize(text: str) -> list[str]:
+    """Words as FTS5 unicode61 (remove_diacritics 0) splits them: alphanumeric runs, lowercased."""
+    return _WORD.findall(text.lower())
+
+
+def fts_text(message: Any) -> str | None:
+    """The text indexed for a doc's message (the same function is used again to delete it)."""
+    if message is None:
+        return None
+    if isinstance(message, str):
+        return message
+    if isinstance(message, list):
+        return "\n".join(fts_text(m) or "" for m in message)
+    if isinstance(message, bool):
+        return "true" if message else "false"
+    if isinstance(message, (int, float)):
+        return str(message)
+    return None
+
+
+def json_path(field: str) -> str:
+    # The parser's field regex allows only [A-Za-z0-9_.@-], so quoting each segment is safe.
+    parts = field.split(".")
+    if any(p == "" or '"' in p for p in parts):
+        raise ValueError(f"invalid field name {field!r}")
+    return "$" + "".join(f'."{p}"' for p in parts)
+
+
+def parse_number(value: str) -> float | None:
+    if not _NUMBER.match(value.strip()):
+        return None
+    n = float(value)
+    return n if math.isfinite(n) else None
+
+
+def parse_time(value: str, query: str) -> int:
+    text = value.strip()
+    num = parse_number(text)
+    if num is not None and re.fullmatch(r"\d{10,}", text):
+        return int(num)  # epoch milliseconds
+    try:
+        dt = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise QueryError(f"{value!r} is not an RFC 3339 time", query, 0) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def wildcard_to_glob(pattern: str) -> str:
+    """Lucene wildcard (``\\*`` and ``\\?`` literal) to SQLite GLOB (case-sensitive, whole value)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append(f"[{nxt}]" if nxt in "*?[" else nxt)
+            i += 2
+            continue
+        out.append("[[]" if ch == "[" else ch)
+        i += 1
+    return "".join(out)
+
+
+def wildcard_to_regex(pattern: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def literal_prefix(pattern: str) -> str:
+    """The part of a Lucene wildcard before its first unescaped wildcard character."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i + 1])
+            i += 2
+            continue
+        if ch in "*?":
+            break
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_REGEX_CACHE: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+def compile_regex(pattern: str, flags: int, query: str) -> re.Pattern[str]:
+    key = (pattern, flags)
+    rx = _REGEX_CACHE.get(key)
+    if rx is None:
+        try:
+            rx = re.compile(pattern, flags)
+        except re.error as e:
+            raise QueryError(f"bad regular expression /{pattern}/: {e}", query, 0) from None
+        if len(_REGEX_CACHE) > 256:
+            _REGEX_CACHE.clear()
+        _REGEX_CACHE[key] = rx
+    return rx
+
+
+def sql_regexp(pattern: str, value: Any) -> int:
+    """REGEXP for SQLite: a Lucene regex is anchored, so it must match the whole value."""
+    if not isinstance(value, str):
+        return 0
+    return 1 if compile_regex(pattern, 0, pattern).fullmatch(value) else 0
+
+
+def _fts_phrase(words: list[str]) -> str:
+    return '"' + " ".join(words) + '"'
+
+
+class Where:
+    """Builds one WHERE fragment and its named parameters for one query over ``logstore_events e``."""
+
+    def __init__(self, conn: sqlite3.Connection, query: str, params: dict[str, Any] | None = None) -> None:
+        self.conn = conn
+        self.query = query
+        self.params: dict[str, Any] = {} if params is None else params
+
+    def bind(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return ":" + name
+
+    # ---- entry -----------------------------------------------------------------------------------
+
+    def node(self, node: Node) -> str:
+        if isinstance(node, MatchAll):
+            return "1"
+        if isinstance(node, And):
+            return "(" + " AND ".join(self.node(n) for n in node.items) + ")"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self.node(n) for n in node.items) + ")"
+        if isinstance(node, Not):
+            # A leaf is NULL for docs missing a hot column; NOT must count those docs as non-matching.
+            return f"(NOT coalesce({self.node(node.item)}, 0))"
+        field = node.field
+        if field == MESSAGE and not isinstance(node, Exists):
+            return self.message(node)
+        if field == TIMESTAMP_FIELD:
+            return self.timestamp(node)
+        if field == ID_FIELD:
+            return self.column("e.id", node, nullable=False)
+        column = HOT_COLUMNS.get(field)
+        if column is not None:
+            return self.column(f"e.{column}", node, nullable=True)
+        return self.generic(node)
+
+    # ---- message: FTS5 ---------------------------------------------------------------------------
+
+    def fts(self, match: str | None) -> str:
+        if match is None:
+            return "0"
+        return f"e.rowid IN (SELECT rowid FROM logstore_fts WHERE logstore_fts MATCH {self.bind(match)})"
+
+    def message(self, node: Node) -> str:
+        if isinstance(node, (Term, Phrase)):
+            words = tokenize(node.value if isinstance(node, Term) else node.text)
+            # A term that analyzes into several words is a phrase, as match_phrase does on ES.
+            return self.fts(_fts_phrase(words) if words else None)
+        if isinstance(node, Wildcard):
+            pattern = node.pattern.lower()
+            m = _PLAIN_PREFIX.match(pattern)
+            if m:
+                return self.fts(f'"{m.group(1)}" *')
+            rx = compile_regex(wildcard_to_regex(pattern), re.S, self.query)
+            return self.fts(self.expand(literal_prefix(pattern), rx.fullmatch))
+        if isinstance(node, Regex):
+            rx = compile_regex(node.pattern, re.S | re.I, self.query)
+            return self.fts(self.expand("", rx.fullmatch))
+        if isinstance(node, Range):
+            low = node.low.lower() if node.low is not None else None
+            high = node.high.lower() if node.high is not None else None
+
+            def in_range(term: str) -> bool:
+                if low is not None and (term < low or (term == low and not node.include_low)):
+                    return False
+                return not (high is not None and (term > high or (term == high and not node.include_high)))
+
+            return self.fts(self.expand(low or "", in_range, upto=high))
+        raise QueryError(f"unsupported query on message: {type(node).__name__}", self.query, 0)
+
+    def expand(self, prefix: str, keep: Any, upto: str | None = None) -> str | None:
+        """Words of the FTS vocabulary that ``keep`` accepts, as an FTS5 OR (None: no word)."""
+        sql = "SELECT term FROM logstore_fts_vocab"
+        args: list[Any] = []
+        if upto is not None:
+            sql += " WHERE term >= ? AND term <= ?"
+            args = [prefix, upto]
+        elif prefix:
+            sql += " WHERE term >= ? AND term < ?"
+            args = [prefix, prefix + "\U0010ffff"]
+        terms = [t for (t,) in self.conn.execute(sql, args) if keep(t)]
+        if not terms:
+            return None
+        if len(terms) > MAX_EXPANSION:
+            raise QueryError(f"the pattern matches more than {MAX_EXPANSION} words; narrow it", self.query, 0)
+        return " OR ".join(_fts_phrase([t]) for t in terms)
+
+    # ---- @timestamp: the ts column ---------------------------------------------------------------
+
+    def timestamp(self, node: Node) -> str:
+        if isinstance(node, (Term, Phrase)):
+            value = node.value if isinstance(node, Term) else node.text
+            return f"e.ts = {self.bind(parse_time(value, self.query))}"
+        if isinstance(node, Range):
+            parts = []
+            if node.low is not None:
+                op = ">=" if node.include_low else ">"
+                parts.append(f"e.ts {op} {self.bind(parse_time(node.low, self.query))}")
+            if node.high is not None:
+                op = "<=" if node.include_high else "<"
+                parts.append(f"e.ts {op} {self.bind(parse_time(node.high, self.query))}")
+            return "(" + (" AND ".join(parts) or "1") + ")"
+        if isinstance(node, Exists):
+            return "1"
+        raise QueryError(
+            f"{type(node).__name__.lower()} queries are not supported on @timestamp", self.query, 0
+        )
+
+    # ---- hot columns -----------------------------------------------------------------------------
+
+    def column(self, col: str, node: Node, *, nullable: bool) -> str:
+        """A string-only column; rows where it is NULL fall back to the JSON (numbers, arrays...)."""
+        if isinstance(node, Exists):
+            cond = f"{col} IS NOT NULL"
+        elif isinstance(node, (Term, Phrase)):
+            cond = f"{col} = {self.bind(node.value if isinstance(node, Term) else node.text)}"
+        elif isinstance(node, Wildcard):
+            cond = f"{col} GLOB {self.bind(wildcard_to_glob(node.pattern))}"
+        elif isinstance(node, Regex):
+            compile_regex(node.pattern, 0, self.query)
+            cond = f"logstore_regexp({self.bind(node.pattern)}, {col})"
+        elif isinstance(node, Range):
+            # A string column never holds a number; for a numeric range only the JSON fallback can match.
+            cond = "0" if self.numeric_range(node) else self.compare(col, node)
+        else:  # pragma: no cover - the AST has no other leaf
+            raise QueryError(f"unsupported query element {type(node).__name__}", self.query, 0)
+        if not nullable:
+            return f"({cond})"
+        return f"({cond} OR ({col} IS NULL AND {self.generic(node)}))"
+
+    # ---- any other field: the JSON ---------------------------------------------------------------
+
+    @staticmethod
+    def numeric_range(node: Range) -> bool:
+        bounds = [b for b in (node.low, node.high) if b is not None]
+        return bool(bounds) and all(parse_number(b) is not None for b in bounds)
+
+    def compare(self, expr: str, node: Range, numeric: bool = False) -> str:
+        parts = []
+        for bound, include, op in ((node.low, node.include_low, ">"), (node.high, node.include_high, "<")):
+            if bound is None:
+                continue
+            value: Any = parse_number(bound) if numeric else bound
+            parts.append(f"{expr} {op}{'=' if include else ''} {self.bind(value)}")
+        return "(" + (" AND ".join(parts) or "1") + ")"
+
+    def generic(self, node: Node) -> str:
+        try:
+            path = self.bind(json_path(node.field))  # type: ignore[union-attr]
+        except ValueError as e:
+            raise QueryError(str(e), self.query, 0) from None
+        if isinstance(node, Exists):
+            return (
+                f"EXISTS (SELECT 1 FROM json_each(e.doc, {path}) "
+                f"WHERE {_JSON_ROW_OK} AND type NOT IN ('null', 'object', 'array'))"
+            )
+        if isinstance(node, (Term, Phrase)):
+            text = node.value if isinstance(node, Term) else node.text
+            conds = [f"(type = 'text' AND value = {self.bind(text)})"]
+            num = parse_number(text)
+            if num is not None:
+                conds.append(f"(type IN ('integer', 'real') AND value = {self.bind(num)})")
+            if text in ("true", "false"):
+                conds.append(f"type = {self.bind(text)}")
+            cond = "(" + " OR ".join(conds) + ")"
+        elif isinstance(node, Wildcard):
+            cond = f"(type = 'text' AND value GLOB {self.bind(wildcard_to_glob(node.pattern))})"
+        elif isinstance(node, Regex):
+            compile_regex(node.pattern, 0, self.query)
+            cond = f"(type = 'text' AND logstore_regexp({self.bind(node.pattern)}, value))"
+        elif isinstance(node, Range):
+            if self.numeric_range(node):
+                cond = f"(type IN ('integer', 'real') AND {self.compare('value', node, numeric=True)})"
+            else:
+                cond = f"(type = 'text' AND {self.compare('value', node)})"
+        else:  # pragma: no cover
+            raise QueryError(f"unsupported query element {type(node).__name__}", self.query, 0)
+        return f"EXISTS (SELECT 1 FROM json_each(e.doc, {path}) WHERE {_JSON_ROW_OK} AND {cond})"
+
+
+def window(where: Where, start_ms: int | None, end_ms: int | None) -> str:
+    parts = []
+    if start_ms is not None:
+        parts.append(f"e.ts >= {where.bind(start_ms)}")
+    if end_ms is not None:
+        parts.append(f"e.ts < {where.bind(end_ms)}")
+    return " AND ".join(parts) or "1"

@@ -1,0 +1,338 @@
+"""The embedded SQLite store: one file, WAL, FTS5 on message.
+
+Guarantees:
+- ``write`` is one transaction per call and idempotent by id (DUPLICATE for ids stored already or
+  repeated in the batch); a doc that cannot be stored is REJECTED without sinking the batch.
+- ``search`` streams in keyset pages on (ts, id), so memory stays flat however many hits match, and
+  no read transaction stays open between pages (the writer's checkpoints are never held back).
+- Committed writes are visible to readers in other processes (WAL); ``refresh`` is a no-op.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from logstore.config import SqliteConfig
+from logstore.protocol import Order
+from logstore.query import parse_query
+from logstore.sqlite._aggregate import run_aggregate
+from logstore.sqlite._schema import connect, describe
+from logstore.sqlite._translate import Where, fts_text, sql_regexp, window
+from logstore.types import (
+    AggRequest,
+    AggResult,
+    Cursor,
+    Doc,
+    Health,
+    Hit,
+    Outcome,
+    RetentionResult,
+    StoreError,
+    WriteResult,
+    datetime_to_ms,
+)
+
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO logstore_events (rowid, id, ts, service, level, host, doc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_FTS = "INSERT INTO logstore_fts (rowid, message) VALUES (?, ?)"
+_DELETE_FTS = "INSERT INTO logstore_fts (logstore_fts, rowid, message) VALUES ('delete', ?, ?)"
+_RETENTION_CHUNK = 5000
+
+
+def _nest(source: dict[str, Any]) -> dict[str, Any]:
+    """Expand dotted top-level keys ({"a.b": 1} -> {"a": {"b": 1}}) so both backends store one shape."""
+    out: dict[str, Any] = {}
+    for key, value in source.items():
+        if "." not in key:
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key].update(value)
+            else:
+                out[key] = value
+            continue
+        parts = key.split(".")
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
+    """The events row (rowid filled in later) and the text to index, or ValueError/TypeError.
+
+    This runs once per doc on the ingest path, so it sticks to cheap checks: exact type tests, and
+    re-serializing only when the doc must change (dotted keys, event.id missing).
+    """
+    doc_id = doc.id
+    source = doc.source
+    ts = doc.ts
+    if type(doc_id) is not str or not doc_id:
+        raise ValueError("missing id")
+    if type(source) is not dict:
+        raise ValueError("source is not an object")
+    if "@timestamp" not in source:
+        raise ValueError("missing @timestamp")
+    if type(ts) is not int:
+        raise ValueError("ts is not epoch milliseconds")
+    raw = doc.raw
+    # "".join(keys) is one C call (and a TypeError for non-string keys): dotted keys are rare.
+    if "." in "".join(source):
+        source = _nest(source)
+        raw = None
+    event = source.get("event")
+    if type(event) is not dict or event.get("id") != doc_id:
+        event = {**event, "id": doc_id} if isinstance(event, dict) else {"id": doc_id}
+        source = {**source, "event": event}
+        raw = None
+    text = raw.decode() if raw is not None else orjson.dumps(source).decode()
+    # Hot columns hold strings only; anything else stays NULL and queries read the JSON instead.
+    obj = source.get("service")
+    service = obj.get("name") if type(obj) is dict else None
+    obj = source.get("log")
+    level = obj.get("level") if type(obj) is dict else None
+    obj = source.get("host")
+    host = obj.get("name") if type(obj) is dict else None
+    message = source.get("message")
+    return (
+        [
+            0,
+            doc_id,
+            ts,
+            service if type(service) is str else None,
+            level if type(level) is str else None,
+            host if type(host) is str else None,
+            text,
+        ],
+        message if type(message) is str else fts_text(message),
+    )
+
+
+class SqliteStore:
+    """``logstore.protocol.Store`` on one SQLite file. Thread-safe: one connection behind a lock."""
+
+    name = "sqlite"
+
+    def __init__(self, config: SqliteConfig, *, page_size: int = 1000) -> None:
+        self.config = config
+        self.path = Path(config.path)
+        self.page_size = max(1, page_size)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = connect(self.path, config.busy_timeout.total_seconds())
+        self._conn.create_function("logstore_regexp", 2, sql_regexp, deterministic=True)
+
+    # ---- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(describe(self.path, RuntimeError("store is closed")))
+        return self._conn
+
+    def _fail(self, err: sqlite3.Error) -> StoreError:
+        return StoreError(describe(self.path, err))
+
+    # ---- write -----------------------------------------------------------------------------------
+
+    def write(self, docs: Sequence[Doc]) -> list[WriteResult]:
+        results: list[WriteResult | None] = [None] * len(docs)
+        index: list[int] = []
+        rows: list[list[Any]] = []
+        messages: list[str | None] = []
+        for i, doc in enumerate(docs):
+            try:
+                row, message = _prepare(doc)
+            except (ValueError, TypeError, UnicodeDecodeError, orjson.JSONEncodeError) as e:
+                reason = str(e) or type(e).__name__
+                results[i] = WriteResult(str(getattr(doc, "id", "")), Outcome.REJECTED, reason)
+                continue
+            index.append(i)
+            rows.append(row)
+            messages.append(message)
+        if rows:
+            with self._lock:
+                created = self._insert(rows, messages)
+            created_, duplicate = Outcome.CREATED, Outcome.DUPLICATE
+            for i, row, new in zip(index, rows, created, strict=True):
+                results[i] = WriteResult(row[1], created_ if new else duplicate)
+        return [r for r in results if r is not None]
+
+    def _insert(self, rows: list[list[Any]], messages: list[str | None]) -> list[bool]:
+        """Insert in one transaction; answer per row whether it was new (False: a duplicate id)."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                base = conn.execute("SELECT coalesce(max(rowid), 0) FROM logstore_events").fetchone()[0]
+                for k, row in enumerate(rows, base + 1):
+                    row[0] = k
+                conn.executemany(_INSERT_EVENT, rows)
+                # OR IGNORE skipped duplicates; the rowids present in our fresh range are the new docs.
+                present = {
+                    r
+                    for (r,) in conn.execute(
+                        "SELECT rowid FROM logstore_events WHERE rowid > ? AND rowid <= ?",
+                        (base, base + len(rows)),
+                    )
+                }
+                created = [row[0] in present for row in rows]
+                conn.executemany(
+                    _INSERT_FTS,
+                    [
+                        (row[0], message)
+                        for row, message, new in zip(rows, messages, created, strict=True)
+                        if new and message is not None
+                    ],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise self._fail(e) from None
+        return created
+
+    # ---- search ----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+        after: Cursor | None = None,
+    ) -> Iterator[Hit]:
+        node = parse_query(query)  # raises QueryError now, before the first next()
+        with self._lock:
+            where = Where(self.conn, query)
+            cond = f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
+        return self._pages(where, cond, order, limit, after)
+
+    def _pages(
+        self, where: Where, cond: str, order: Order, limit: int | None, after: Cursor | None
+    ) -> Iterator[Hit]:
+        desc = order == "desc"
+        direction = "DESC" if desc else "ASC"
+        cmp = "<" if desc else ">"
+        keyset = f"e.ts {cmp}= :kts AND (e.ts {cmp} :kts OR e.id {cmp} :kid)"
+        first = f"SELECT e.id, e.ts, e.doc FROM logstore_events e WHERE {cond}"
+        base_sql = f"{first} ORDER BY e.ts {direction}, e.id {direction} LIMIT :lim"
+        keyed_sql = f"{first} AND {keyset} ORDER BY e.ts {direction}, e.id {direction} LIMIT :lim"
+        params = dict(where.params)
+        remaining = limit
+        cursor = after
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            params["lim"] = size
+            if cursor is not None:
+                params["kts"], params["kid"] = cursor.ts, cursor.id
+            with self._lock:
+                try:
+                    rows = self.conn.execute(keyed_sql if cursor is not None else base_sql, params).fetchall()
+                except sqlite3.Error as e:
+                    raise self._fail(e) from None
+            for doc_id, ts, doc in rows:
+                yield Hit(doc_id, ts, orjson.loads(doc))
+            if len(rows) < size:
+                return
+            cursor = Cursor(rows[-1][1], rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def count(self, query: str, start: datetime | None = None, end: datetime | None = None) -> int:
+        node = parse_query(query)
+        with self._lock:
+            where = Where(self.conn, query)
+            cond = f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
+            try:
+                row = self.conn.execute(
+                    f"SELECT count(*) FROM logstore_events e WHERE {cond}", where.params
+                ).fetchone()
+            except sqlite3.Error as e:
+                raise self._fail(e) from None
+        return int(row[0])
+
+    def aggregate(self, requests: Sequence[AggRequest]) -> list[AggResult]:
+        with self._lock:
+            try:
+                return [run_aggregate(self.conn, req) for req in requests]
+            except sqlite3.Error as e:
+                raise self._fail(e) from None
+
+    # ---- housekeeping ----------------------------------------------------------------------------
+
+    def retention(self, now: datetime | None = None) -> RetentionResult:
+        if self.config.retention is None:
+            return RetentionResult(deleted_docs=0)
+        now = now or datetime.now(UTC)
+        cutoff = datetime_to_ms(now) - int(self.config.retention.total_seconds() * 1000)
+        deleted = 0
+        conn = self.conn
+        # Chunks keep each transaction short, so the shipper's writes interleave with a big purge.
+        while True:
+            with self._lock:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        rows = conn.execute(
+                            "SELECT rowid, doc FROM logstore_events WHERE ts < ? LIMIT ?",
+                            (cutoff, _RETENTION_CHUNK),
+                        ).fetchall()
+                        fts_rows = []
+                        for rowid, doc in rows:
+                            text = fts_text(orjson.loads(doc).get("message"))
+                            if text is not None:
+                                fts_rows.append((rowid, text))
+                        conn.executemany(_DELETE_FTS, fts_rows)
+                        conn.executemany(
+                            "DELETE FROM logstore_events WHERE rowid = ?", [(r,) for r, _ in rows]
+                        )
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                except sqlite3.Error as e:
+                    raise self._fail(e) from None
+            deleted += len(rows)
+            if len(rows) < _RETENTION_CHUNK:
+                break
+        return RetentionResult(deleted_docs=deleted)
+
+    def refresh(self) -> None:
+        """Nothing to do: a committed SQLite transaction is visible at once."""
+
+    def health(self) -> Health:
+        try:
+            with self._lock:
+                self.conn.execute("SELECT max(rowid) FROM logstore_events").fetchone()
+        except (sqlite3.Error, StoreError) as e:
+            return Health(False, describe(self.path, e) if isinstance(e, sqlite3.Error) else str(e))
+        return Health(True, f"sqlite store {self.path}: ok")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
+
+
+def _ms(dt: datetime | None) -> int | None:
+    return None if dt is None else datetime_to_ms(dt)

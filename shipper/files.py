@@ -1,0 +1,274 @@
+"""Finding files and knowing which is which (the prospector).
+
+Identity: a file is the blake2b fingerprint of its first bytes (up to ``fingerprint_bytes``), with
+device + inode as a hint. A scan (the source of truth; inotify only wakes it early) decides:
+
+1. A path whose (dev, inode) is known and whose first bytes still match that file's fingerprint is that
+   file, wherever it moved (rename rotation). A matching inode whose first bytes changed, or whose
+   size fell below what was read, is a *different* file now (truncation, copytruncate, inode reuse):
+   the old identity is released and the path gets a new one.
+2. A path not known by inode whose first bytes match a released or vanished file is that file (a
+   copytruncate copy, a rotation while the shipper was stopped, or its ``.gz`` after compress +
+   delaycompress), and reading resumes where it stopped.
+3. A path whose first bytes match a file still being read elsewhere is a copy and is ignored.
+4. Otherwise it is a new file, read from 0. A ``.gz`` that matches no known file at all (created,
+   rotated and compressed while the shipper was down or paused) is new too, once it is complete;
+   registry rows are kept while any matched path (the .gz included) still holds the file, so an
+   archive of something already shipped is always recognized.
+
+All paths go through ``os``; nothing here reads past the fingerprint.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import gzip
+import hashlib
+import os
+import stat
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from logstore.config.shipper import InputConfig
+from shipper.registry import FileRow, Registry
+
+
+def fingerprint(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def fid_hasher(fid: str) -> Any:
+    return hashlib.blake2b(fid.encode(), digest_size=15)
+
+
+def read_head(path: str, n: int, gz: bool) -> bytes:
+    """The first ``n`` bytes of the file's content (decompressed for .gz); b'' when unreadable."""
+    try:
+        if gz:
+            with gzip.open(path, "rb") as f:
+                return f.read(n)
+        with open(path, "rb") as f:
+            return f.read(n)
+    except (OSError, EOFError, zlib.error):
+        return b""
+
+
+def gz_isize(path: str) -> int | None:
+    """The uncompressed size mod 2**32 from a gzip trailer, without decompressing."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int(struct.unpack("<I", f.read(4))[0])
+    except (OSError, struct.error):
+        return None
+
+
+def gz_complete(path: str) -> bool:
+    """Whether a .gz decompresses to its end (a compressor may still be writing it)."""
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+        return True
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+def expand(inputs: Sequence[InputConfig]) -> list[tuple[str, int]]:
+    """(path, input index) of every regular file the inputs match now; a path belongs to its first input."""
+    out: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for idx, inp in enumerate(inputs):
+        for pattern in inp.paths:
+            for path in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
+                if path in seen or any(fnmatch.fnmatch(path, ex) for ex in inp.exclude):
+                    continue
+                try:
+                    if not stat.S_ISREG(os.stat(path).st_mode):
+                        continue
+                except OSError:
+                    continue
+                seen.add(path)
+                out.append((path, idx))
+    return out
+
+
+@dataclass(eq=False)
+class FileState:
+    """One file identity in memory: its registry row plus how far it is *read* (ahead of committed)."""
+
+    row: FileRow
+    read_offset: int
+    hasher: Any
+    seen: bool = False  # matched by the last scan
+    harvester: Any = None  # shipper.reader.Harvester while open
+    last_data: float = 0.0  # monotonic time of the last bytes read
+
+    @property
+    def fid(self) -> str:
+        return self.row.fid
+
+    @property
+    def wants_read(self) -> bool:
+        if self.row.done:
+            return False
+        if self.harvester is not None:
+            return True
+        # A .gz's plain size is unknown until it is read to its end (which marks it done).
+        return self.seen and (self.row.gz or self.row.size > self.read_offset)
+
+
+@dataclass
+class ScanResult:
+    new: list[FileState] = field(default_factory=list)
+    released: list[FileState] = field(default_factory=list)  # identity changed under an open reader
+    forgotten: list[str] = field(default_factory=list)
+
+
+class Tracker:
+    """The set of known files; ``scan`` reconciles it with the file system (see module docstring)."""
+
+    def __init__(self, registry: Registry, inputs: Sequence[InputConfig], fingerprint_bytes: int) -> None:
+        self.registry = registry
+        self.inputs = list(inputs)
+        self.n = fingerprint_bytes
+        self.states: dict[str, FileState] = {}
+        for row in registry.files():
+            if row.done and row.offset < row.size:
+                row.done = False  # read to its end before a crash, but not all of it acknowledged
+            self.states[row.fid] = FileState(row, row.offset, fid_hasher(row.fid))
+
+    def _release(self, s: FileState, result: ScanResult) -> None:
+        # Its inode now holds other content; only a fingerprint match can find it again.
+        s.row.ino = -1
+        s.row.dev = -1
+        s.seen = False
+        if s.harvester is not None:
+            result.released.append(s)
+
+    def scan(self, now: float, clean_after: float) -> ScanResult:
+        result = ScanResult()
+        by_ino: dict[tuple[int, int], FileState] = {}
+        for s in self.states.values():
+            s.seen = False
+            if s.row.ino >= 0:
+                key = (s.row.dev, s.row.ino)
+                other = by_ino.get(key)
+                # Stale rows keep the inode of a deleted file, which may be reused: an open reader
+                # proves its row is the live one.
+                if other is None or other.harvester is None:
+                    by_ino[key] = s
+        leftovers: list[tuple[str, int, os.stat_result, bool]] = []
+        for path, idx in expand(self.inputs):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            gz = path.endswith(".gz")
+            known = by_ino.get((st.st_dev, st.st_ino))
+            if known is not None and known.row.gz == gz and not known.seen:
+                fp_len = known.row.fp_len
+                if self._verify(known, path, st, gz):
+                    self._claim(known, path, st, idx, gz, now, force=known.row.fp_len != fp_len)
+                    continue
+                self._release(known, result)
+            leftovers.append((path, idx, st, gz))
+        # Plain files first: a live copy is a better place to resume than its compressed twin.
+        leftovers.sort(key=lambda c: c[3])
+        for path, idx, st, gz in leftovers:
+            if st.st_size == 0:
+                continue
+            head = read_head(path, self.n, gz)
+            if not head:
+                continue
+            match = self._match(head, claimed=False)
+            if match is not None:
+                self._claim(match, path, st, idx, gz, now)
+                if gz:
+                    self._maybe_done_gz(match, path)
+                continue
+            if self._match(head, claimed=True) is not None:
+                continue  # a twin of a file being read is a copy
+            if gz and not gz_complete(path):
+                continue  # still being compressed; its head may be all there is so far
+            result.new.append(self._new(path, st, idx, head, now, gz))
+        for s in list(self.states.values()):
+            if s.seen or s.harvester is not None:
+                continue
+            if now - s.row.last_seen > clean_after:
+                del self.states[s.fid]
+                result.forgotten.append(s.fid)
+        if result.forgotten:
+            self.registry.delete(result.forgotten)
+        return result
+
+    def _verify(self, s: FileState, path: str, st: os.stat_result, gz: bool) -> bool:
+        # A .gz does not change, but its inode may be a reused one: check its first bytes too.
+        if not gz and (st.st_size < s.read_offset or st.st_size < s.row.fp_len):
+            return False
+        head = read_head(path, self.n, gz)
+        if len(head) < s.row.fp_len or fingerprint(head[: s.row.fp_len]) != s.row.fp_hash:
+            return False
+        if len(head) > s.row.fp_len:
+            # Grow the fingerprint up to fingerprint_bytes: more bytes, fewer false matches.
+            s.row.fp_len = len(head)
+            s.row.fp_hash = fingerprint(head)
+        return True
+
+    def _match(self, head: bytes, claimed: bool) -> FileState | None:
+        for s in self.states.values():
+            busy = s.seen or s.harvester is not None
+            if busy != claimed:
+                continue
+            if s.row.fp_len <= len(head) and fingerprint(head[: s.row.fp_len]) == s.row.fp_hash:
+                return s
+        return None
+
+    def _claim(
+        self, s: FileState, path: str, st: os.stat_result, idx: int, gz: bool, now: float, force: bool = False
+    ) -> None:
+        changed = force or (s.row.path, s.row.dev, s.row.ino, s.row.gz, s.row.input) != (
+            path,
+            st.st_dev,
+            st.st_ino,
+            gz,
+            idx,
+        )
+        s.seen = True
+        s.row.path, s.row.dev, s.row.ino, s.row.gz, s.row.input = path, st.st_dev, st.st_ino, gz, idx
+        if not gz:
+            s.row.size = st.st_size
+        s.row.last_seen = now
+        if changed:
+            self.registry.upsert(s.row)
+
+    def _maybe_done_gz(self, s: FileState, path: str) -> None:
+        isize = gz_isize(path)
+        if isize is not None and isize == s.read_offset % (1 << 32):
+            # Everything it holds was read from the plain file already (a restart re-reads from the
+            # committed offset if that was not all acknowledged: see __init__).
+            s.row.done = True
+            s.row.size = s.read_offset
+            self.registry.upsert(s.row)
+
+    def _new(self, path: str, st: os.stat_result, idx: int, head: bytes, now: float, gz: bool) -> FileState:
+        fp = fingerprint(head)
+        fid, n = fp, 0
+        while fid in self.states or self.registry.fid_exists(fid):
+            n += 1
+            fid = fingerprint(f"{fp}:{n}".encode())
+        row = FileRow(
+            fid, path, st.st_dev, st.st_ino, gz, len(head), fp, 0, 0 if gz else st.st_size, idx, now
+        )
+        self.registry.upsert(row)  # before any doc with this id leaves
+        s = FileState(row, 0, fid_hasher(fid), seen=True)
+        self.states[fid] = s
+        return s
+
+    def persist(self) -> None:
+        for s in self.states.values():
+            self.registry.upsert(s.row)

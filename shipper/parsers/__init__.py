@@ -1,0 +1,60 @@
+"""Line parsers, one module per format, registered by hand in ``PARSERS``.
+
+A parser turns one line (bytes, without its newline) into a ``Parsed`` tuple and never raises:
+whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
+
+- ``parse_error``: the line is not in the input's format; the raw text is the ``message``.
+- ``invalid_utf8``: bytes that are not UTF-8 were replaced with U+FFFD.
+- ``truncated``: the line was longer than ``max_line_bytes`` (tagged by the reader, not here).
+
+``Parsed`` is a plain tuple because it is built once per line on the hot path:
+``(fields, message, ts_ms, level, tags, splice)``
+
+- ``fields``: the line's own fields to put at the top level of the doc (nested, as the line has them),
+- ``message``: the doc's ``message``, or None when ``fields`` already holds a string ``message``,
+- ``ts_ms``: the line's own time in epoch ms, or None (the shipper then uses the read time),
+- ``level``: ``log.level``, or None,
+- ``tags``: tuple of tags, or None,
+- ``splice``: the line's JSON object bytes when they equal ``fields`` serialized, so the doc's raw JSON
+  can be built by appending them instead of re-serializing (the JSON fast path).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+Parsed = tuple[
+    dict[str, Any] | None, str | None, int | None, str | None, tuple[str, ...] | None, bytes | None
+]
+
+PARSE_ERROR = "parse_error"
+INVALID_UTF8 = "invalid_utf8"
+TRUNCATED = "truncated"
+
+
+class Parser(Protocol):
+    def parse(self, line: bytes) -> Parsed: ...
+
+
+def decode(line: bytes) -> tuple[str, bool]:
+    """UTF-8 text of a line and whether bytes had to be replaced."""
+    try:
+        return line.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return line.decode("utf-8", "replace"), True
+
+
+def _registry() -> dict[str, type[Parser]]:
+    from shipper.parsers.json import JsonParser
+    from shipper.parsers.logfmt import LogfmtParser
+    from shipper.parsers.nginx import NginxParser
+    from shipper.parsers.plain import PlainParser
+
+    return {"json": JsonParser, "logfmt": LogfmtParser, "nginx": NginxParser, "plain": PlainParser}
+
+
+PARSERS: dict[str, type[Parser]] = _registry()
+
+
+def make_parser(fmt: str) -> Parser:
+    return PARSERS[fmt]()

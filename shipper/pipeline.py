@@ -1,0 +1,326 @@
+"""Batching, delivery with retries, dead letters, and the ordered finalizer.
+
+Guarantees:
+- Batches close on count, bytes or age (``batch.max_wait``), whichever comes first.
+- At most ``max_in_flight`` batches wait for or are in delivery; beyond that ``add`` blocks, so the
+  reader pauses and the log files are the buffer (bounded memory whatever the backlog).
+- The ONE retry loop: RETRYABLE items (and whole batches on ``StoreError``) are re-sent, item by item,
+  with exponential backoff and full jitter, without limit while the shipper runs. REJECTED items go
+  to the dead-letter table (durably) with the store's reason and count as handled. Nothing is
+  dropped silently.
+- Offsets are committed in order per file: a file's committed offset is the end of the longest
+  prefix of its batches that are all acknowledged (Vector's ordered finalizer, Filebeat's registry).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from logstore.config.shipper import ShipperConfig
+from logstore.observe import log_event
+from logstore.protocol import Store
+from logstore.types import Doc, Health, Outcome, StoreError, WriteResult
+from shipper import metrics
+from shipper.registry import Registry
+
+log = logging.getLogger("shipper.pipeline")
+
+
+@dataclass(slots=True)
+class Batch:
+    seq: int = 0
+    docs: list[Doc] = field(default_factory=list)
+    meta: list[tuple[str, int, str]] = field(default_factory=list)  # (fid, offset, path) per doc
+    marks: dict[str, int] = field(default_factory=dict)  # fid -> end offset covered by this batch
+    nbytes: int = 0
+    opened: float = 0.0
+
+
+class Finalizer:
+    """Per file, the batches in read order; acknowledges advance the committed offset in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, deque[list[int]]] = {}
+        self.committed: dict[str, int] = {}
+
+    def register(self, seq: int, marks: dict[str, int]) -> None:
+        with self._lock:
+            for fid, end in marks.items():
+                self._pending.setdefault(fid, deque()).append([seq, end, 0])
+
+    def ack(self, seq: int, marks: dict[str, int]) -> dict[str, int]:
+        advanced: dict[str, int] = {}
+        with self._lock:
+            for fid in marks:
+                dq = self._pending.get(fid)
+                if not dq:
+                    continue
+                for entry in dq:
+                    if entry[0] == seq:
+                        entry[2] = 1
+                        break
+                while dq and dq[0][2]:
+                    end = dq.popleft()[1]
+                    if end > self.committed.get(fid, -1):
+                        self.committed[fid] = end
+                        advanced[fid] = end
+                if not dq:
+                    del self._pending[fid]
+        return advanced
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._pending
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        config: ShipperConfig,
+        stop: threading.Event,
+        on_commit: Callable[[dict[str, int]], None] | None = None,
+        on_blocked: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.max_docs = config.batch.max_docs
+        self.max_bytes = config.batch.max_bytes
+        self.max_wait = config.batch.max_wait.total_seconds()
+        self.initial = config.retry.initial.total_seconds()
+        self.max_backoff = config.retry.max.total_seconds()
+        self.stop = stop  # reading stopped: don't block forever on a full queue
+        self.abort = threading.Event()  # the shutdown deadline passed: give up on unacknowledged batches
+        self.finalizer = Finalizer()
+        self.on_commit = on_commit
+        self.on_blocked = on_blocked  # called every 100 ms while add()/flush() waits for room
+        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=config.max_in_flight)
+        self._seq = 0
+        self._batch = Batch()
+        self._unacked = 0
+        self._unacked_lock = threading.Condition()
+        self._fail_since: float | None = None
+        self._fail_reason = ""
+        self.sent = 0
+        self.rejected = 0
+        self._workers = [
+            threading.Thread(target=self._work, name=f"shipper-send-{i}", daemon=True)
+            for i in range(config.workers)
+        ]
+        for t in self._workers:
+            t.start()
+
+    # -- reader side ---------------------------------------------------------------------------------
+
+    def add(self, doc: Doc, fid: str, offset: int, path: str, end: int) -> None:
+        b = self._batch
+        if not b.docs:
+            b.opened = time.monotonic()
+        b.docs.append(doc)
+        b.meta.append((fid, offset, path))
+        b.marks[fid] = end
+        b.nbytes += len(doc.raw) if doc.raw is not None else 256
+        if len(b.docs) >= self.max_docs or b.nbytes >= self.max_bytes:
+            self.flush()
+
+    def mark(self, fid: str, end: int) -> None:
+        """Everything of ``fid`` below ``end`` is in this or an earlier batch (skipped bytes, empty lines)."""
+        b = self._batch
+        if b.marks.get(fid, -1) < end:
+            if not b.docs and not b.marks:
+                b.opened = time.monotonic()
+            b.marks[fid] = end
+
+    def due(self, now: float) -> bool:
+        b = self._batch
+        return bool(b.marks) and now - b.opened >= self.max_wait
+
+    def flush(self, deadline: float | None = None) -> bool:
+        """Hand the open batch to the senders; blocks while max_in_flight batches are out (backpressure)."""
+        b = self._batch
+        if not b.marks:
+            return True
+        self._batch = Batch()
+        self._seq += 1
+        b.seq = self._seq
+        self.finalizer.register(b.seq, b.marks)
+        if not b.docs:
+            self._commit(self.finalizer.ack(b.seq, b.marks))
+            return True
+        with self._unacked_lock:
+            self._unacked += 1
+        while True:
+            try:
+                self._queue.put(b, timeout=0.1)
+                return True
+            except queue.Full:
+                if self.on_blocked is not None:
+                    self.on_blocked()
+                if self.abort.is_set() or (deadline is not None and time.monotonic() > deadline):
+                    with self._unacked_lock:
+                        self._unacked -= 1
+                        self._unacked_lock.notify_all()
+                    return False
+
+    def backlogged(self) -> bool:
+        return self._queue.full()
+
+    def drain(self, deadline: float) -> bool:
+        """Wait until every handed-over batch is acknowledged, or the deadline."""
+        with self._unacked_lock:
+            while self._unacked:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._unacked_lock.wait(min(left, 0.1))
+        return True
+
+    def close(self, deadline: float) -> bool:
+        ok = self.flush(deadline) and self.drain(deadline)
+        self.abort.set()
+        for _ in self._workers:
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                pass
+        for t in self._workers:
+            t.join(timeout=max(0.1, deadline - time.monotonic()) + 2)
+        return ok
+
+    def health(self) -> Health:
+        since = self._fail_since
+        if since is not None and time.monotonic() - since > 30:
+            return Health(False, f"store failing for {time.monotonic() - since:.0f}s: {self._fail_reason}")
+        return Health(True, "ok")
+
+    # -- sender side ---------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            try:
+                b = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self.abort.is_set():
+                    return
+                continue
+            if b is None:
+                return
+            try:
+                if self._deliver(b):
+                    self._commit(self.finalizer.ack(b.seq, b.marks))
+            except Exception as e:  # a bug here must not kill the sender silently: log, keep offsets
+                log_event(log, "batch delivery crashed", logging.ERROR, error=repr(e))
+            finally:
+                with self._unacked_lock:
+                    self._unacked -= 1
+                    self._unacked_lock.notify_all()
+
+    def _write(self, docs: list[Doc]) -> list[WriteResult] | str:
+        try:
+            results = self.store.write(docs)
+        except StoreError as e:
+            return str(e)
+        except Exception as e:  # the client library's own errors: transient until proven otherwise
+            return f"{type(e).__name__}: {e}"
+        if len(results) != len(docs):
+            return f"store answered {len(results)} results for {len(docs)} docs"
+        return results
+
+    def _deliver(self, b: Batch) -> bool:
+        started = time.monotonic()
+        pending = list(range(len(b.docs)))
+        attempt = 0
+        while pending:
+            answer = self._write([b.docs[i] for i in pending])
+            retry: list[int] = []
+            dead: list[tuple[int, str]] = []
+            if isinstance(answer, str):
+                retry = pending
+                reason = answer
+            else:
+                reason = ""
+                dups = 0
+                for i, r in zip(pending, answer, strict=True):
+                    o = r.outcome
+                    if o is Outcome.CREATED:
+                        continue
+                    if o is Outcome.DUPLICATE:
+                        dups += 1
+                    elif o is Outcome.REJECTED:
+                        dead.append((i, r.reason or "rejected"))
+                    else:
+                        retry.append(i)
+                        reason = r.reason or reason
+                done = len(pending) - len(retry) - len(dead)
+                self.sent += done
+                metrics.SENT.inc(done)
+                if dups:
+                    metrics.DUPLICATES.inc(dups)
+            if dead:
+                self._dead_letters(b, dead)
+            pending = retry
+            if not pending:
+                break
+            metrics.RETRIED.inc(len(pending))
+            if self._fail_since is None:
+                self._fail_since = time.monotonic()
+            self._fail_reason = reason
+            attempt += 1
+            delay = min(self.max_backoff, self.initial * (2 ** min(attempt, 30)))
+            delay = random.uniform(delay / 2, delay)  # jitter: restarts of many shippers don't stampede
+            if attempt == 1 or attempt % 10 == 0:
+                log_event(
+                    log,
+                    "store did not take the batch; retrying",
+                    logging.WARNING,
+                    docs=len(pending),
+                    attempt=attempt,
+                    reason=reason[:300],
+                    delay_s=round(delay, 3),
+                )
+            if self.abort.wait(delay):
+                return False
+        self._fail_since = None
+        metrics.BATCH.observe(time.monotonic() - started)
+        return True
+
+    def _dead_letters(self, b: Batch, dead: list[tuple[int, str]]) -> None:
+        items = []
+        for i, reason in dead:
+            doc = b.docs[i]
+            fid, offset, path = b.meta[i]
+            raw = doc.raw if doc.raw is not None else b""
+            items.append((doc.id, fid, offset, path, reason[:2000], raw, doc.ts))
+        while True:
+            try:
+                self.registry.dlq_add(items)
+                break
+            except Exception as e:
+                log_event(log, "cannot write dead letters; retrying", logging.ERROR, error=str(e))
+                if self.abort.wait(1.0):
+                    raise
+        self.rejected += len(items)
+        metrics.DROPPED.inc(len(items))
+        log_event(
+            log,
+            "store rejected docs; kept in the dead-letter table",
+            logging.WARNING,
+            docs=len(items),
+            reason=dead[0][1][:300],
+        )
+
+    def _commit(self, advanced: dict[str, int]) -> None:
+        if not advanced:
+            return
+        self.registry.commit(advanced)
+        if self.on_commit is not None:
+            self.on_commit(advanced)

@@ -1,0 +1,227 @@
+"""The harvester: reads one file identity from an offset, line by line, and notices when it changed.
+
+Guarantees:
+- Every byte read is accounted for: each event carries its start offset (the doc id) and an ``end``
+  below which everything is shipped once the event is; ``safe_offset`` is where a restart must resume
+  (the start of an unfinished line or multiline event). The pipeline commits only up to these.
+- A read is trusted only if, *after* it, the file still starts with the identity's fingerprint and is
+  not shorter than what was read: otherwise the bytes are dropped unread and ``Changed`` is raised
+  (truncation, copytruncate, rewrite), so the copy or the new file is picked up by the next scan.
+- A deleted file (no links left) and a ``.gz`` are read to the end, their unterminated last line is
+  shipped, and the harvester reports ``final``.
+- An unterminated last line of a live file waits for its newline (or ``flush_partial`` in --once).
+- A line longer than ``max_line_bytes`` ships its first ``max_line_bytes`` tagged ``truncated``; the
+  rest of it is skipped. Empty lines are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import zlib
+from typing import IO, cast
+
+from logstore.config.shipper import MultilineConfig
+from shipper.files import FileState, fingerprint
+from shipper.parsers import TRUNCATED
+
+# (start offset, end offset, line bytes without newline, extra tags)
+Event = tuple[int, int, bytes, tuple[str, ...]]
+_TRUNC = (TRUNCATED,)
+
+
+class Changed(Exception):
+    """The identity's content is not under this reader any more; close it and rescan."""
+
+
+class Harvester:
+    def __init__(self, state: FileState, chunk: int, max_line: int, encoding: str = "utf-8") -> None:
+        self.state = state
+        self.chunk = chunk
+        self.max_line = max_line
+        self.encoding = None if encoding.lower().replace("-", "") in ("utf8", "ascii") else encoding
+        self.pos = state.read_offset
+        self.buf = b""
+        self.skip_from: int | None = None  # start of an over-long line whose rest is being skipped
+        self.skipped_empty = 0
+        self.final = False
+        self.gz: IO[bytes] | None = None
+        self.fd = -1
+        row = state.row
+        if row.gz:
+            try:
+                gz = gzip.open(row.path, "rb")  # noqa: SIM115 - held across reads; close() closes it
+                self.gz = cast(IO[bytes], gz)
+                gz.seek(self.pos)
+            except (OSError, EOFError, zlib.error) as e:
+                self.close()
+                raise Changed(f"cannot read {row.path}: {e}") from None
+        else:
+            try:
+                self.fd = os.open(row.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as e:
+                raise Changed(f"cannot open {row.path}: {e}") from None
+            st = os.fstat(self.fd)
+            if (st.st_dev, st.st_ino) != (row.dev, row.ino):
+                self.close()
+                raise Changed(f"{row.path} was replaced before it could be opened")
+
+    @property
+    def safe_offset(self) -> int:
+        if self.skip_from is not None:
+            return self.skip_from
+        return self.pos - len(self.buf)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.gz is not None:
+            try:
+                self.gz.close()
+            except OSError:
+                pass
+            self.gz = None
+
+    def _read_plain(self) -> bytes:
+        data = os.pread(self.fd, self.chunk, self.pos)
+        row = self.state.row
+        if data:
+            if self.pos == 0 and len(data) >= row.fp_len:
+                head = data[: row.fp_len]
+            else:
+                head = os.pread(self.fd, row.fp_len, 0)
+            if len(head) < row.fp_len or fingerprint(head) != row.fp_hash:
+                raise Changed(f"{row.path}: content changed under the reader (truncated or rewritten)")
+            return data
+        st = os.fstat(self.fd)
+        if st.st_size < self.pos:
+            raise Changed(f"{row.path}: truncated below the read offset")
+        if st.st_nlink == 0:
+            self.final = True  # deleted while open: nobody can add to it any more
+        return data
+
+    def _read_gz(self) -> bytes:
+        assert self.gz is not None
+        try:
+            data = self.gz.read(self.chunk)
+        except (OSError, EOFError, zlib.error) as e:
+            # A .gz still being written by the compressor: retry from the same place on the next scan.
+            raise Changed(f"{self.state.row.path}: {e}") from None
+        if not data:
+            self.final = True
+        return data
+
+    def read(self) -> list[Event]:
+        """Complete lines from the next chunk; [] at the end of the file for now."""
+        data = self._read_gz() if self.gz is not None else self._read_plain()
+        if not data:
+            return self.flush_partial() if self.final else []
+        start = self.pos
+        self.pos += len(data)
+        out: list[Event] = []
+        if self.skip_from is not None:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return out
+            self.skip_from = None
+            start += nl + 1
+            data = data[nl + 1 :]
+        if self.buf:
+            start -= len(self.buf)
+            data = self.buf + data
+            self.buf = b""
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        off = start
+        max_line = self.max_line
+        enc = self.encoding
+        for line in lines:
+            n = len(line) + 1
+            if line and line[-1] == 13:  # \r\n
+                line = line[:-1]
+            if not line:
+                self.skipped_empty += 1
+            elif len(line) > max_line:
+                out.append((off, off + n, self._enc(line[:max_line]) if enc else line[:max_line], _TRUNC))
+            else:
+                out.append((off, off + n, self._enc(line) if enc else line, ()))
+            off += n
+        if len(tail) > max_line:
+            # The end event's offset stays at the line start until its newline: a restart re-reads it.
+            out.append((off, off, self._enc(tail[:max_line]) if enc else tail[:max_line], _TRUNC))
+            self.skip_from = off
+        else:
+            self.buf = tail
+        if self.final:
+            out.extend(self.flush_partial())
+        return out
+
+    def _enc(self, line: bytes) -> bytes:
+        assert self.encoding is not None
+        return line.decode(self.encoding, "replace").encode("utf-8")
+
+    def flush_partial(self) -> list[Event]:
+        """Ship an unterminated last line (the file is final, or --once is at its end)."""
+        if not self.buf:
+            return []
+        off = self.pos - len(self.buf)
+        line = self.buf.rstrip(b"\r")
+        self.buf = b""
+        if not line:
+            return []
+        return [(off, self.pos, self._enc(line) if self.encoding else line, ())]
+
+
+class Multiline:
+    """Joins continuation lines (those not matching ``start``) onto the event before them."""
+
+    def __init__(self, config: MultilineConfig) -> None:
+        self.start = re.compile(config.start.encode("utf-8"))
+        self.max_lines = config.max_lines
+        self.max_bytes = config.max_bytes
+        self.timeout = config.timeout.total_seconds()
+        self.lines: list[bytes] = []
+        self.first = 0
+        self.end = 0
+        self.nbytes = 0
+        self.tags: tuple[str, ...] = ()
+        self.touched = 0.0
+
+    def feed(self, events: list[Event], now: float) -> list[Event]:
+        out: list[Event] = []
+        search = self.start.search
+        for off, end, line, tags in events:
+            if self.lines and (
+                search(line) is not None
+                or len(self.lines) >= self.max_lines
+                or self.nbytes + len(line) > self.max_bytes
+            ):
+                out.append(self._take())
+            if not self.lines:
+                self.first = off
+                self.nbytes = 0
+                self.tags = ()
+            self.lines.append(line)
+            self.nbytes += len(line) + 1
+            self.end = end
+            if tags:
+                self.tags = tuple(dict.fromkeys((*self.tags, *tags)))
+        if events:
+            self.touched = now
+        return out
+
+    def _take(self) -> Event:
+        ev = (self.first, self.end, b"\n".join(self.lines), self.tags)
+        self.lines = []
+        return ev
+
+    def flush(self, now: float | None = None) -> list[Event]:
+        """The pending event if it is idle past the timeout (or always, with ``now=None``)."""
+        if not self.lines or (now is not None and now - self.touched < self.timeout):
+            return []
+        return [self._take()]
+
+    def safe_offset(self, default: int) -> int:
+        return self.first if self.lines else default

@@ -1,0 +1,208 @@
+"""The shipper's durable state: which files it knows and how far each is shipped, and the dead letters.
+
+SQLite in WAL mode, all SQL of the shipper in this module, schema version in ``shipper_meta``.
+
+Guarantees:
+- ``shipper_files.offset`` is the *committed* offset: every doc of that file below it is acknowledged
+  by the store (created, duplicate) or recorded in ``shipper_dlq``. It never moves on read.
+- A file row is written (and synced) before any doc carrying its id is sent, so the doc ids of a
+  re-read after a crash are the same.
+- One connection, guarded by a lock: the reader thread (scans) and the sender threads (commits, dead
+  letters) share it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS shipper_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shipper_files (
+    fid TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    gz INTEGER NOT NULL DEFAULT 0,
+    fp_len INTEGER NOT NULL,
+    fp_hash TEXT NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    input INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS shipper_dlq (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL,
+    fid TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1
+);
+"""
+
+
+class RegistryError(Exception):
+    """The registry cannot be opened (a one-line message naming the path)."""
+
+
+@dataclass(slots=True)
+class FileRow:
+    fid: str
+    path: str
+    dev: int
+    ino: int
+    gz: bool
+    fp_len: int
+    fp_hash: str
+    offset: int
+    size: int
+    input: int
+    last_seen: float
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    doc_id: str
+    fid: str
+    offset: int
+    path: str
+    reason: str
+    raw: bytes
+    ts: int
+    created: float
+    attempts: int
+
+
+_COLS = "fid, path, dev, ino, gz, fp_len, fp_hash, offset, size, input, last_seen, done"
+
+
+class Registry:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a new file row must survive even a power cut before its docs are sent (doc ids).
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM shipper_meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO shipper_meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise RegistryError(f"{path}: registry schema {row[0]} is not {SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as e:
+            raise RegistryError(f"{path}: cannot open the shipper registry: {e}") from None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- files -------------------------------------------------------------------------------------
+
+    def files(self) -> list[FileRow]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLS} FROM shipper_files ORDER BY path, fid").fetchall()
+        return [
+            FileRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]))
+            for r in rows
+        ]
+
+    def fid_exists(self, fid: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM shipper_files WHERE fid=?", (fid,)).fetchone() is not None
+
+    def upsert(self, row: FileRow) -> None:
+        """Everything but the committed offset, which only ``commit`` moves (it may run concurrently)."""
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO shipper_files({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(fid) DO UPDATE SET path=excluded.path, dev=excluded.dev, ino=excluded.ino, "
+                "gz=excluded.gz, fp_len=excluded.fp_len, fp_hash=excluded.fp_hash, size=excluded.size, "
+                "input=excluded.input, last_seen=excluded.last_seen, done=excluded.done",
+                (
+                    row.fid,
+                    row.path,
+                    row.dev,
+                    row.ino,
+                    int(row.gz),
+                    row.fp_len,
+                    row.fp_hash,
+                    row.offset,
+                    row.size,
+                    row.input,
+                    row.last_seen,
+                    int(row.done),
+                ),
+            )
+
+    def delete(self, fids: Iterable[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM shipper_files WHERE fid=?", [(f,) for f in fids])
+
+    def commit(self, offsets: dict[str, int]) -> None:
+        """Durably move committed offsets forward (never backward)."""
+        if not offsets:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE shipper_files SET offset=? WHERE fid=? AND offset<?",
+                [(off, fid, off) for fid, off in offsets.items()],
+            )
+            self._db.execute("COMMIT")
+
+    # -- dead letters ------------------------------------------------------------------------------
+
+    def dlq_add(self, items: Iterable[tuple[str, str, int, str, str, bytes, int]]) -> None:
+        """(doc_id, fid, offset, path, reason, raw, ts) each; durable before the batch is acknowledged."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO shipper_dlq(doc_id, fid, offset, path, reason, raw, ts, created) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [(*item, now) for item in items],
+            )
+            self._db.execute("COMMIT")
+
+    def dlq_list(self, limit: int | None = None) -> list[DeadLetter]:
+        sql = (
+            "SELECT id, doc_id, fid, offset, path, reason, raw, ts, created, attempts "
+            "FROM shipper_dlq ORDER BY id"
+        )
+        with self._lock:
+            rows = self._db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+        return [DeadLetter(*r) for r in rows]
+
+    def dlq_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM shipper_dlq").fetchone()[0])
+
+    def dlq_done(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM shipper_dlq WHERE id=?", [(i,) for i in ids])
+
+    def dlq_failed_again(self, items: Iterable[tuple[int, str]]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "UPDATE shipper_dlq SET reason=?, attempts=attempts+1 WHERE id=?", [(r, i) for i, r in items]
+            )

@@ -1,0 +1,361 @@
+"""The shipper process: scan, read, parse, batch, deliver, commit; stop cleanly on a signal.
+
+The reader runs on the calling thread; delivery runs on ``workers`` sender threads (pipeline.py).
+Filesystem events (watchdog/inotify) only wake the reader early; the periodic scan decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from logstore.config import Config
+from logstore.config.shipper import InputConfig
+from logstore.observe import log_event
+from logstore.protocol import Store
+from logstore.types import Health
+from shipper import metrics
+from shipper.build import DocBuilder
+from shipper.files import FileState, ScanResult, Tracker
+from shipper.parsers import make_parser
+from shipper.pipeline import Pipeline
+from shipper.reader import Changed, Harvester, Multiline
+from shipper.registry import Registry
+
+log = logging.getLogger("shipper")
+
+
+@dataclass
+class Progress:
+    """What --once reports to its progress bar."""
+
+    total: int = 0
+    done: int = 0
+
+
+class _Reader:
+    """A harvester plus the per-input stages in front of the builder (multiline)."""
+
+    __slots__ = ("harvester", "multiline")
+
+    def __init__(self, harvester: Harvester, multiline: Multiline | None) -> None:
+        self.harvester = harvester
+        self.multiline = multiline
+
+
+class Shipper:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        once: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.sc = config.shipper
+        self.store = store
+        self.once = once
+        self.progress = progress
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.registry = Registry(self.sc.registry)
+        self.tracker = Tracker(self.registry, self.sc.inputs, self.sc.fingerprint_bytes)
+        host = self.sc.host_name or socket.gethostname()
+        self.builders = [
+            DocBuilder(make_parser(inp.format), host, inp.service, dict(inp.fields)) for inp in self.sc.inputs
+        ]
+        self.pipeline: Pipeline | None = None
+        self._observer: Any = None
+        self._released: list[FileState] = []
+        self._next_scan = 0.0
+        self.lines_read = 0
+
+    # -- control -------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Signal-safe: stop reading; ``run`` then flushes within the shutdown deadline and returns."""
+        self.stopping.set()
+        self.wake.set()
+
+    def health(self) -> Health:
+        if self.pipeline is None:
+            return Health(True, "starting")
+        return self.pipeline.health()
+
+    # -- main loop -----------------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Ship until stopped (or, with once, until every matched file is read). True if all was flushed."""
+        self.pipeline = Pipeline(
+            self.store, self.registry, self.sc, self.stopping, on_blocked=self._scan_while_blocked
+        )
+        if not self.sc.poll and not self.once:
+            self._watch()
+        scan_every = self.sc.scan_interval.total_seconds()
+        close_inactive = self.sc.close_inactive.total_seconds()
+        log_event(log, "shipper started", inputs=len(self.sc.inputs), once=self.once, store=self.store.name)
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                if now >= self._next_scan or self.wake.is_set() or self._released:
+                    self.wake.clear()
+                    self._scan()
+                    self._next_scan = now + scan_every
+                progressed = self._read_round()
+                now = time.monotonic()
+                self._timeouts(now, close_inactive)
+                if self.pipeline.due(now):
+                    self.pipeline.flush()
+                if self.progress is not None:
+                    self.progress(self._progress())
+                if progressed:
+                    continue
+                if self.once:
+                    self._scan()
+                    if not self._read_round():
+                        self._finish_once()
+                        break
+                    continue
+                self.wake.wait(min(0.1, max(0.0, self._next_scan - now)))
+        finally:
+            ok = self._shutdown()
+        return ok
+
+    def _watch(self) -> None:
+        try:
+            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return
+        wake = self.wake
+
+        class _Wake(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type != "opened" and event.event_type != "closed_no_write":
+                    wake.set()
+
+        dirs: set[str] = set()
+        for inp in self.sc.inputs:
+            for pattern in inp.paths:
+                base = os.path.dirname(os.path.expanduser(pattern)) or "."
+                while any(c in base for c in "*?["):
+                    base = os.path.dirname(base) or "."
+                if os.path.isdir(base):
+                    dirs.add(base)
+        if not dirs:
+            return
+        try:
+            observer = Observer()
+            for d in sorted(dirs):
+                observer.schedule(_Wake(), d, recursive=False)
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
+        except Exception as e:  # inotify limits: the periodic scan still works
+            log_event(log, "file watching unavailable; polling", logging.WARNING, error=str(e))
+
+    def _scan_while_blocked(self) -> None:
+        """Backpressure holds the reader, not the scan: files created, rotated and compressed while the
+        store is slow must still get an identity before they vanish into a .gz."""
+        now = time.monotonic()
+        if now >= self._next_scan:
+            self._next_scan = now + self.sc.scan_interval.total_seconds()
+            self._scan(defer=True)
+
+    def _scan(self, defer: bool = False) -> None:
+        now = time.time()
+        result = self.tracker.scan(now, self.sc.clean_removed.total_seconds())
+        self._released.extend(result.released)
+        if not defer:
+            # Closing a harvester while the reader is inside it (a scan from backpressure) would pull
+            # the file from under it: those wait for the reader's next turn.
+            released, self._released = self._released, []
+            for s in released:
+                self._close(s, "content changed (truncated or copied)")
+        for s in result.new:
+            log_event(log, "new file", path=s.row.path, fid=s.fid, size=s.row.size)
+        lag = 0
+        for s in self.tracker.states.values():
+            if s.seen and not s.row.gz:
+                lag += max(
+                    0,
+                    s.row.size
+                    - (
+                        self.pipeline.finalizer.committed.get(s.fid, s.row.offset)
+                        if self.pipeline
+                        else s.row.offset
+                    ),
+                )
+        metrics.LAG.set(lag)
+
+    def _open(self, s: FileState) -> bool:
+        open_now = [x for x in self.tracker.states.values() if x.harvester is not None]
+        if len(open_now) >= self.sc.max_open_files:
+            idle = [x for x in open_now if not x.harvester.harvester.buf and x is not s]
+            if not idle:
+                return False
+            self._close(min(idle, key=lambda x: x.last_data), "too many open files")
+        inp = self.sc.inputs[s.row.input] if s.row.input < len(self.sc.inputs) else InputConfig(paths=["-"])
+        try:
+            h = Harvester(s, self.sc.read_chunk, inp.max_line_bytes, inp.encoding)
+        except Changed as e:
+            log_event(log, "cannot open file", logging.DEBUG, path=s.row.path, reason=str(e))
+            s.seen = False
+            self.wake.set()
+            return False
+        s.harvester = _Reader(h, Multiline(inp.multiline) if inp.multiline is not None else None)
+        s.last_data = time.monotonic()
+        metrics.OPEN_FILES.inc()
+        return True
+
+    def _close(self, s: FileState, why: str) -> None:
+        r: _Reader | None = s.harvester
+        if r is None:
+            return
+        h = r.harvester
+        safe = h.safe_offset if r.multiline is None else r.multiline.safe_offset(h.safe_offset)
+        # Pending partial lines are dropped from memory: reading resumes at their start next time.
+        s.read_offset = safe
+        h.close()
+        s.harvester = None
+        metrics.OPEN_FILES.dec()
+        log_event(log, "file closed", logging.DEBUG, path=s.row.path, reason=why, offset=s.read_offset)
+
+    def _read_round(self) -> bool:
+        """One chunk from every file that has something to read. True if any bytes came in."""
+        assert self.pipeline is not None
+        progressed = False
+        for s in list(self.tracker.states.values()):
+            if self.stopping.is_set():
+                break
+            if not s.wants_read:
+                continue
+            if s.harvester is None and not self._open(s):
+                continue
+            if self._read_file(s):
+                progressed = True
+        return progressed
+
+    def _read_file(self, s: FileState) -> bool:
+        assert self.pipeline is not None
+        r: _Reader = s.harvester
+        h = r.harvester
+        before = h.pos
+        try:
+            events = h.read()
+        except Changed as e:
+            self._close(s, str(e))
+            self.tracker._release(s, ScanResult())
+            self.wake.set()
+            return False
+        if r.multiline is not None:
+            events = r.multiline.feed(events, time.monotonic())
+            if h.final:
+                events.extend(r.multiline.flush())
+        if events:
+            self._ship(s, events)
+        skipped = h.skipped_empty
+        if skipped:
+            metrics.LINES_SKIPPED.inc(skipped)
+            h.skipped_empty = 0
+        safe = h.safe_offset if r.multiline is None else r.multiline.safe_offset(h.safe_offset)
+        s.read_offset = safe
+        self.pipeline.mark(s.fid, safe)
+        if h.pos != before:
+            s.last_data = time.monotonic()
+        if h.final:
+            s.row.done = True
+            s.row.size = s.read_offset  # its final length: done only counts once committed that far
+            self._close(s, "read to the end (deleted or compressed)")
+            self.registry.upsert(s.row)
+        return h.pos != before
+
+    def _ship(self, s: FileState, events: list[tuple[int, int, bytes, tuple[str, ...]]]) -> None:
+        assert self.pipeline is not None
+        build = self.builders[s.row.input].build if s.row.input < len(self.builders) else None
+        if build is None:
+            return
+        add = self.pipeline.add
+        hasher, path, fid = s.hasher, s.row.path, s.fid
+        now_ms = int(time.time() * 1000)
+        for off, end, line, tags in events:
+            add(build(hasher, path, off, line, now_ms, tags), fid, off, path, end)
+        self.lines_read += len(events)
+        metrics.LINES_READ.inc(len(events))
+
+    def _timeouts(self, now: float, close_inactive: float) -> None:
+        for s in self.tracker.states.values():
+            r: _Reader | None = s.harvester
+            if r is None:
+                continue
+            if r.multiline is not None:
+                events = r.multiline.flush(now)
+                if events:
+                    self._ship(s, events)
+                    assert self.pipeline is not None
+                    self.pipeline.mark(s.fid, r.multiline.safe_offset(r.harvester.safe_offset))
+            if now - s.last_data >= close_inactive and not r.harvester.buf:
+                self._close(s, "inactive")
+
+    def _finish_once(self) -> None:
+        """--once at the end of everything: unterminated last lines and pending events go too."""
+        assert self.pipeline is not None
+        for s in self.tracker.states.values():
+            r: _Reader | None = s.harvester
+            if r is None:
+                continue
+            events = r.harvester.flush_partial()
+            if r.multiline is not None:
+                events = r.multiline.feed(events, time.monotonic()) + r.multiline.flush()
+            if events:
+                self._ship(s, events)
+            safe = (
+                r.harvester.safe_offset
+                if r.multiline is None
+                else r.multiline.safe_offset(r.harvester.safe_offset)
+            )
+            self.pipeline.mark(s.fid, safe)
+            s.read_offset = safe
+
+    def _progress(self) -> Progress:
+        p = Progress()
+        for s in self.tracker.states.values():
+            if s.seen and not s.row.gz:
+                p.total += s.row.size
+                p.done += min(s.row.size, s.read_offset)
+        return p
+
+    def _shutdown(self) -> bool:
+        deadline = time.monotonic() + self.sc.shutdown_timeout.total_seconds()
+        ok = True
+        if self.pipeline is not None:
+            ok = self.pipeline.close(deadline)
+        if self._observer is not None:
+            try:
+                self._observer.stop()
+                self._observer.join(timeout=2)
+            except Exception:
+                pass
+        for s in list(self.tracker.states.values()):
+            self._close(s, "shutdown")
+        try:
+            self.tracker.persist()
+        except Exception as e:
+            log_event(log, "cannot save file states", logging.ERROR, error=str(e))
+        self.registry.close()
+        log_event(
+            log,
+            "shipper stopped",
+            flushed=ok,
+            lines=self.lines_read,
+            sent=self.pipeline.sent if self.pipeline else 0,
+            rejected=self.pipeline.rejected if self.pipeline else 0,
+        )
+        return ok

@@ -1,0 +1,72 @@
+"""Timeline helpers for alerter tests: docs at relative times, rules from YAML text, a fixed t=0."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alerter.engine import Engine
+from alerter.events import AlertEvent
+from alerter.rules.model import Rule
+from alerter.state import open_state
+from logstore.config import Config, StoreConfig
+from logstore.config.alerter import AlerterConfig
+from logstore.protocol import Store
+from logstore.types import Doc, datetime_to_ms, format_ts
+
+# A round epoch minute, so every-30s ticks land on whole offsets from it.
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def rule(text: str) -> Rule:
+    return Rule.model_validate(yaml.safe_load(text))
+
+
+def events(store: Store, start_s: float, count: int, every_s: float, prefix: str, **fields: Any) -> None:
+    """Write ``count`` docs from t=start_s, one every ``every_s`` seconds; ids unique per prefix."""
+    docs = []
+    for i in range(count):
+        ms = datetime_to_ms(at(start_s + i * every_s))
+        source: dict[str, Any] = {"@timestamp": format_ts(ms), "message": fields.pop("message", "x")}
+        source.update(fields)
+        docs.append(Doc(id=f"{prefix}-{i}", ts=ms, source=source))
+    results = store.write(docs)
+    assert all(r.outcome.delivered for r in results), results[:3]
+    store.refresh()
+
+
+class Recorder:
+    """A notifier at the seam: remembers what the engine announced."""
+
+    def __init__(self) -> None:
+        self.events: list[AlertEvent] = []
+        self.ticks = 0
+
+    def submit(self, events: list[AlertEvent] | Any, now: datetime) -> None:
+        self.events.extend(events)
+
+    def tick(self, now: datetime) -> None:
+        self.ticks += 1
+
+    def states(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(e.rule, e.state, e.group) for e in self.events]
+
+
+def engine_for(store_config: StoreConfig, store: Store, notifier: Recorder, **alerter: Any) -> Engine:
+    config = Config(store=store_config, alerter=AlerterConfig.model_validate(alerter))
+    return Engine(
+        store, notifier, open_state(config, store), config.alerter, config_path="/etc/logwarden.yaml"
+    )
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

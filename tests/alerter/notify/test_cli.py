@@ -1,0 +1,91 @@
+"""`alerter silence add|list|expire` on an argparse tree, against a real SQLite state file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from alerter.notify.cli import add_silence_commands
+from logstore.config import load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="alerter")
+    add_silence_commands(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def _config_file(tmp_path: Path) -> Path:
+    cfg = tmp_path / "logwarden.yaml"
+    cfg.write_text(f"store:\n  sqlite:\n    path: {tmp_path / 'lw.db'}\n")
+    return cfg
+
+
+def _run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.func(args))
+
+
+def test_add_list_expire_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """add prints an id; list shows rule, matchers, author and comment; expire ends it; list is empty."""
+    cfg = str(_config_file(tmp_path))
+    argv = ["silence", "add", "-c", cfg, "--rule", "nginx-502-storm", "--match", "host.name=web1"]
+    assert _run([*argv, "--for", "2h", "--comment", "deploy of web1", "--author", "ana"]) == 0
+    sid = capsys.readouterr().out.strip()
+    assert len(sid) == 12
+    assert _run(["silence", "list", "-c", cfg]) == 0
+    out = capsys.readouterr().out
+    assert (
+        sid in out and "host.name=web1" in out and "ana" in out and "deploy of web1" in out and "1h59m" in out
+    )
+    assert _run(["silence", "expire", "-c", cfg, sid]) == 0
+    assert capsys.readouterr().out.strip() == f"expired {sid}"
+    assert _run(["silence", "list", "-c", cfg]) == 0
+    assert capsys.readouterr().out.strip() == "no active silences"
+    assert _run(["silence", "list", "-c", cfg, "--all"]) == 0
+    assert "ended" in capsys.readouterr().out
+
+
+def test_handler_takes_args_and_loaded_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """args.handler(args, config) works for a caller that already loaded the config."""
+    config = load_config(_config_file(tmp_path), env={})
+    args = _parser().parse_args(["silence", "add", "--rule", "*", "--for", "30m", "--comment", "maintenance"])
+    assert args.handler(args, config) == 0
+    assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--for", "soon", "--comment", "x"], "alerter silence: --for 'soon': expected a duration"),
+        (
+            ["--for", "1h", "--comment", "x", "--match", "nohost"],
+            "alerter silence: --match 'nohost': expected KEY=VALUE",
+        ),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """A bad --for or --match prints one line naming the argument and exits 2."""
+    cfg = str(_config_file(tmp_path))
+    assert _run(["silence", "add", "-c", cfg, "--rule", "r", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_expire_unknown_id_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Expiring an id that is not an active silence is a user error (exit 2, one line)."""
+    assert _run(["silence", "expire", "-c", str(_config_file(tmp_path)), "deadbeef"]) == 2
+    assert "no active silence with id 'deadbeef'" in capsys.readouterr().err
+
+
+def test_bad_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A broken logwarden.yaml is reported in one line with exit code 2, no traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("notify:\n  group_wait: soon\n")
+    assert _run(["silence", "list", "-c", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:2: notify.group_wait" in err and "Traceback" not in err

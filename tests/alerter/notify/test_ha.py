@@ -1,0 +1,158 @@
+"""High availability: two notifiers on one Elasticsearch state index (osmem) send each notification once,
+and when one dies after claiming, the other takes over after the lease."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from alerter.notify import AppriseSender, NotificationPipeline, build_notifier
+from alerter.notify.send import SendResult
+from alerter.notify.state.elastic import ElasticNotifyState
+from logstore.config import Config, StoreConfig
+from logstore.config.notify import Channel
+from tests.alerter.notify.conftest import T0, Clock, make_event, notify_config
+from tests.alerter.notify.receivers import WebhookReceiver
+
+
+class Died(BaseException):
+    """Stands for a process killed between claiming a slot and delivering it."""
+
+
+class DyingSender:
+    def send(self, channel: Channel, title: str, body: str, kind: str) -> SendResult:
+        raise Died
+
+
+def _pipeline(store: Any, config: StoreConfig, url: str, owner: str, clock: Clock, sender: Any = None) -> Any:
+    assert config.elasticsearch is not None
+    cfg = Config(store=config, notify=notify_config(channels=[{"name": "oncall", "url": url}]))
+    state = ElasticNotifyState(store.client, config.elasticsearch.state_index)
+    return build_notifier(
+        cfg,
+        store,
+        clock=clock,
+        sender=sender or AppriseSender(),
+        owner=owner,
+        state=state,
+        rng=random.Random(owner),
+    )
+
+
+def _tick_all(ps: list[NotificationPipeline], clock: Clock, seconds: float, step: float = 1.0) -> None:
+    end = clock.now + timedelta(seconds=seconds)
+    while clock.now < end:
+        clock.advance(step)
+        for p in ps:
+            p.tick(clock.now)
+
+
+def test_two_alerters_send_each_notification_once(
+    es_store: Any, es_store_config: StoreConfig, webhook: WebhookReceiver, clock: Clock
+) -> None:
+    """Both replicas see the same firing and resolved events; the webhook gets one of each."""
+    url = f"json://{webhook.url}/hook"
+    a = _pipeline(es_store, es_store_config, url, "A", clock)
+    b = _pipeline(es_store, es_store_config, url, "B", clock)
+    events = [make_event(group={"host.name": "web1"}), make_event(group={"host.name": "web2"})]
+    for p in (a, b):
+        p.submit(events, T0)
+    _tick_all([a, b], clock, 60)
+    assert len(webhook.delivered) == 1
+    resolved = [make_event(group={"host.name": "web1"}, state="resolved", at=clock.now, started_at=T0)]
+    for p in (a, b):
+        p.submit(resolved, clock.now)
+    _tick_all([a, b], clock, 900, step=5)
+    titles = [d.json()["title"] for d in webhook.delivered]
+    assert titles == [
+        "[CRITICAL] FIRING:2 nginx-502-storm",
+        "[CRITICAL] RESOLVED nginx-502-storm host.name=web1",
+    ]
+
+
+def test_survivor_takes_over_a_dead_replicas_claim_after_the_lease(
+    es_store: Any, es_store_config: StoreConfig, webhook: WebhookReceiver, clock: Clock
+) -> None:
+    """A claims and dies before sending; B waits out A's lease (2m) and delivers exactly once."""
+    url = f"json://{webhook.url}/hook"
+    a = _pipeline(es_store, es_store_config, url, "A", clock, sender=DyingSender())
+    b = _pipeline(es_store, es_store_config, url, "B", clock)
+    for p in (a, b):
+        p.submit([make_event()], T0)
+    clock.advance(30)
+    with pytest.raises(Died):
+        a.tick(clock.now)
+    _tick_all([b], clock, 119)
+    assert webhook.delivered == []
+    _tick_all([b], clock, 2)
+    assert len(webhook.delivered) == 1
+    _tick_all([b], clock, 900, step=5)
+    assert len(webhook.delivered) == 1
+
+
+def test_state_store_outage_delays_but_never_loses_or_doubles(
+    es_store: Any, es_store_config: StoreConfig, es_proxy: Any, webhook: WebhookReceiver, clock: Clock
+) -> None:
+    """Elasticsearch refusing connections at flush time: no crash, retries; after it returns, one delivery."""
+    p = _pipeline(es_store, es_store_config, f"json://{webhook.url}/hook", "A", clock)
+    p.submit([make_event()], T0)
+    es_proxy.refuse_connections(True)
+    try:
+        _tick_all([p], clock, 90)
+        assert webhook.delivered == [] and p.pending()[0].attempts >= 2
+    finally:
+        es_proxy.refuse_connections(False)
+    _tick_all([p], clock, 600, step=2)
+    assert len(webhook.delivered) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "elasticsearch"])
+def test_racing_replicas_deliver_every_alert_exactly_once(
+    request: pytest.FixtureRequest, tmp_path: Any, webhook: WebhookReceiver, backend: str
+) -> None:
+    """Two replicas flushing 30 groups at the same instants, in parallel threads: each alert lands once."""
+    from alerter.notify.state import NotifyState
+    from alerter.notify.state.sqlite import SqliteNotifyState
+
+    states: list[NotifyState]
+    if backend == "sqlite":
+        store_config = StoreConfig.model_validate({"sqlite": {"path": str(tmp_path / "lw.db")}})
+        states = [SqliteNotifyState(tmp_path / "lw.db"), SqliteNotifyState(tmp_path / "lw.db")]
+    else:
+        store = request.getfixturevalue("es_store")
+        store_config = request.getfixturevalue("es_store_config")
+        index = store_config.elasticsearch.state_index
+        states = [ElasticNotifyState(store.client, index), ElasticNotifyState(store.client, index)]
+    notify = notify_config(
+        channels=[{"name": "oncall", "url": f"json://{webhook.url}/hook"}],
+        group_by=["..."],
+        rate_limit={"count": 1000, "per": "1m"},
+    )
+    config = Config(store=store_config, notify=notify)
+    ps = [
+        build_notifier(config, None, sender=AppriseSender(), owner=o, state=s, rng=random.Random(o))
+        for o, s in zip("AB", states, strict=True)
+    ]
+    events = [make_event(group={"host.name": f"web{i:02d}"}) for i in range(30)]
+    for p in ps:
+        p.submit(events, T0)
+    barrier = threading.Barrier(2)
+
+    def loop(p: NotificationPipeline) -> None:
+        for step in range(1, 200):
+            barrier.wait(timeout=30)
+            p.tick(T0 + timedelta(seconds=step))
+
+    threads = [threading.Thread(target=loop, args=(p,)) for p in ps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    hosts = sorted(d.json()["title"].split("host.name=")[1] for d in webhook.delivered)
+    assert hosts == [f"web{i:02d}" for i in range(30)]
+    for s in states:
+        s.close()

@@ -1,0 +1,110 @@
+"""The notification state contract on both backends: silences, pending groups, log, claims, retention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerter.notify.state import ClaimOutcome, MessageRecord, NotifyState, SentEntry, Silence, Slot
+from alerter.notify.state.elastic import ElasticNotifyState
+from alerter.notify.state.sqlite import SqliteNotifyState
+from alerter.notify.state.types import Group
+from logstore.config import StoreConfig
+from tests.alerter.notify.conftest import T0, make_event
+
+LEASE = timedelta(minutes=2)
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def states(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[NotifyState, NotifyState]]:
+    """Two handles on one backend, as two alerter processes would hold."""
+    if request.param == "sqlite":
+        a, b = SqliteNotifyState(tmp_path / "x.db"), SqliteNotifyState(tmp_path / "x.db")
+        yield a, b
+        a.close()
+        b.close()
+        return
+    store: Any = request.getfixturevalue("es_store")
+    config: StoreConfig = request.getfixturevalue("es_store_config")
+    assert config.elasticsearch is not None
+    index = config.elasticsearch.state_index
+    yield ElasticNotifyState(store.client, index), ElasticNotifyState(store.client, index)
+
+
+def _slot(repeat: int = 0, state: str = "firing") -> Slot:
+    return Slot("oncall", "fp1", state, T0, repeat)
+
+
+def test_claim_is_exclusive_until_sent(states: tuple[NotifyState, NotifyState]) -> None:
+    """The first claimer wins; a second owner sees TAKEN with the lease end, then SENT once marked."""
+    a, b = states
+    assert a.claim(_slot(), "A", T0, LEASE).outcome is ClaimOutcome.MINE
+    taken = b.claim(_slot(), "B", T0 + timedelta(seconds=5), LEASE)
+    assert taken.outcome is ClaimOutcome.TAKEN and taken.until == T0 + LEASE
+    assert a.claim(_slot(), "A", T0 + timedelta(seconds=6), LEASE).outcome is ClaimOutcome.MINE  # renew
+    a.mark_sent([_slot()], "A", T0 + timedelta(seconds=7))
+    assert b.claim(_slot(), "B", T0 + timedelta(hours=1), LEASE).outcome is ClaimOutcome.SENT
+
+
+def test_expired_claim_is_taken_over_by_exactly_one(states: tuple[NotifyState, NotifyState]) -> None:
+    """A claim older than the lease without a sent mark goes to the next claimer, and only to it."""
+    a, b = states
+    assert a.claim(_slot(), "A", T0, LEASE).outcome is ClaimOutcome.MINE
+    later = T0 + LEASE + timedelta(seconds=1)
+    assert b.claim(_slot(), "B", later, LEASE).outcome is ClaimOutcome.MINE
+    assert a.claim(_slot(), "A", later, LEASE).outcome is ClaimOutcome.TAKEN
+
+
+def test_last_sent_returns_the_latest_delivered_notification(states: tuple[NotifyState, NotifyState]) -> None:
+    """The log answers the newest sent entry per channel and fingerprint; claims alone do not count."""
+    a, b = states
+    assert a.last_sent("oncall", "fp1") is None
+    a.claim(_slot(0), "A", T0, LEASE)
+    assert b.last_sent("oncall", "fp1") is None
+    a.mark_sent([_slot(0)], "A", T0)
+    a.mark_sent([_slot(1)], "A", T0 + timedelta(hours=4))
+    assert b.last_sent("oncall", "fp1") == SentEntry("firing", T0, 1, T0 + timedelta(hours=4))
+    assert b.last_sent("chat", "fp1") is None
+
+
+def test_silences_add_list_expire(states: tuple[NotifyState, NotifyState]) -> None:
+    """Silences are listed while active, can be expired once, and remain listed with all."""
+    a, b = states
+    s = Silence("abc", "nginx-*", {"host.name": "web1"}, T0, T0 + timedelta(hours=2), "deploy", "me", T0)
+    a.add_silence(s)
+    assert b.silences(T0 + timedelta(minutes=1)) == [s]
+    assert b.expire_silence("abc", T0 + timedelta(minutes=5))
+    assert not a.expire_silence("abc", T0 + timedelta(minutes=6))
+    assert not a.expire_silence("nope", T0)
+    assert a.silences(T0 + timedelta(minutes=6)) == []
+    [ended] = a.silences(T0 + timedelta(minutes=6), "all")
+    assert ended.ends_at == T0 + timedelta(minutes=5)
+
+
+def test_groups_round_trip_and_delete(states: tuple[NotifyState, NotifyState]) -> None:
+    """A saved pending group loads back equal (events, timers, retry state) and can be deleted."""
+    a, b = states
+    e = make_event(samples=({"@timestamp": "2026-11-22T05:59:00.000Z", "message": "x", "n": 1},))
+    g = Group("k1", "oncall", {"rule": e.rule}, {e.fingerprint: e}, T0, T0 - timedelta(minutes=1), 2, T0)
+    a.save_group(g)
+    assert b.load_groups() == [g]
+    a.delete_group("k1")
+    assert b.load_groups() == []
+
+
+def test_messages_since_and_prune(states: tuple[NotifyState, NotifyState]) -> None:
+    """Messages count per channel in a window; prune drops log entries older than retention."""
+    a, b = states
+    for i in range(3):
+        a.record_message(MessageRecord(f"m{i}", "oncall", "t", 1, T0 + timedelta(minutes=i)))
+    assert b.messages_since("oncall", T0 + timedelta(seconds=30)) == [
+        T0 + timedelta(minutes=1),
+        T0 + timedelta(minutes=2),
+    ]
+    a.mark_sent([_slot()], "A", T0)
+    assert a.prune(T0 + timedelta(days=8), timedelta(days=7)) >= 4
+    assert b.last_sent("oncall", "fp1") is None and b.messages_since("oncall", T0) == []

@@ -1,0 +1,159 @@
+"""The alerter command: exit codes, one-line user errors, the shipped fixture cases, run --once, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from alerter.cli import main
+from logstore.types import Doc, datetime_to_ms, format_ts
+from tests.alerter.helpers import write_yaml
+
+REPO = Path(__file__).parents[2]
+CASE_FILES = sorted((REPO / "rules" / "tests").glob("*.yaml"))
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    rules = write_yaml(
+        tmp_path / "rules" / "errors.yaml",
+        "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\ncondition: {count: {gt: 0}}\n",
+    )
+    return write_yaml(
+        tmp_path / "logwarden.yaml",
+        f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\nalerter:\n  rules: [{rules.parent}]\n{extra}",
+    )
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
+def test_shipped_rule_fixtures_pass(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every rules/tests/*.yaml fixture file passes `alerter test`."""
+    assert main(["test", str(path)]) == 0, capsys.readouterr().out
+    assert " 0 failed" in capsys.readouterr().out
+
+
+def test_failing_case_is_reported_with_what_happened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A case expecting the wrong time fails with exit 1 and names the expected and actual alerts."""
+    rule = write_yaml(tmp_path / "r.yaml", "name: r\nevery: 1m\ncondition: {count: {gt: 0}}\n")
+    cases = write_yaml(
+        tmp_path / "cases.yaml",
+        f"rules: [{rule.name}]\ncases:\n  - name: wrong\n    until: 2m\n"
+        "    events: [{at: 0s, doc: {a: 1}}]\n"
+        "    expect: [{at: 2m, rule: r, state: firing}]\n",
+    )
+    assert main(["test", str(cases)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  wrong" in out and "expected r firing  at 2m; got firing at 1m" in out
+
+
+def test_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check: 0 and a summary when valid; 2 and one line per error otherwise."""
+    cfg = _config(tmp_path)
+    assert main(["check", "-c", str(cfg)]) == 0
+    assert "1 rule(s) in 1 file(s) ok" in capsys.readouterr().out
+    (tmp_path / "rules" / "bad.yaml").write_text(
+        "name: b\nevery: 1m\ncondition: {count: {gt: 1}}\nwindow: 5x\n"
+    )
+    assert main(["check", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"{tmp_path / 'rules' / 'bad.yaml'}:4: window: expected a duration like 14d, 30s, 5m or 1h"
+    ]
+
+
+def test_bad_config_and_bad_args_exit_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A broken logwarden.yaml or an unknown option is one line on stderr and exit 2, no traceback."""
+    cfg = write_yaml(tmp_path / "logwarden.yaml", "alerter:\n  workers: many\n")
+    assert main(["status", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "logwarden.yaml:2: alerter.workers:" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--bogus"])
+    assert exc.value.code == 2
+    assert main(["test", "no-such-rule", "-c", str(_config(tmp_path)), "--since", "1h"]) == 2
+
+
+def test_schema_is_json_with_the_rule_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    """schema prints a JSON Schema naming the rule's keys (with `for`, not `for_`)."""
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert {"name", "query", "every", "cron", "condition", "for", "keep_firing_for"} <= set(
+        schema["properties"]
+    )
+    assert schema["additionalProperties"] is False
+
+
+def _write_error(db_config: Path, seconds_ago: float) -> None:
+    from logstore import open_store
+    from logstore.config import load_config
+
+    store = open_store(load_config(db_config, env={}).store)
+    ms = datetime_to_ms(datetime.now(UTC)) - int(seconds_ago * 1000)
+    store.write(
+        [
+            Doc(
+                id="e1",
+                ts=ms,
+                source={"@timestamp": format_ts(ms), "message": "boom", "log": {"level": "error"}},
+            )
+        ]
+    )
+    store.close()
+
+
+def test_run_once_then_status_and_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """run --once fires on an error line; status shows it firing; a backtest prints the chart."""
+    cfg = _config(tmp_path)
+    _write_error(cfg, 30)
+    assert main(["run", "--once", "-c", str(cfg)]) == 0
+    assert main(["status", "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "any-error" in out and "firing" in out
+    assert main(["test", "any-error", "-c", str(cfg), "--since", "2m"]) == 0
+    out = capsys.readouterr().out
+    assert "rule any-error:" in out and "threshold > 0" in out
+
+
+def test_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """alerter run serves /healthz and /metrics when metrics.port is set, and exits 0 on SIGTERM."""
+    cfg = _config(tmp_path, "  metrics: {host: 127.0.0.1, port: 0}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alerter.cli", "run", "-c", str(cfg)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        port = None
+        deadline = time.monotonic() + 30
+        assert proc.stderr is not None
+        while port is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if "serving /healthz" in line:
+                port = json.loads(line)["port"]
+        assert port is not None, "no /healthz line in the log"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["status"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            assert b"alerter_evaluations_total" in resp.read()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

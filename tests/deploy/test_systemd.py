@@ -1,0 +1,136 @@
+"""deploy/: the systemd units parse and carry the hardening keys; the logrotate example is well-formed."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy._support import DEPLOY
+
+UNITS = {
+    "shipper": DEPLOY / "systemd" / "logwarden-shipper.service",
+    "alerter": DEPLOY / "systemd" / "logwarden-alerter.service",
+}
+
+Unit = dict[str, dict[str, list[str]]]
+
+
+def parse_unit(path: Path) -> Unit:
+    """systemd's INI dialect: sections, repeatable keys, '#'/';' comments, no values without '='."""
+    unit: Unit = {}
+    section: dict[str, list[str]] | None = None
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = unit.setdefault(line[1:-1], {})
+            continue
+        assert section is not None, f"{path.name}:{n}: key outside a section"
+        assert "=" in line, f"{path.name}:{n}: expected KEY=VALUE"
+        key, _, value = line.partition("=")
+        assert key.strip() == key and key.isidentifier(), f"{path.name}:{n}: bad key {key!r}"
+        section.setdefault(key, []).append(value.strip())
+    return unit
+
+
+def one(unit: Unit, section: str, key: str) -> str:
+    values = unit[section].get(key)
+    assert values, f"[{section}] {key}= is missing"
+    return values[-1]
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_unit_parses_with_the_three_sections(name: str) -> None:
+    """Each unit file parses as systemd INI with [Unit], [Service] and [Install] sections."""
+    unit = parse_unit(UNITS[name])
+    assert set(unit) == {"Unit", "Service", "Install"}
+    assert one(unit, "Install", "WantedBy") == "multi-user.target"
+    assert "network-online.target" in one(unit, "Unit", "After")
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_unit_runs_the_sidecar_and_always_restarts_it(name: str) -> None:
+    """ExecStart runs `<name> run -c FILE` from the venv; Restart=always with no start limit; check first."""
+    unit = parse_unit(UNITS[name])
+    argv = shlex.split(one(unit, "Service", "ExecStart"))
+    assert argv[0].endswith(f"/bin/{name}") and argv[1] == "run" and "-c" in argv
+    assert shlex.split(one(unit, "Service", "ExecStartPre"))[1] == "check"
+    assert one(unit, "Service", "Restart") == "always"
+    assert one(unit, "Unit", "StartLimitIntervalSec") == "0"
+    assert one(unit, "Service", "KillSignal") == "SIGTERM"
+    # The shipper flushes for up to 10 s on SIGTERM; systemd must wait longer before SIGKILL.
+    assert int(one(unit, "Service", "TimeoutStopSec")) > 10
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_unit_is_hardened(name: str) -> None:
+    """Dedicated user, read-only system, private tmp, no new privileges, no capabilities, a state dir."""
+    unit = parse_unit(UNITS[name])
+    svc = unit["Service"]
+    assert one(unit, "Service", "User") == "logwarden"
+    assert one(unit, "Service", "Group") == "logwarden"
+    expected = {
+        "ProtectSystem": "strict",
+        "ProtectHome": "true",
+        "PrivateTmp": "true",
+        "PrivateDevices": "true",
+        "NoNewPrivileges": "true",
+        "ProtectKernelTunables": "true",
+        "ProtectKernelModules": "true",
+        "ProtectControlGroups": "true",
+        "RestrictSUIDSGID": "true",
+        "LockPersonality": "true",
+        "StateDirectory": "logwarden",
+    }
+    for key, value in expected.items():
+        assert one(unit, "Service", key) == value, key
+    assert svc["CapabilityBoundingSet"] == [""]
+    assert "/var/lib/logwarden" in one(unit, "Service", "ReadWritePaths")
+    assert one(unit, "Service", "WorkingDirectory") == "/var/lib/logwarden"
+
+
+def test_shipper_reads_var_log_read_only_through_a_group() -> None:
+    """The shipper sees /var/log read-only and reads it through a supplementary group, never as root."""
+    unit = parse_unit(UNITS["shipper"])
+    assert "/var/log" in one(unit, "Service", "ReadOnlyPaths").split()
+    assert one(unit, "Service", "SupplementaryGroups")
+    assert "/var/log" not in one(unit, "Service", "ReadWritePaths")
+
+
+def test_systemd_analyze_verify_accepts_the_units_when_available(tmp_path: Path) -> None:
+    """Where systemd-analyze exists, `verify` finds no unknown keys or syntax errors in either unit."""
+    tool = shutil.which("systemd-analyze")
+    units = [parse_unit(p) for p in UNITS.values()]
+    assert all("Service" in u for u in units)
+    if tool is None:
+        return
+    proc = subprocess.run(
+        [tool, "verify", *map(str, UNITS.values())], capture_output=True, text=True, timeout=60
+    )
+    # Missing binaries/users on a build machine are expected; unknown keys and bad syntax are not.
+    bad = [line for line in proc.stderr.splitlines() if "Unknown key" in line or "Failed to parse" in line]
+    assert bad == []
+
+
+def test_logrotate_example_is_balanced_and_covers_both_rotation_styles() -> None:
+    """The logrotate example has balanced stanzas, delaycompress, and both create and copytruncate."""
+    text = (DEPLOY / "logrotate" / "logwarden-example").read_text()
+    body = "\n".join(line.split("#")[0] for line in text.splitlines())
+    depth = 0
+    stanzas = 0
+    for ch in body:
+        if ch == "{":
+            depth += 1
+            stanzas += 1
+        elif ch == "}":
+            depth -= 1
+        assert 0 <= depth <= 1
+    assert depth == 0 and stanzas == 2
+    words = body.split()
+    for directive in ("compress", "delaycompress", "copytruncate", "create", "postrotate", "endscript"):
+        assert directive in words, directive

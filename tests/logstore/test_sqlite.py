@@ -1,0 +1,257 @@
+"""SQLite backend specifics: file settings, other-process readers, clear errors, FTS upkeep, hot columns."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from logstore import Doc, Outcome, QueryError, StoreError
+from logstore.config import SqliteConfig
+from logstore.sqlite import SqliteStore
+from logstore.types import format_ts
+from tests.logstore.corpus import BASE_MS
+
+
+def _doc(doc_id: str, ts: int = BASE_MS, **fields: object) -> Doc:
+    return Doc(doc_id, ts, {"@timestamp": format_ts(ts), **fields})
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(SqliteConfig(path=tmp_path / "deep" / "dir" / "logs.db"))
+    yield store
+    store.close()
+
+
+def test_creates_parent_dirs_wal_and_schema_version(sqlite_store: SqliteStore, tmp_path: Path) -> None:
+    """First use creates the parent dirs and a WAL-mode file with synchronous=NORMAL and a schema version."""
+    path = tmp_path / "deep" / "dir" / "logs.db"
+    assert path.exists()
+    conn = sqlite_store.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("SELECT version FROM logstore_schema").fetchall() == [(1,)]
+    assert sqlite_store.health().ok
+
+
+def test_reopen_keeps_data(tmp_path: Path) -> None:
+    """Closing and reopening the same file keeps every doc and does not redo the schema."""
+    config = SqliteConfig(path=tmp_path / "a.db")
+    store = SqliteStore(config)
+    store.write([_doc("a", message="hello"), _doc("b", message="world")])
+    store.close()
+    again = SqliteStore(config)
+    try:
+        assert again.count("hello OR world") == 2
+        assert again.conn.execute("SELECT count(*) FROM logstore_schema").fetchone()[0] == 1
+    finally:
+        again.close()
+
+
+_READER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from logstore.config import SqliteConfig
+    from logstore.sqlite import SqliteStore
+    store = SqliteStore(SqliteConfig(path=Path(sys.argv[1])))
+    print("ready", store.count(""), flush=True)
+    want = int(sys.argv[2])
+    deadline = time.monotonic() + 20
+    n = store.count("marker")
+    while n < want and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling another process's commits: nothing to wait on but the file
+        n = store.count("marker")
+    print("seen", n, flush=True)
+    store.close()
+    """
+)
+
+
+def test_reader_in_another_process_sees_new_writes(tmp_path: Path) -> None:
+    """A reader process opened before the writes sees them once committed (WAL), without reopening."""
+    path = tmp_path / "shared.db"
+    writer = SqliteStore(SqliteConfig(path=path))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _READER, str(path), "25"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().split() == ["ready", "0"]
+            for k in range(5):
+                writer.write([_doc(f"m{k}-{i}", message="marker event") for i in range(5)])
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert out.split() == ["seen", "25"]
+    finally:
+        writer.close()
+
+
+def test_corrupt_file_is_one_line_store_error(tmp_path: Path) -> None:
+    """A file that is not a SQLite database gives StoreError naming the path and the reason."""
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database at all" * 200)
+    with pytest.raises(StoreError) as info:
+        SqliteStore(SqliteConfig(path=path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert "not a database" in message
+
+
+def test_locked_database_is_one_line_store_error(tmp_path: Path) -> None:
+    """A write blocked past the busy timeout by another writer gives StoreError naming path and reason."""
+    path = tmp_path / "locked.db"
+    store = SqliteStore(SqliteConfig(path=path, busy_timeout=timedelta(milliseconds=100)))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(StoreError) as info:
+            store.write([_doc("a", message="x")])
+        assert time.monotonic() - started < 10
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message and "locked" in message
+        other.execute("ROLLBACK")
+        assert store.write([_doc("a", message="x")])[0].outcome is Outcome.CREATED
+    finally:
+        other.close()
+        store.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A file written by a newer schema version is refused with a one-line StoreError."""
+    path = tmp_path / "newer.db"
+    SqliteStore(SqliteConfig(path=path)).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE logstore_schema SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 99 is newer"):
+        SqliteStore(SqliteConfig(path=path))
+
+
+def test_closed_store_raises_store_error(tmp_path: Path) -> None:
+    """Using a closed store raises StoreError, not an AttributeError."""
+    store = SqliteStore(SqliteConfig(path=tmp_path / "c.db"))
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.count("")
+    assert not store.health().ok
+
+
+def test_retention_removes_fts_rows_and_frees_ids(tmp_path: Path) -> None:
+    """Retention deletes old docs and their FTS words; an old id can be written again afterwards."""
+    now = datetime(2026, 1, 10, tzinfo=UTC)
+    old_ts = int((now - timedelta(days=3)).timestamp() * 1000)
+    new_ts = int((now - timedelta(hours=2)).timestamp() * 1000)
+    store = SqliteStore(SqliteConfig(path=tmp_path / "r.db", retention=timedelta(days=1)))
+    try:
+        store.write([_doc(f"old{i}", old_ts + i, message=f"ancient zebra {i}") for i in range(20)])
+        store.write([_doc(f"new{i}", new_ts + i, message="fresh giraffe") for i in range(5)])
+        assert store.retention(now).deleted_docs == 20
+        assert store.count("zebra") == 0
+        assert store.count("giraffe") == 5
+        vocab = {t for (t,) in store.conn.execute("SELECT term FROM logstore_fts_vocab")}
+        assert "zebra" not in vocab and "giraffe" in vocab
+        assert store.write([_doc("old0", new_ts, message="zebra again")])[0].outcome is Outcome.CREATED
+        assert store.count("zebra") == 1
+    finally:
+        store.close()
+
+
+def test_retention_without_config_is_a_noop(sqlite_store: SqliteStore) -> None:
+    """With no retention configured nothing is deleted."""
+    sqlite_store.write([_doc("a", 0, message="epoch")])
+    assert sqlite_store.retention(datetime(2030, 1, 1, tzinfo=UTC)).deleted_docs == 0
+    assert sqlite_store.count("") == 1
+
+
+def test_values_are_bound_not_spliced(sqlite_store: SqliteStore) -> None:
+    """SQL-looking query values are plain data: they match literally and break nothing."""
+    evil = "x'); DROP TABLE logstore_events; --"
+    sqlite_store.write([_doc("a", message="hello", note=evil)])
+    assert sqlite_store.count(f'note:"{evil}"') == 1
+    assert sqlite_store.count('message:"DROP TABLE"') == 0
+    assert sqlite_store.count("") == 1
+    with pytest.raises(QueryError):
+        sqlite_store.count('bad"field:1')
+
+
+def test_hot_column_falls_back_to_json_for_non_strings(sqlite_store: SqliteStore) -> None:
+    """service.name holding a number or an array still matches, via the JSON instead of the hot column."""
+    sqlite_store.write(
+        [
+            _doc("num", service={"name": 7}),
+            _doc("arr", service={"name": ["a", "b"]}),
+            _doc("str", service={"name": "a"}),
+            _doc("none"),
+        ]
+    )
+    assert {h.id for h in sqlite_store.search("service.name:7")} == {"num"}
+    assert {h.id for h in sqlite_store.search("service.name:b")} == {"arr"}
+    assert {h.id for h in sqlite_store.search("service.name:a")} == {"arr", "str"}
+    assert {h.id for h in sqlite_store.search("NOT service.name:a")} == {"num", "none"}
+    assert {h.id for h in sqlite_store.search("_exists_:service.name")} == {"num", "arr", "str"}
+
+
+def test_raw_bytes_are_stored_as_given(sqlite_store: SqliteStore) -> None:
+    """Doc.raw is stored without re-serializing; dotted keys or a missing event.id force a rebuild."""
+    source = {"@timestamp": format_ts(BASE_MS), "message": "m", "event": {"id": "r1"}}
+    raw = orjson.dumps({**source, "only_in_raw": True})
+    rebuilt = Doc("r2", BASE_MS, {"@timestamp": format_ts(BASE_MS), "a.b": 1}, raw=b'{"ignored": true}')
+    sqlite_store.write([Doc("r1", BASE_MS, source, raw=raw), rebuilt])
+    hits = {h.id: h.source for h in sqlite_store.search("")}
+    assert hits["r1"]["only_in_raw"] is True
+    assert hits["r2"] == {"@timestamp": format_ts(BASE_MS), "a": {"b": 1}, "event": {"id": "r2"}}
+
+
+def test_message_regex_and_wildcards_match_words(sqlite_store: SqliteStore) -> None:
+    """Regex, wildcard and range on message match single words of the text, case-insensitively."""
+    sqlite_store.write(
+        [
+            _doc("a", message="Payment FAILED for order"),
+            _doc("b", message="payroll run"),
+            _doc("c", message="repayment scheduled"),
+        ]
+    )
+    assert {h.id for h in sqlite_store.search("message:/pay.*/")} == {"a", "b"}
+    assert {h.id for h in sqlite_store.search("*PAY*")} == {"a", "b", "c"}
+    assert {h.id for h in sqlite_store.search("fail?d")} == {"a"}
+    assert {h.id for h in sqlite_store.search("message:[payroll TO repayment]")} == {"b", "c"}
+    assert sqlite_store.count("message:/pay/") == 0  # anchored: the whole word must match
+
+
+def test_bad_query_raises_before_iteration(sqlite_store: SqliteStore) -> None:
+    """search() raises QueryError at the call, not at the first next(), so callers report it early."""
+    with pytest.raises(QueryError):
+        sqlite_store.search("status:(500 OR")
+    with pytest.raises(QueryError, match="regular expression"):
+        sqlite_store.search("host:/[unclosed/")
+    with pytest.raises(QueryError, match="RFC 3339"):
+        sqlite_store.count("@timestamp:>yesterday")
+
+
+def test_rejects_missing_id_and_bad_ts(sqlite_store: SqliteStore) -> None:
+    """An empty id or a non-integer ts is REJECTED with a reason; good docs of the batch still land."""
+    results = sqlite_store.write(
+        [Doc("", BASE_MS, {"@timestamp": "x"}), Doc("t", "soon", {"@timestamp": "x"}), _doc("ok")]  # type: ignore[arg-type]
+    )
+    assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.REJECTED, Outcome.CREATED]
+    assert all(r.reason for r in results[:2])

@@ -1,0 +1,165 @@
+"""The shipper command: check, run --once, status, dlq list/replay, metrics, SIGTERM, user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+from logstore import open_store
+from logstore.config import SqliteConfig, StoreConfig
+from shipper.cli import main
+from shipper.registry import Registry
+from tests.shipper.harness import LogDir, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp: Path, extra: str = "") -> Path:
+    cfg = tmp / "logwarden.yaml"
+    cfg.write_text(
+        f"""store:
+  sqlite:
+    path: {tmp / "store.db"}
+shipper:
+  registry: {tmp / "registry.db"}
+  batch: {{max_wait: 50ms}}
+  inputs:
+    - paths: ["{tmp / "logs"}/*.log"]
+      format: json
+      service: cli
+{extra}"""
+    )
+    return cfg
+
+
+def test_config_error_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown key in the shipper section exits 2 with file:line: key.path: message, no traceback."""
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("shipper:\n  inputs:\n    - paths: [a.log]\n      formatt: json\n")
+    assert main(["check", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{cfg}:4: shipper.inputs[0].formatt: unknown key"
+
+
+def test_bad_format_and_regex_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad format or multiline regex names its key and line."""
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("shipper:\n  inputs:\n    - paths: [a.log]\n      multiline: {start: '('}\n")
+    assert main(["run", "--once", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{cfg}:4: shipper.inputs[0].multiline.start: not a valid regular expression")
+
+
+def test_no_inputs_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """run without any input exits 2 with one line."""
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text(f"store:\n  sqlite:\n    path: {tmp_path / 's.db'}\n")
+    assert main(["run", "-c", str(cfg)]) == 2
+    assert "no inputs configured" in capsys.readouterr().err
+
+
+def test_unknown_command_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad arguments exit 2 with one line."""
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_check_lists_matched_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check validates and shows which files each input matches."""
+    logs = LogDir(tmp_path / "logs")
+    logs.write("a.log", 1)
+    logs.write("b.log", 1)
+    assert main(["check", "-c", str(_config(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "ok" in out and str(logs.path("a.log")) in out and str(logs.path("b.log")) in out
+
+
+def test_once_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """run --once ships everything and exits 0; status shows each file committed to its size, lag 0."""
+    logs = LogDir(tmp_path / "logs")
+    logs.write("a.log", 300)
+    cfg = _config(tmp_path)
+    assert main(["run", "--once", "-c", str(cfg), "--log-level", "WARNING"]) == 0
+    store = open_store(StoreConfig(sqlite=SqliteConfig(path=tmp_path / "store.db")))
+    try:
+        assert store.count("") == 300
+    finally:
+        store.close()
+    capsys.readouterr()
+    assert main(["status", "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    size = str(os.path.getsize(logs.path("a.log")))
+    row = next(line for line in out.splitlines() if "a.log" in line)
+    assert row.count(size) == 2 and "│ 0 " in row
+
+
+def test_dlq_list_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Dead letters are listed with their reason; replay delivers them and empties the table."""
+    cfg = _config(tmp_path)
+    reg = Registry(tmp_path / "registry.db")
+    src = {"@timestamp": "2026-11-22T06:39:00.000Z", "message": "m", "event": {"id": "dead1"}}
+    reg.dlq_add(
+        [("dead1", "f", 7, "/x.log", "mapper_parsing_exception: bad", orjson.dumps(src), 1795329540000)]
+    )
+    reg.close()
+    assert main(["dlq", "list", "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "/x.log:7" in out and "mapper_parsing_exception" in out
+    assert main(["dlq", "replay", "-c", str(cfg)]) == 0
+    assert "1 delivered" in capsys.readouterr().out
+    reg = Registry(tmp_path / "registry.db")
+    try:
+        assert reg.dlq_count() == 0
+    finally:
+        reg.close()
+
+
+def test_metrics_health_and_sigterm(tmp_path: Path) -> None:
+    """run serves /metrics and /healthz when a port is set, and SIGTERM flushes and exits 0."""
+    logs = LogDir(tmp_path / "logs")
+    logs.write("a.log", 50)
+    cfg = _config(tmp_path, "  metrics: {host: 127.0.0.1, port: 0}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
+        env=env,
+        stderr=subprocess.PIPE,
+        cwd=str(REPO),
+    )
+    try:
+        assert proc.stderr is not None
+        port = None
+        for raw in proc.stderr:
+            rec = json.loads(raw)
+            if rec.get("msg") == "metrics and health endpoint up":
+                port = rec["port"]
+                break
+        assert port
+        base = f"http://127.0.0.1:{port}"
+
+        def shipped() -> bool:
+            with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+                text = r.read().decode()
+            return "shipper_events_sent_total 50.0" in text
+
+        wait_until(shipped, 20, "50 docs in metrics")
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+            assert r.status == 200 and json.loads(r.read())["status"] == "ok"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
