@@ -143,6 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ruleset.errors and not ruleset.by_file:
         raise UserError(next(iter(ruleset.errors.values()))[0])
     store = _open(config)
+    state = None
+    engine = None
     try:
         state = open_state(config, store)
         factory = (lambda: _open(config)) if store.name == "sqlite" else None
@@ -158,29 +160,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.once:
             runner.run_once()
             return 1 if any(m.failures for m in engine.metas.values() if m.rule in engine.rules) else 0
-        http = None
-        if config.alerter.metrics.port is not None:
-            from logstore.observe import start_http
-
-            http = start_http(config.alerter.metrics.host, config.alerter.metrics.port, runner.health)
-            log.info("serving /healthz and /metrics", extra={"port": http.port})
-
-        def _stop(signum: int, frame: Any) -> None:
-            log.info("signal received; stopping", extra={"signal": signum})
-            runner.stop()
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        try:
-            runner.run()
-        finally:
-            if http is not None:
-                http.stop()
-            engine.close()
-            state.close()
-        return 0
+        return _serve(config, runner)
     finally:
+        if engine is not None:
+            engine.close()
+        if state is not None:
+            state.close()
         store.close()
+
+
+def _serve(config: Config, runner: Any) -> int:
+    http = None
+    if config.alerter.metrics.port is not None:
+        from logstore.observe import start_http
+
+        http = start_http(config.alerter.metrics.host, config.alerter.metrics.port, runner.health)
+        log.info("serving /healthz and /metrics", extra={"port": http.port})
+
+    def _stop(signum: int, frame: Any) -> None:
+        log.info("signal received; stopping", extra={"signal": signum})
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        runner.run()
+    finally:
+        if http is not None:
+            http.stop()
+    return 0
 
 
 def _ts(dt: datetime | None) -> str:

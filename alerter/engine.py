@@ -25,6 +25,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from alerter.coalesce import coalesce
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
 from alerter.events import AlertEvent, AlertState, Notifier
 from alerter.machine import Observation, fail, step
@@ -171,7 +172,8 @@ class Engine:
         if not flat:
             return [None for _ in requests]
         try:
-            answers = self._store().aggregate(flat)
+            merged, split = coalesce(flat)
+            answers = split(self._store().aggregate(merged))
             out: list[list[AggResult] | None] = []
             i = 0
             for reqs in requests:

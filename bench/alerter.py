@@ -79,7 +79,7 @@ def build_store(path: Path, docs: int, span: timedelta) -> None:
     print(f"built {docs} docs in {time.monotonic() - t0:.1f}s -> {path}")
 
 
-def make_rules(n: int) -> list[Rule]:
+def make_rules(n: int, services: list[str] = SERVICES, new_field: str = "error.type") -> list[Rule]:
     kinds = [
         ("count", "service.name:{s} AND http.response.status_code:502", {"count": {"gt": 50}}, ["host.name"]),
         (
@@ -97,13 +97,13 @@ def make_rules(n: int) -> list[Rule]:
         ),
         ("absence", "service.name:{s}", {"absence": {"lookback": "1h"}}, ["host.name"]),
         ("spike", "service.name:{s} AND log.level:error", {"spike": {"factor": 3}}, []),
-        ("new", "service.name:{s}", {"new_value": {"field": "error.type", "lookback": "1h"}}, []),
+        ("new", "service.name:{s}", {"new_value": {"field": new_field, "lookback": "1h"}}, []),
         ("count-lt", "service.name:{s}", {"count": {"lt": 10}}, []),
     ]
     rules = []
     for i in range(n):
         name, query, cond, group_by = kinds[i % len(kinds)]
-        s = SERVICES[(i // len(kinds)) % len(SERVICES)]
+        s = services[(i // len(kinds)) % len(services)]
         rules.append(
             Rule.model_validate(
                 {
@@ -121,11 +121,25 @@ def make_rules(n: int) -> list[Rule]:
 
 def scale(args: argparse.Namespace) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    db = OUT / f"alerter-scale-{args.docs}-{args.span_hours:g}h.db"
-    build_store(db, args.docs, timedelta(hours=args.span_hours))
+    now = NOW
+    if args.store:
+        # Someone else's store (e.g. bench/store.py's 10M-doc aggregate store): read its shape.
+        import sqlite3
+
+        db = Path(args.store)
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            count, max_ts = conn.execute("SELECT count(*), max(ts) FROM logstore_events").fetchone()
+            services = [r[0] for r in conn.execute("SELECT DISTINCT service FROM logstore_events LIMIT 50")]
+        now = datetime.fromtimestamp(max_ts // 60000 * 60, tz=UTC)
+        rules = make_rules(args.rules, [s for s in services if s], args.new_field)
+        docs = count
+    else:
+        db = OUT / f"alerter-scale-{args.docs}-{args.span_hours:g}h.db"
+        build_store(db, args.docs, timedelta(hours=args.span_hours))
+        rules = make_rules(args.rules)
+        docs = args.docs
     config = StoreConfig(sqlite=SqliteConfig(path=db))
-    rules = make_rules(args.rules)
-    print(f"scale: {len(rules)} rules over {args.docs} docs ({args.span_hours}h of logs), one cycle at {NOW}")
+    print(f"scale: {len(rules)} rules over {docs} docs in {db.name}, one cycle at {now}")
     for workers in args.workers:
         store = open_store(config)
         cfg = AlerterConfig(workers=workers, batch_size=args.batch_size)
@@ -143,7 +157,7 @@ def scale(args: argparse.Namespace) -> None:
         # Consecutive ticks, like a running alerter: the first cycle is cold (full lookbacks for
         # absence/new_value), the following ones read only the new slice of their lookbacks.
         for rep in range(args.repeat):
-            tick = NOW - timedelta(minutes=args.repeat - 1 - rep)
+            tick = now - timedelta(minutes=args.repeat - 1 - rep)
             t0 = time.monotonic()
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 outs = list(pool.map(lambda b, t=tick, e=eng: e.evaluate([(r, t) for r in b], t), batches))
@@ -253,6 +267,7 @@ import json, sys, time, logging
 from datetime import datetime
 logging.disable(logging.CRITICAL)
 from elastalert.elastalert import ElastAlerter
+from elastalert.util import lookup_es_key
 cfg, start, end = sys.argv[1], sys.argv[2], sys.argv[3]
 ea = ElastAlerter(["--config", cfg, "--debug"])
 parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
@@ -269,7 +284,7 @@ for rule in ea.rules:
         t0 = time.perf_counter()
         ea.run_rule(rule, parse(end), parse(start))
         times.append(time.perf_counter() - t0)
-        groups = sorted(str(m.get(rule.get("query_key") or "", "")) for m in captured)
+        groups = sorted(str(lookup_es_key(m, rule.get("query_key") or "")) for m in captured)
     hits = ea.thread_data.cumulative_hits
     out[rule["name"]] = {"cold": times[0], "warm": times[1], "groups": groups, "hits": hits}
 print(json.dumps(out))
@@ -398,11 +413,11 @@ def elastalert(args: argparse.Namespace) -> None:
     print(f"{'rule':<16} {'EA2 warm s':>10} {'EA2 cold s':>10} {'EA2 hits':>9}  {'logwarden fired':<22} EA2")
     for r in LW_RULES:
         name = str(r["name"])
-        e = ea.get(name, {"seconds": [float("nan")], "cold": [float("nan")], "hits": 0, "groups": []})
+        got = ea.get(name, {"seconds": [float("nan")], "cold": [float("nan")], "hits": 0, "groups": []})
         print(
-            f"{name:<16} {statistics.median(e['seconds']):>10.3f} {statistics.median(e['cold']):>10.3f} "
-            f"{e['hits']:>9}  {','.join(sorted(fired.get(name, []))) or '-':<22} "
-            f"{','.join(e['groups']) or '-'}"
+            f"{name:<16} {statistics.median(got['seconds']):>10.3f} {statistics.median(got['cold']):>10.3f} "
+            f"{got['hits']:>9}  {','.join(sorted(fired.get(name, []))) or '-':<22} "
+            f"{','.join(got['groups']) or '-'}"
         )
     print(f"elastalert2: summed median per-rule time (warm) {ea_sum:.3f}s ({args.repeat} runs per rule)")
     print(
@@ -421,6 +436,8 @@ def main() -> None:
     s.add_argument("--batch-size", type=int, default=50)
     s.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     s.add_argument("--repeat", type=int, default=4, help="consecutive ticks per worker count")
+    s.add_argument("--store", help="use this existing SQLite store instead of building one")
+    s.add_argument("--new-field", default="error.type", help="field of the new_value rules")
     e = sub.add_parser("elastalert", help="four equivalent rules: logwarden vs ElastAlert2 on one osmem")
     e.add_argument("--docs", type=int, default=50_000)
     e.add_argument("--repeat", type=int, default=5)

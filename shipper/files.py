@@ -42,7 +42,9 @@ def fingerprint(data: bytes) -> str:
 
 
 def fid_hasher(fid: str) -> Any:
-    return hashlib.blake2b(fid.encode(), digest_size=15)
+    from shipper.build import id_hasher
+
+    return id_hasher(fid)
 
 
 def read_head(path: str, n: int, gz: bool) -> bytes:

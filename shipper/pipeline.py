@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
+
 from logstore.config.shipper import ShipperConfig
 from logstore.observe import log_event
 from logstore.protocol import Store
@@ -131,6 +133,29 @@ class Pipeline:
         b.nbytes += len(doc.raw) if doc.raw is not None else 256
         if len(b.docs) >= self.max_docs or b.nbytes >= self.max_bytes:
             self.flush()
+
+    def add_many(
+        self, docs: list[Doc], events: list[tuple[int, int, bytes, tuple[str, ...]]], fid: str, path: str
+    ) -> None:
+        """``add`` for the docs of one file read, in order; ``events[i]`` is the (offset, end, ...) of docs[i]."""
+        i, n = 0, len(docs)
+        max_docs, max_bytes = self.max_docs, self.max_bytes
+        while i < n:
+            b = self._batch
+            if not b.docs:
+                b.opened = time.monotonic()
+            take = min(n - i, max_docs - len(b.docs))
+            part = docs[i : i + take]
+            nbytes = b.nbytes
+            for d in part:
+                nbytes += len(d.raw) if d.raw is not None else 256
+            b.docs.extend(part)
+            b.meta.extend([(fid, e[0], path) for e in events[i : i + take]])
+            b.marks[fid] = events[i + take - 1][1]
+            b.nbytes = nbytes
+            i += take
+            if len(b.docs) >= max_docs or nbytes >= max_bytes:
+                self.flush()
 
     def mark(self, fid: str, end: int) -> None:
         """Everything of ``fid`` below ``end`` is in this or an earlier batch (skipped bytes, empty lines)."""
@@ -298,7 +323,7 @@ class Pipeline:
         for i, reason in dead:
             doc = b.docs[i]
             fid, offset, path = b.meta[i]
-            raw = doc.raw if doc.raw is not None else b""
+            raw = doc.raw if doc.raw is not None else orjson.dumps(doc.source)
             items.append((doc.id, fid, offset, path, reason[:2000], raw, doc.ts))
         while True:
             try:

@@ -6,6 +6,7 @@ Filesystem events (watchdog/inotify) only wake the reader early; the periodic sc
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -29,6 +30,7 @@ from shipper.reader import Changed, Harvester, Multiline
 from shipper.registry import Registry
 
 log = logging.getLogger("shipper")
+_GC_EVERY = 30.0
 
 
 @dataclass
@@ -101,9 +103,13 @@ class Shipper:
         scan_every = self.sc.scan_interval.total_seconds()
         close_inactive = self.sc.close_inactive.total_seconds()
         log_event(log, "shipper started", inputs=len(self.sc.inputs), once=self.once, store=self.store.name)
+        next_gc = time.monotonic() + _GC_EVERY
         try:
             while not self.stopping.is_set():
                 now = time.monotonic()
+                if not gc.isenabled() and now >= next_gc:
+                    gc.collect()  # see cli.py: automatic GC is off on the hot path; cycles are rare
+                    next_gc = now + _GC_EVERY
                 if now >= self._next_scan or self.wake.is_set() or self._released:
                     self.wake.clear()
                     self._scan()
@@ -279,14 +285,12 @@ class Shipper:
 
     def _ship(self, s: FileState, events: list[tuple[int, int, bytes, tuple[str, ...]]]) -> None:
         assert self.pipeline is not None
-        build = self.builders[s.row.input].build if s.row.input < len(self.builders) else None
+        build = self.builders[s.row.input].build_many if s.row.input < len(self.builders) else None
         if build is None:
             return
-        add = self.pipeline.add
-        hasher, path, fid = s.hasher, s.row.path, s.fid
-        now_ms = int(time.time() * 1000)
-        for off, end, line, tags in events:
-            add(build(hasher, path, off, line, now_ms, tags), fid, off, path, end)
+        path = s.row.path
+        docs = build(s.hasher, path, events, int(time.time() * 1000))
+        self.pipeline.add_many(docs, events, s.fid, path)
         self.lines_read += len(events)
         metrics.LINES_READ.inc(len(events))
 

@@ -2,13 +2,19 @@
 send -> record. Implements ``alerter.events.Notifier``.
 
 Guarantees:
-- nothing is lost: an event is written into a durable pending group before ``submit`` returns, and
-  leaves it only once delivered (or decided to need no message: resolved-but-never-notified);
+- nothing is lost: an event joins a pending group that is written to the state store before
+  ``submit`` returns (while the store is down it is held in memory and written on the next change),
+  and an alert leaves its group only once delivered, or once no message is needed (resolved but
+  never notified);
 - nothing is doubled on purpose: every alert notification is a slot claimed create-only in the
   shared state before sending and marked sent after; a failed delivery keeps the claim and retries
-  with backoff; only a crash between delivery and ``mark_sent`` can repeat one message;
+  with backoff. A message can repeat only if the process dies between delivery and recording it,
+  or if a service accepted a message after its delivery had already timed out;
 - the overflow of a rate limit becomes one digest; silenced or unrouted alerts are counted and
   logged, never dropped without a trace.
+
+Sending is synchronous inside ``tick``: a channel that hangs holds the tick for at most its
+``timeout`` per attempt (refused connections and HTTP errors return at once).
 """
 
 from __future__ import annotations
@@ -191,10 +197,15 @@ class NotificationPipeline:
 
     def _send_channel(self, channel: str, outs: list[Outgoing], now: datetime) -> None:
         plan = self._limiter.plan(channel, outs, now)
-        for out in plan.send:
-            self._deliver(channel, [out], now, digest=False)
-        if plan.digest:
-            self._deliver(channel, plan.digest, now, digest=True)
+        batches = [([out], False) for out in plan.send] + ([(plan.digest, True)] if plan.digest else [])
+        for i, (batch, digest) in enumerate(batches):
+            if not self._deliver(channel, batch, now, digest=digest):
+                # The channel just failed: the rest of this tick's messages would most likely fail
+                # too, each costing up to the channel timeout. They back off with it instead.
+                rest = [out for later, _ in batches[i + 1 :] for out in later]
+                if rest:
+                    self._failed(rest, channel, "not attempted: the channel failed in this tick", now)
+                break
         for out in plan.held:
             assert plan.resume_at is not None
             out.group.next_flush = plan.resume_at
@@ -264,10 +275,11 @@ class NotificationPipeline:
                 mine.append(Outgoing(out.group, kept))
         return mine
 
-    def _deliver(self, channel: str, outs: list[Outgoing], now: datetime, *, digest: bool) -> None:
+    def _deliver(self, channel: str, outs: list[Outgoing], now: datetime, *, digest: bool) -> bool:
+        """Claim, send, record. False when the channel failed (the groups are set to retry)."""
         outs = self._claim(outs, now)
         if not outs:
-            return
+            return True
         alerts = [e for out in outs for e, _ in out.items]
         if digest:
             sample = self._config.rate_limit_for(channel).sample
@@ -280,7 +292,7 @@ class NotificationPipeline:
             result = self._sender.send(spec, title, body, notify_kind(alerts))
         if not result.ok:
             self._failed(outs, channel, result.reason, now)
-            return
+            return False
         slots = [slot for out in outs for _, slot in out.items]
         record = MessageRecord(uuid.uuid4().hex, channel, title, len(alerts), now, digest=digest)
         try:
@@ -301,6 +313,7 @@ class NotificationPipeline:
             for event, _ in out.items:
                 if event.state == "resolved":
                     g.alerts.pop(event.fingerprint, None)
+        return True
 
     def _record(self, slots: list[Slot], record: MessageRecord, now: datetime) -> None:
         self._state.mark_sent(slots, self._owner, now)

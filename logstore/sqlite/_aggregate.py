@@ -18,27 +18,34 @@ from typing import Any
 import orjson
 
 from logstore.query import parse_query
-from logstore.sqlite._schema import HOT_COLUMNS
+from logstore.sqlite._schema import HOT_COLUMNS, HOT_NUMBERS
 from logstore.sqlite._translate import Where, json_path, window
 from logstore.types import ID_FIELD, TIMESTAMP_FIELD, AggRequest, AggResult, AggRow, Metric, datetime_to_ms
 
 
 def value_expr(w: Where, field: str) -> str:
-    """The SQL value of a field for grouping and cardinality (JSON arrays/objects come back as text)."""
+    """The SQL value of a field for grouping and cardinality (JSON arrays/objects come back as text).
+
+    Hot fields read their column only: that skips the JSON entirely (the point of a window
+    aggregate), at the price that a doc whose service.name (say) is not a string joins no group.
+    """
     if field == ID_FIELD:
         return "e.id"
     if field == TIMESTAMP_FIELD:
         return "e.ts"
-    path = w.bind(json_path(field))
-    column = HOT_COLUMNS.get(field)
+    column = HOT_COLUMNS.get(field) or HOT_NUMBERS.get(field)
     if column is not None:
-        return f"coalesce(e.{column}, json_extract(e.doc, {path}))"
-    return f"json_extract(e.doc, {path})"
+        return f"e.{column}"
+    return f"json_extract(e.doc, {w.bind(json_path(field))})"
 
 
 def number_expr(w: Where, field: str) -> str:
+    """A field's value when it is a JSON number, else NULL (a numeric hot column holds exactly that)."""
     if field == TIMESTAMP_FIELD:
         return "e.ts"
+    column = HOT_NUMBERS.get(field)
+    if column is not None:
+        return f"e.{column}"
     path = w.bind(json_path(field))
     return f"(CASE WHEN json_type(e.doc, {path}) IN ('integer', 'real') THEN json_extract(e.doc, {path}) END)"
 
@@ -139,11 +146,13 @@ def run_aggregate(conn: sqlite3.Connection, req: AggRequest) -> AggResult:
     has_bucket = req.interval is not None
     nkeys = len(keys)
     rows: list[tuple[tuple[Any, ...], int | None, AggRow]] = []
+    total = 0  # every matching doc, including those no group takes: no second pass over the window
     for r in raw_rows:
+        count = int(r[nkeys])
+        total += count
         group_values = tuple(r[:ngroups])
         if any(v is None for v in group_values):
             continue  # docs lacking a group field belong to no group (as in an ES terms aggregation)
-        count = int(r[nkeys])
         bucket = int(r[ngroups]) if has_bucket else None
         values = _values(req.metrics, readers, count, tuple(r[nkeys + 1 :]))
         row = AggRow(dict(zip(req.group_by, group_values, strict=True)), count, values, bucket)
@@ -153,7 +162,7 @@ def run_aggregate(conn: sqlite3.Connection, req: AggRequest) -> AggResult:
         out = [row for _, _, row in rows]
         if has_bucket:
             out.sort(key=lambda row: row.bucket or 0)
-            return AggResult(total=sum(row.count for row in out), rows=out)
+            return AggResult(total=total, rows=out)
         return AggResult(total=out[0].count if out else 0, rows=out)
 
     totals: dict[tuple[Any, ...], int] = {}
@@ -166,7 +175,6 @@ def run_aggregate(conn: sqlite3.Connection, req: AggRequest) -> AggResult:
         selected.sort(key=lambda t: (t[1], -t[2].count, sort_key(t[0])))
     else:
         selected.sort(key=lambda t: (-t[2].count, sort_key(t[0])))
-    total = int(conn.execute(f"SELECT count(*) FROM logstore_events e WHERE {cond}", w.params).fetchone()[0])
     return AggResult(
         total=total,
         rows=[row for _, _, row in selected],

@@ -12,15 +12,20 @@ from pathlib import Path
 
 from logstore.types import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# Hot columns: doc fields copied out of the JSON at write time so the common filters and group-bys
-# (service, level, host) cost no JSON parse. They hold the value only when it is a string; any other
-# shape (number, array, missing) leaves NULL and queries fall back to the JSON for those rows.
+# Hot columns: the ECS fields alert rules filter, group and measure most, copied out of the JSON at
+# write time so a window aggregate reads no JSON (parsing a ~600-byte doc costs more than the rest of
+# the row). A string column holds the value only when it is a string, a numeric one only a number;
+# any other shape (array, bool, missing) leaves NULL and queries fall back to the JSON for that row.
 HOT_COLUMNS: dict[str, str] = {
     "service.name": "service",
     "log.level": "level",
     "host.name": "host",
+}
+HOT_NUMBERS: dict[str, str] = {
+    "http.response.status_code": "status",
+    "event.duration": "duration",
 }
 
 _DDL = (
@@ -36,7 +41,9 @@ _DDL = (
         service TEXT,
         level TEXT,
         host TEXT,
-        doc TEXT NOT NULL
+        status INTEGER,
+        duration INTEGER,
+        doc TEXT NOT NULL  -- last: a big doc spills to overflow pages without moving the hot columns
     )""",
     "CREATE INDEX IF NOT EXISTS logstore_events_ts ON logstore_events (ts)",
     # Contentless: the message text lives once, in the doc JSON. Deleting an FTS row therefore
@@ -86,28 +93,52 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+# Upgrades from an older version, in order; each runs in the same transaction as the version bump.
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: numeric hot columns, filled from the stored docs.
+    2: (
+        "ALTER TABLE logstore_events ADD COLUMN status INTEGER",
+        "ALTER TABLE logstore_events ADD COLUMN duration INTEGER",
+        """UPDATE logstore_events SET
+            status = CASE WHEN json_type(doc, '$.http.response.status_code') IN ('integer', 'real')
+                          THEN json_extract(doc, '$.http.response.status_code') END,
+            duration = CASE WHEN json_type(doc, '$.event.duration') IN ('integer', 'real')
+                            THEN json_extract(doc, '$.event.duration') END""",
+    ),
+}
+
+
+def _version(conn: sqlite3.Connection) -> int | None:
     row = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'logstore_schema'"
     ).fetchone()
-    if row is not None:
-        got = conn.execute("SELECT max(version) FROM logstore_schema").fetchone()[0]
-        if got == SCHEMA_VERSION:
-            return
-        if got is not None and got > SCHEMA_VERSION:
-            raise StoreError(
-                describe(
-                    path,
-                    RuntimeError(f"schema version {got} is newer than this logwarden ({SCHEMA_VERSION})"),
-                )
-            )
+    if row is None:
+        return None
+    got = conn.execute("SELECT max(version) FROM logstore_schema").fetchone()[0]
+    return None if got is None else int(got)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    if _version(conn) == SCHEMA_VERSION:
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for stmt in _DDL:
-            conn.execute(stmt)
-        if conn.execute("SELECT count(*) FROM logstore_schema").fetchone()[0] == 0:
+        got = _version(conn)  # again, under the write lock: another process may have just migrated
+        if got is not None and got > SCHEMA_VERSION:
+            reason = f"schema version {got} is newer than this logwarden ({SCHEMA_VERSION})"
+            raise StoreError(describe(path, RuntimeError(reason)))
+        if got is None:
+            for stmt in _DDL:
+                conn.execute(stmt)
+            conn.execute("DELETE FROM logstore_schema")
             conn.execute("INSERT INTO logstore_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif got < SCHEMA_VERSION:
+            for version in range(got + 1, SCHEMA_VERSION + 1):
+                for stmt in _UPGRADES[version]:
+                    conn.execute(stmt)
+            conn.execute("UPDATE logstore_schema SET version = ?", (SCHEMA_VERSION,))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise

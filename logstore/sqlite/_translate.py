@@ -34,7 +34,7 @@ from logstore.query import (
     Term,
     Wildcard,
 )
-from logstore.sqlite._schema import HOT_COLUMNS
+from logstore.sqlite._schema import HOT_COLUMNS, HOT_NUMBERS
 from logstore.types import ID_FIELD, TIMESTAMP_FIELD
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -204,6 +204,9 @@ class Where:
         column = HOT_COLUMNS.get(field)
         if column is not None:
             return self.column(f"e.{column}", node, nullable=True)
+        column = HOT_NUMBERS.get(field)
+        if column is not None:
+            return self.number_column(f"e.{column}", node)
         return self.generic(node)
 
     # ---- message: FTS5 ---------------------------------------------------------------------------
@@ -298,6 +301,19 @@ class Where:
             raise QueryError(f"unsupported query element {type(node).__name__}", self.query, 0)
         if not nullable:
             return f"({cond})"
+        return f"({cond} OR ({col} IS NULL AND {self.generic(node)}))"
+
+    def number_column(self, col: str, node: Node) -> str:
+        """A numbers-only column; rows where it is NULL fall back to the JSON (strings, arrays...)."""
+        if isinstance(node, Exists):
+            cond = f"{col} IS NOT NULL"
+        elif isinstance(node, (Term, Phrase)):
+            num = parse_number(node.value if isinstance(node, Term) else node.text)
+            cond = "0" if num is None else f"{col} = {self.bind(num)}"
+        elif isinstance(node, Range) and self.numeric_range(node):
+            cond = self.compare(col, node, numeric=True)
+        else:
+            cond = "0"  # text patterns and string ranges only match string values, which live in the JSON
         return f"({cond} OR ({col} IS NULL AND {self.generic(node)}))"
 
     # ---- any other field: the JSON ---------------------------------------------------------------

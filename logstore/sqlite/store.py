@@ -40,8 +40,8 @@ from logstore.types import (
 )
 
 _INSERT_EVENT = (
-    "INSERT OR IGNORE INTO logstore_events (rowid, id, ts, service, level, host, doc)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO logstore_events (rowid, id, ts, service, level, host, doc, status, duration)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_FTS = "INSERT INTO logstore_fts (rowid, message) VALUES (?, ?)"
 _DELETE_FTS = "INSERT INTO logstore_fts (logstore_fts, rowid, message) VALUES ('delete', ?, ?)"
@@ -105,6 +105,10 @@ def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
     level = obj.get("level") if type(obj) is dict else None
     obj = source.get("host")
     host = obj.get("name") if type(obj) is dict else None
+    obj = source.get("http")
+    obj = obj.get("response") if type(obj) is dict else None
+    status = obj.get("status_code") if type(obj) is dict else None
+    duration = event.get("duration")
     message = source.get("message")
     return (
         [
@@ -115,6 +119,8 @@ def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
             level if type(level) is str else None,
             host if type(host) is str else None,
             text,
+            status if type(status) is int or type(status) is float else None,
+            duration if type(duration) is int or type(duration) is float else None,
         ],
         message if type(message) is str else fts_text(message),
     )

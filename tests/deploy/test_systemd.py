@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from alerter.rules.loader import load_rules
+from logstore.config import load_config
 from tests.deploy._support import DEPLOY
 
 UNITS = {
@@ -134,3 +136,24 @@ def test_logrotate_example_is_balanced_and_covers_both_rotation_styles() -> None
     words = body.split()
     for directive in ("compress", "delaycompress", "copytruncate", "create", "postrotate", "endscript"):
         assert directive in words, directive
+
+
+def test_server_config_writes_only_where_the_units_allow_and_reads_under_var_log() -> None:
+    """deploy/logwarden.yaml validates; its store and registry sit in the units' only writable dir."""
+    config = load_config(DEPLOY / "logwarden.yaml", {})
+    writable = [
+        Path(p) for name in UNITS for p in one(parse_unit(UNITS[name]), "Service", "ReadWritePaths").split()
+    ]
+    assert config.store.sqlite is not None
+    for path in (config.store.sqlite.path, config.shipper.registry):
+        assert path.is_absolute() and any(path.is_relative_to(w) for w in writable), path
+    readable = one(parse_unit(UNITS["shipper"]), "Service", "ReadOnlyPaths").split()
+    for inp in config.shipper.inputs:
+        for pattern in inp.paths:
+            assert any(pattern.startswith(r.rstrip("/") + "/") for r in readable), pattern
+    for name in UNITS:
+        metrics = getattr(config, name).metrics
+        assert metrics.host == "127.0.0.1" and metrics.port  # scraped locally, off the public interface
+    # The alerter unit's install steps copy rules/*.yaml into /etc/logwarden/rules/.
+    assert config.alerter.rules == ["/etc/logwarden/rules/"]
+    assert load_rules([str(DEPLOY.parent / "rules")], config).errors == []

@@ -17,6 +17,7 @@ import pytest
 from logstore import Doc, Outcome, QueryError, StoreError
 from logstore.config import SqliteConfig
 from logstore.sqlite import SqliteStore
+from logstore.sqlite._schema import SCHEMA_VERSION
 from logstore.types import format_ts
 from tests.logstore.corpus import BASE_MS
 
@@ -39,7 +40,7 @@ def test_creates_parent_dirs_wal_and_schema_version(sqlite_store: SqliteStore, t
     conn = sqlite_store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-    assert conn.execute("SELECT version FROM logstore_schema").fetchall() == [(1,)]
+    assert conn.execute("SELECT version FROM logstore_schema").fetchall() == [(SCHEMA_VERSION,)]
     assert sqlite_store.health().ok
 
 
@@ -255,3 +256,51 @@ def test_rejects_missing_id_and_bad_ts(sqlite_store: SqliteStore) -> None:
     )
     assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.REJECTED, Outcome.CREATED]
     assert all(r.reason for r in results[:2])
+
+
+_V1_DDL = """
+CREATE TABLE logstore_schema (version INTEGER NOT NULL);
+INSERT INTO logstore_schema VALUES (1);
+CREATE TABLE logstore_events (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts INTEGER NOT NULL,
+    service TEXT, level TEXT, host TEXT, doc TEXT NOT NULL);
+CREATE INDEX logstore_events_ts ON logstore_events (ts);
+CREATE VIRTUAL TABLE logstore_fts USING fts5(message, content='', columnsize=0,
+    tokenize='unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE logstore_fts_vocab USING fts5vocab(logstore_fts, 'row');
+INSERT INTO logstore_events VALUES (1, 'v1doc', 5, 'web', NULL, NULL,
+    '{"@timestamp":"1970-01-01T00:00:00.005Z","http":{"response":{"status_code":502}},'
+    || '"event":{"id":"v1doc","duration":7}}');
+"""
+
+
+def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A schema-1 file gains the numeric hot columns, filled from its docs, and answers queries on them."""
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1_DDL)
+    conn.close()
+    store = SqliteStore(SqliteConfig(path=path))
+    try:
+        assert store.conn.execute("SELECT version FROM logstore_schema").fetchall() == [(SCHEMA_VERSION,)]
+        assert store.conn.execute("SELECT status, duration FROM logstore_events").fetchall() == [(502, 7)]
+        assert store.count("http.response.status_code:>=500 AND event.duration:7") == 1
+        assert store.write([_doc("v2doc", 6, message="new")])[0].outcome is Outcome.CREATED
+    finally:
+        store.close()
+
+
+def test_numeric_hot_column_falls_back_to_json(sqlite_store: SqliteStore) -> None:
+    """http.response.status_code as a string or an array still matches through the JSON fallback."""
+    sqlite_store.write(
+        [
+            _doc("num", http={"response": {"status_code": 502}}),
+            _doc("text", http={"response": {"status_code": "502"}}),
+            _doc("arr", http={"response": {"status_code": [200, 503]}}),
+            _doc("none", message="no status"),
+        ]
+    )
+    assert {h.id for h in sqlite_store.search("http.response.status_code:502")} == {"num", "text"}
+    assert {h.id for h in sqlite_store.search("http.response.status_code:>=500")} == {"num", "arr"}
+    assert {h.id for h in sqlite_store.search("http.response.status_code:50?")} == {"text"}
+    assert {h.id for h in sqlite_store.search("_exists_:http.response.status_code")} == {"num", "text", "arr"}
+    assert {h.id for h in sqlite_store.search("NOT http.response.status_code:502")} == {"arr", "none"}

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logstore.types import format_ts
-from shipper.build import DocBuilder, doc_id
+from shipper.build import DocBuilder, doc_id, id_hasher
 from shipper.parsers import PARSERS, make_parser
 from shipper.parsers._time import format_ms, parse_any, parse_clf, parse_iso
 
@@ -20,7 +20,7 @@ FID = "0123456789abcdef"
 def _build(fmt: str, line: bytes, fields: dict[str, object] | None = None) -> dict[str, object]:
     b = DocBuilder(make_parser(fmt), "host1", "svc", dict(fields or {}))
     doc = b.build(
-        hashlib.blake2b(FID.encode(), digest_size=15), "/var/log/x.log", 42, line, 1_700_000_000_000
+        id_hasher(FID), "/var/log/x.log", 42, line, 1_700_000_000_000
     )
     assert doc.raw is not None
     assert orjson.loads(doc.raw) == doc.source, "raw must be the source, serialized"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alerter.notify.cli import add_silence_commands
-from logstore.config import load_config
+from logstore.config import Config, load_config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,3 +90,16 @@ def test_bad_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert _run(["silence", "list", "-c", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml:2: notify.group_wait" in err and "Traceback" not in err
+
+
+def test_silences_on_elasticsearch_backend(es_store_config: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """With store.elasticsearch the silence commands keep silences in the state index (osmem)."""
+    config = Config(store=es_store_config)
+    args = _parser().parse_args(["silence", "add", "--rule", "r", "--for", "1h", "--comment", "es"])
+    assert args.handler(args, config) == 0
+    sid = capsys.readouterr().out.strip()
+    args = _parser().parse_args(["silence", "list"])
+    assert args.handler(args, config) == 0
+    assert sid in capsys.readouterr().out
+    args = _parser().parse_args(["silence", "expire", sid])
+    assert args.handler(args, config) == 0

@@ -322,3 +322,18 @@ def test_counters_record_sent_digested_dropped_and_failures(
     assert value("alerter_notify_events_digested_total", channel="oncall") - before["digested"] == 4
     assert value("alerter_notify_events_dropped_total", reason="unrouted") - before["unrouted"] == 1
     assert value("alerter_notify_send_failures_total", channel="chat") - before["failures"] >= 1
+
+
+def test_a_failed_channel_is_tried_once_per_tick(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender
+) -> None:
+    """Ten groups due on a dead channel cost one attempt per tick, not ten; all are delivered later."""
+    p = make_pipeline(notify_config(group_by=["..."]))
+    sender.fail.add("oncall")
+    p.submit([make_event(group={"host.name": f"h{i}"}) for i in range(10)], T0)
+    run(p, clock, 30)
+    assert sender.attempts == ["oncall"]
+    assert all(g.attempts == 1 for g in p.pending())
+    sender.fail.clear()
+    run(p, clock, 600)
+    assert len(sender.sent) == 10
