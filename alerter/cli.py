@@ -35,10 +35,22 @@ class _ArgParser(argparse.ArgumentParser):
         self.exit(EXIT_USER, f"{self.prog}: {message}\n")
 
 
-def _common() -> _ArgParser:
+def _common(top: bool = False) -> _ArgParser:
+    """-c and --log-level, accepted before and after the command (`alerter -c F status` and
+    `alerter status -c F`). After the command they default to SUPPRESS, so they do not overwrite
+    a value given before it."""
     p = _ArgParser(add_help=False)
-    p.add_argument("-c", "--config", help="logwarden.yaml (default: $LOGWARDEN_CONFIG or ./logwarden.yaml)")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL wins)")
+    default_cfg = None if top else argparse.SUPPRESS
+    default_level = "INFO" if top else argparse.SUPPRESS
+    p.add_argument(
+        "-c",
+        "--config",
+        default=default_cfg,
+        help="logwarden.yaml (default: $LOGWARDEN_CONFIG or ./logwarden.yaml)",
+    )
+    p.add_argument(
+        "--log-level", default=default_level, help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL wins)"
+    )
     return p
 
 
@@ -69,7 +81,11 @@ def _notifier(config: Config, store: Any) -> Notifier:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    p = _ArgParser(prog="alerter", description="Evaluate logwarden alert rules and send notifications.")
+    p = _ArgParser(
+        prog="alerter",
+        description="Evaluate logwarden alert rules and send notifications.",
+        parents=[_common(True)],
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgParser)
 
     run = sub.add_parser("run", parents=[common], help="evaluate rules on their schedules")
@@ -225,6 +241,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "next_eval": _ts(next_tick(r, now)),
             "error": meta.last_error if meta else "",
         }
+        if meta is not None and meta.extra.get("truncated") and not base["error"]:
+            base["error"] = "more groups than alerter.group_limit; only the first are judged"
         insts = sorted(by_rule.get(r.name, []), key=lambda i: sorted(i.group.items()))
         if not insts:
             rows.append({**base, "group": "", "state": "error" if base["error"] else "ok", "value": "-"})

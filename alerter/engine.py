@@ -100,8 +100,10 @@ class Engine:
         self.conditions = build_conditions()
         self.instances: dict[str, dict[str, Instance]] = {}
         self.metas: dict[str, RuleMeta] = {}
-        # Workers evaluate disjoint rules; this lock guards the shared maps and the notifier.
+        # Workers evaluate disjoint rules; this lock guards the shared maps. The notifier has its
+        # own lock, so a slow channel (it may send inside submit/tick) never stalls evaluation.
         self._lock = threading.Lock()
+        self._notify_lock = threading.Lock()
         instances, metas = state.load()
         for inst in instances:
             self.instances.setdefault(inst.rule, {})[inst.fingerprint] = inst
@@ -399,7 +401,7 @@ class Engine:
         if events:
             for e in events:
                 EVENTS_SENT.labels(e.state).inc()
-            with self._lock:
+            with self._notify_lock:
                 self.notifier.submit(events, at)
         if self.write_alert_docs:
             docs = [self._doc(t, o, at) for o in outcomes for t in o.transitions]
@@ -417,7 +419,8 @@ class Engine:
             "message": f"{t.rule} {t.previous} -> {inst.state}" + (f" ({group_text})" if group_text else ""),
             "event": {"kind": "alert", "id": doc_id},
             "service": {"name": SERVICE},
-            "log": {"level": "error" if inst.state in ("firing", "error") else "info"},
+            # No log.level on purpose: a rule on log.level:error must not count (and feed on) the
+            # alerter's own transition documents.
             "rule": {"name": t.rule},
             "alert": {
                 "state": inst.state,
@@ -456,8 +459,17 @@ class Engine:
             return [i for per in self.instances.values() for i in per.values()], dict(self.metas)
 
     def tick_notifier(self, now: datetime) -> None:
-        with self._lock:
+        with self._notify_lock:
             self.notifier.tick(now)
+
+    def flush_notifier(self, now: datetime) -> None:
+        """Send what is pending without waiting out group_wait (``run --once``), where supported."""
+        flush = getattr(self.notifier, "flush", None)
+        with self._notify_lock:
+            if callable(flush):
+                flush(now)
+            else:
+                self.notifier.tick(now)
 
 
 def expired(inst: Instance, now: datetime, retention: timedelta) -> bool:

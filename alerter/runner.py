@@ -116,6 +116,11 @@ class Runner:
         self._stop.set()
 
     def health(self) -> Health:
+        notifier_health = getattr(self.engine.notifier, "health", None)
+        if callable(notifier_health):
+            h = notifier_health()
+            if isinstance(h, Health) and not h.ok:
+                return h
         _, metas = self.engine.snapshot()
         failing = sorted(m.rule for m in metas.values() if m.failures and m.rule in self.engine.rules)
         if failing:
@@ -210,7 +215,7 @@ class Runner:
         futures = [self.pool.submit(self._run_batch, b) for b in self.batches([(r, tick) for r in rules])]
         for f in futures:
             f.result()
-        self.engine.tick_notifier(self.clock())
+        self.engine.flush_notifier(self.clock())
         self.pool.shutdown(wait=True)
 
     def run(self) -> None:
@@ -218,7 +223,10 @@ class Runner:
         try:
             while not self._stop.is_set():
                 now = self.clock()
-                self.reload(now)
+                try:
+                    self.reload(now)
+                except Exception as e:  # keep evaluating the rules we have
+                    log_event(log, "rule reload failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
                 self.dispatch(now)
                 try:
                     self.engine.tick_notifier(now)

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from logstore.config import SqliteConfig  # noqa: E402
 from logstore.sqlite import SqliteStore  # noqa: E402
+from logstore.sqlite._schema import SCHEMA_VERSION  # noqa: E402
 from logstore.types import Doc, format_ts  # noqa: E402
 
 NOW = "2026-11-22T00:00:00Z"
@@ -51,7 +52,9 @@ def build(out: Path, n: int) -> tuple[Path, Path]:
     db = out / f"logq-{n}.db"
     jsonl = out / f"logq-{n}.jsonl"
     marker = out / f"logq-{n}.done"
-    if marker.exists() and db.exists() and jsonl.exists():
+    # A store built by an older schema would be migrated inside the first timed logq run: rebuild.
+    built = marker.read_text().strip() if marker.exists() else ""
+    if built == f"{n} v{SCHEMA_VERSION}" and db.exists() and jsonl.exists():
         print(f"reusing {db} and {jsonl}")
         return db, jsonl
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ def build(out: Path, n: int) -> tuple[Path, Path]:
             store.write(batch)
     store.close()
     print(f"built {n:,} docs in {time.perf_counter() - t0:.1f} s -> {db} ({db.stat().st_size / 1e6:.0f} MB)")
-    marker.write_text(str(n))
+    marker.write_text(f"{n} v{SCHEMA_VERSION}")
     return db, jsonl
 
 

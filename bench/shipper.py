@@ -145,11 +145,13 @@ class Blackhole:
         self.server.server_close()
 
 
-def run_shipper(name: str, lines: Path, n: int, store_yaml: str, work: Path, hole: Blackhole) -> dict[str, Any]:
+def run_shipper(
+    name: str, lines: Path, n: int, store_yaml: str, work: Path, hole: Blackhole, workers: int = 0
+) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "logwarden.yaml"
     cfg.write_text(
-        f"store:\n{store_yaml}\nshipper:\n  registry: {work / 'registry.db'}\n"
+        f"store:\n{store_yaml}\nshipper:\n  registry: {work / 'registry.db'}\n  workers: {workers}\n"
         f"  inputs:\n    - paths: [{lines}]\n      format: json\n      service: bench\n"
     )
     hole.reset()
@@ -161,7 +163,7 @@ def run_shipper(name: str, lines: Path, n: int, store_yaml: str, work: Path, hol
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = ru.ru_utime + ru.ru_stime
     return {
-        "sink": name,
+        "sink": f"{name} (workers={workers})",
         "docs": hole.docs if name == "blackhole" else n,
         "exit": proc.returncode,
         "wall_s": wall,
@@ -171,7 +173,9 @@ def run_shipper(name: str, lines: Path, n: int, store_yaml: str, work: Path, hol
 
 
 def run_rsyslog(lines: Path, n: int, work: Path, hole: Blackhole, timeout: float) -> dict[str, Any] | None:
-    rsyslogd = shutil.which("rsyslogd") or ("/usr/sbin/rsyslogd" if os.path.exists("/usr/sbin/rsyslogd") else None)
+    rsyslogd = shutil.which("rsyslogd") or (
+        "/usr/sbin/rsyslogd" if os.path.exists("/usr/sbin/rsyslogd") else None
+    )
     if rsyslogd is None:
         print("rsyslog: skipped (rsyslogd is not installed: apt-get install rsyslog rsyslog-elasticsearch)")
         return None
@@ -183,14 +187,16 @@ def run_rsyslog(lines: Path, n: int, work: Path, hole: Blackhole, timeout: float
     state.mkdir()
     conf = work / "rsyslog.conf"
     text = (PEERS / "rsyslog-blackhole.conf").read_text()
-    text = text.replace("{workdir}", str(state)).replace("{file}", str(lines)).replace("{port}", str(hole.port))
+    text = (
+        text.replace("{workdir}", str(state)).replace("{file}", str(lines)).replace("{port}", str(hole.port))
+    )
     conf.write_text(text)
     hole.reset()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [rsyslogd, "-n", "-f", str(conf), "-i", str(work / "rsyslogd.pid")],
         stdout=subprocess.DEVNULL,
-        stderr=open(work / "rsyslogd.err", "wb"),
+        stderr=open(work / "rsyslogd.err", "wb"),  # noqa: SIM115 - open while the peer runs
     )
     ps = psutil.Process(proc.pid)
     peak = 0
@@ -219,15 +225,24 @@ def run_rsyslog(lines: Path, n: int, work: Path, hole: Blackhole, timeout: float
             proc.kill()
             proc.wait(10)
     if hole.docs < n:
-        print(f"rsyslog: only {hole.docs} of {n} docs arrived within {timeout:.0f}s (see {work}/rsyslogd.err)")
-    return {"sink": "rsyslog->blackhole", "docs": hole.docs, "exit": 0, "wall_s": wall, "cpu_s": cpu, "rss_mb": peak / 2**20}
+        print(
+            f"rsyslog: only {hole.docs} of {n} docs arrived within {timeout:.0f}s (see {work}/rsyslogd.err)"
+        )
+    return {
+        "sink": "rsyslog->blackhole",
+        "docs": hole.docs,
+        "exit": 0,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rss_mb": peak / 2**20,
+    }
 
 
 def report(r: dict[str, Any], n: int) -> None:
     docs = r["docs"]
     per_cpu = docs / r["cpu_s"] if r["cpu_s"] else float("nan")
     print(
-        f"{r['sink']:<20} docs={docs:>9} exit={r['exit']} wall={r['wall_s']:7.2f}s "
+        f"{r['sink']:<24} docs={docs:>9} exit={r['exit']} wall={r['wall_s']:7.2f}s "
         f"rate={docs / r['wall_s']:>9,.0f} docs/s  cpu={r['cpu_s']:6.2f}s "
         f"({r['cpu_s'] * 1e6 / max(docs, 1):5.2f} CPU-s per 1M, {per_cpu:>9,.0f} docs/CPU-s)  "
         f"peak RSS={r['rss_mb']:6.1f} MB"
@@ -239,20 +254,38 @@ def main() -> None:
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--no-rsyslog", action="store_true")
+    p.add_argument(
+        "--workers", type=int, default=0, help="shipper.workers (0 = deliver on the reader thread)"
+    )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     lines = OUT / f"shipper-{args.lines}.log"
     make_lines(lines, args.lines)
     size = lines.stat().st_size
-    print(f"input: {lines} ({args.lines} lines, {size / args.lines:.0f} bytes/line avg, {size / 2**20:.0f} MiB)")
+    print(
+        f"input: {lines} ({args.lines} lines, {size / args.lines:.0f} bytes/line avg, {size / 2**20:.0f} MiB)"
+    )
     hole = Blackhole()
     work = Path(tempfile.mkdtemp(prefix="bench-shipper-", dir=OUT))
     try:
         es_yaml = f"  elasticsearch:\n    hosts: [http://127.0.0.1:{hole.port}]"
-        report(run_shipper("blackhole", lines, args.lines, es_yaml, work / "es", hole), args.lines)
+        report(
+            run_shipper("blackhole", lines, args.lines, es_yaml, work / "es", hole, args.workers), args.lines
+        )
         if not args.no_sqlite:
             db = work / "sqlite" / "store.db"
-            report(run_shipper("sqlite", lines, args.lines, f"  sqlite:\n    path: {db}", work / "sqlite", hole), args.lines)
+            report(
+                run_shipper(
+                    "sqlite",
+                    lines,
+                    args.lines,
+                    f"  sqlite:\n    path: {db}",
+                    work / "sqlite",
+                    hole,
+                    args.workers,
+                ),
+                args.lines,
+            )
         if not args.no_rsyslog:
             r = run_rsyslog(lines, args.lines, work / "rsyslog", hole, timeout=max(60.0, args.lines / 5000))
             if r is not None:

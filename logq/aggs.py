@@ -271,6 +271,8 @@ def discover_fields(store: Store, query: str, start: datetime, end: datetime, sa
 
 def render_fields(out: BinaryIO, stats: FieldStats, fmt: str, color: bool) -> None:
     names = sorted(stats.seen)
+    if not names:
+        return  # nothing matched: no header either, exit code 1 says it
     if fmt == "json":
         lines = [
             dumps(

@@ -17,13 +17,13 @@ bytes instead of serializing the whole doc again (see ``Parsed.splice``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from logstore.types import Doc
-from shipper.parsers import Parser
-from shipper.parsers import _time
+from shipper.parsers import Parser, _time
 from shipper.parsers._time import format_ms
 from shipper.parsers.json import _NUM_LEVELS, JsonParser
 
@@ -103,9 +103,10 @@ class DocBuilder:
         _, file, path_raw = self._file_parts(path)
         if (
             splice is not None
+            and fields is not None
             and not extra_tags
             and not tags
-            and self._ours.isdisjoint(fields)  # type: ignore[arg-type]
+            and self._ours.isdisjoint(fields)
             and (message is None or "message" not in fields)
         ):
             # The hot path: our fields as bytes in front of the line's own JSON object, no re-dump.
@@ -163,7 +164,7 @@ class DocBuilder:
             return Doc(did, ts, ours, orjson.dumps(ours))
         return Doc(did, ts, fields, raw)
 
-    def build_many(self, fid_hash: Any, path: str, events: list[Event], now_ms: int) -> list[Doc]:
+    def build_many(self, fid_hash: Any, path: str, events: Sequence[Event], now_ms: int) -> list[Doc]:
         """``build`` for every event, with the common JSON line inlined (no per-line calls).
 
         Exactly the docs ``build`` makes (a property test holds them equal); any line off the
@@ -198,12 +199,13 @@ class DocBuilder:
                 tv = obj.get("timestamp")
                 if tv is None:
                     tv = obj.get("ts")
+            stamp: str = tv if type(tv) is str else ""
             sec = (
-                sec_cache.get(tv[:19])
-                if type(tv) is str and len(tv) == 24 and tv[23] == "Z" and tv[19] == "." and tv[10] == "T"
+                sec_cache.get(stamp[:19])
+                if len(stamp) == 24 and stamp[23] == "Z" and stamp[19] == "." and stamp[10] == "T"
                 else None
             )
-            frac = tv[20:23] if sec is not None else ""
+            frac = stamp[20:23]
             lv = obj.get("level")
             level = levels.get(lv) if type(lv) is int else None
             m = obj.get("message")
@@ -227,7 +229,7 @@ class DocBuilder:
             raw = (
                 b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
                 % (
-                    tv.encode(),
+                    stamp.encode(),
                     off,
                     path_raw,
                     b',"level":"' + level.encode() + b'"' if level is not None else b"",
@@ -237,7 +239,7 @@ class DocBuilder:
                     line[1:],
                 )
             )
-            obj["@timestamp"] = tv
+            obj["@timestamp"] = stamp
             obj["log"] = (
                 {"offset": off, "file": file, "level": level}
                 if level is not None

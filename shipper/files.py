@@ -139,6 +139,7 @@ class Tracker:
         self.inputs = list(inputs)
         self.n = fingerprint_bytes
         self.states: dict[str, FileState] = {}
+        self._gz_verified: dict[tuple[int, int], tuple[int, int, str]] = {}
         for row in registry.files():
             if row.done and row.offset < row.size:
                 row.done = False  # read to its end before a crash, but not all of it acknowledged
@@ -209,12 +210,18 @@ class Tracker:
         return result
 
     def _verify(self, s: FileState, path: str, st: os.stat_result, gz: bool) -> bool:
-        # A .gz does not change, but its inode may be a reused one: check its first bytes too.
+        # A .gz does not change, but its inode may be a reused one: check its first bytes too (once
+        # per size + mtime, as decompressing every archive on every scan adds up).
+        stamp = (st.st_size, st.st_mtime_ns, s.fid)
+        if gz and self._gz_verified.get((st.st_dev, st.st_ino)) == stamp:
+            return True
         if not gz and (st.st_size < s.read_offset or st.st_size < s.row.fp_len):
             return False
         head = read_head(path, self.n, gz)
         if len(head) < s.row.fp_len or fingerprint(head[: s.row.fp_len]) != s.row.fp_hash:
             return False
+        if gz:
+            self._gz_verified[(st.st_dev, st.st_ino)] = stamp
         if len(head) > s.row.fp_len:
             # Grow the fingerprint up to fingerprint_bytes: more bytes, fewer false matches.
             s.row.fp_len = len(head)

@@ -108,12 +108,16 @@ class Pipeline:
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=config.max_in_flight)
         self._seq = 0
         self._batch = Batch()
+        self._waiting: Batch | None = None  # registered but not yet queued (a flush hit its deadline)
         self._unacked = 0
         self._unacked_lock = threading.Condition()
         self._fail_since: float | None = None
         self._fail_reason = ""
         self.sent = 0
         self.rejected = 0
+        # workers: 0 delivers on the reader thread: the least CPU per doc (no thread hand-off), and
+        # reading simply pauses during each bulk round trip.
+        self.inline = config.workers == 0
         self._workers = [
             threading.Thread(target=self._work, name=f"shipper-send-{i}", daemon=True)
             for i in range(config.workers)
@@ -137,14 +141,15 @@ class Pipeline:
     def add_many(
         self, docs: list[Doc], events: list[tuple[int, int, bytes, tuple[str, ...]]], fid: str, path: str
     ) -> None:
-        """``add`` for the docs of one file read, in order; ``events[i]`` is the (offset, end, ...) of docs[i]."""
+        """``add`` for one file read's docs in order; ``events[i]`` is the (offset, end, ...) of docs[i]."""
         i, n = 0, len(docs)
         max_docs, max_bytes = self.max_docs, self.max_bytes
         while i < n:
             b = self._batch
             if not b.docs:
                 b.opened = time.monotonic()
-            take = min(n - i, max_docs - len(b.docs))
+            # At least one: a batch that could not be handed over (shutdown) keeps every doc, in order.
+            take = min(n - i, max(1, max_docs - len(b.docs)))
             part = docs[i : i + take]
             nbytes = b.nbytes
             for d in part:
@@ -171,6 +176,8 @@ class Pipeline:
 
     def flush(self, deadline: float | None = None) -> bool:
         """Hand the open batch to the senders; blocks while max_in_flight batches are out (backpressure)."""
+        if self._waiting is not None and not self._hand_over(self._waiting, deadline):
+            return False
         b = self._batch
         if not b.marks:
             return True
@@ -183,6 +190,20 @@ class Pipeline:
             return True
         with self._unacked_lock:
             self._unacked += 1
+        return self._hand_over(b, deadline)
+
+    def _hand_over(self, b: Batch, deadline: float | None) -> bool:
+        """Queue ``b``; past the deadline it is kept aside (still unacknowledged) for the next flush."""
+        self._waiting = None
+        if self.inline:
+            if not self._deliver(b, deadline):
+                self._waiting = b
+                return False
+            self._commit(self.finalizer.ack(b.seq, b.marks))
+            with self._unacked_lock:
+                self._unacked -= 1
+                self._unacked_lock.notify_all()
+            return True
         while True:
             try:
                 self._queue.put(b, timeout=0.1)
@@ -191,9 +212,7 @@ class Pipeline:
                 if self.on_blocked is not None:
                     self.on_blocked()
                 if self.abort.is_set() or (deadline is not None and time.monotonic() > deadline):
-                    with self._unacked_lock:
-                        self._unacked -= 1
-                        self._unacked_lock.notify_all()
+                    self._waiting = b
                     return False
 
     def backlogged(self) -> bool:
@@ -260,7 +279,26 @@ class Pipeline:
             return f"store answered {len(results)} results for {len(docs)} docs"
         return results
 
-    def _deliver(self, b: Batch) -> bool:
+    def _wait(self, delay: float, deadline: float | None) -> bool:
+        """Back off for ``delay``; True means give up now (abort, deadline, or an inline stop)."""
+        end = time.monotonic() + delay
+        while True:
+            now = time.monotonic()
+            if self.abort.is_set() or (deadline is not None and now >= deadline):
+                return True
+            if self.inline and deadline is None and self.stop.is_set():
+                return True  # hand the batch back so run() can reach its shutdown deadline
+            left = end - now if deadline is None else min(end, deadline) - now
+            if left <= 0:
+                return False
+            if not self.inline:
+                return self.abort.wait(left)
+            if self.on_blocked is not None:
+                self.on_blocked()  # inline, the reader is the one waiting: keep scanning
+            if self.abort.wait(min(left, 0.1)):
+                return True
+
+    def _deliver(self, b: Batch, deadline: float | None = None) -> bool:
         started = time.monotonic()
         pending = list(range(len(b.docs)))
         attempt = 0
@@ -312,7 +350,7 @@ class Pipeline:
                     reason=reason[:300],
                     delay_s=round(delay, 3),
                 )
-            if self.abort.wait(delay):
+            if self._wait(delay, deadline):
                 return False
         self._fail_since = None
         metrics.BATCH.observe(time.monotonic() - started)

@@ -77,6 +77,8 @@ class Shipper:
         self._observer: Any = None
         self._released: list[FileState] = []
         self._next_scan = 0.0
+        self._last_scan = 0.0
+        self._rescan = False
         self.lines_read = 0
 
     # -- control -------------------------------------------------------------------------------------
@@ -110,8 +112,14 @@ class Shipper:
                 if not gc.isenabled() and now >= next_gc:
                     gc.collect()  # see cli.py: automatic GC is off on the hot path; cycles are rare
                     next_gc = now + _GC_EVERY
-                if now >= self._next_scan or self.wake.is_set() or self._released:
-                    self.wake.clear()
+                self.wake.clear()
+                if (
+                    now >= self._next_scan
+                    or self._released
+                    or (self._rescan and now >= self._last_scan + 0.05)
+                ):
+                    self._rescan = False
+                    self._last_scan = now
                     self._scan()
                     self._next_scan = now + scan_every
                 progressed = self._read_round()
@@ -127,6 +135,7 @@ class Shipper:
                     self._scan()
                     if not self._read_round():
                         self._finish_once()
+                        self._drain_once()
                         break
                     continue
                 self.wake.wait(min(0.1, max(0.0, self._next_scan - now)))
@@ -142,9 +151,14 @@ class Shipper:
             return
         wake = self.wake
 
+        shipper = self
+
         class _Wake(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type != "opened" and event.event_type != "closed_no_write":
+                kind = event.event_type
+                if kind in ("created", "moved", "deleted"):
+                    shipper._rescan = True  # a rotation: scan now rather than at the next interval
+                if kind != "opened" and kind != "closed_no_write":
                     wake.set()
 
         dirs: set[str] = set()
@@ -214,7 +228,7 @@ class Shipper:
         except Changed as e:
             log_event(log, "cannot open file", logging.DEBUG, path=s.row.path, reason=str(e))
             s.seen = False
-            self.wake.set()
+            self._rescan = True
             return False
         s.harvester = _Reader(h, Multiline(inp.multiline) if inp.multiline is not None else None)
         s.last_data = time.monotonic()
@@ -259,7 +273,7 @@ class Shipper:
         except Changed as e:
             self._close(s, str(e))
             self.tracker._release(s, ScanResult())
-            self.wake.set()
+            self._rescan = True
             return False
         if r.multiline is not None:
             events = r.multiline.feed(events, time.monotonic())
@@ -327,6 +341,17 @@ class Shipper:
             )
             self.pipeline.mark(s.fid, safe)
             s.read_offset = safe
+
+    def _drain_once(self) -> None:
+        """--once waits for every batch however slow the store is; a signal falls back to the deadline."""
+        assert self.pipeline is not None
+        while not self.stopping.is_set():
+            if not self.pipeline.flush(time.monotonic() + 0.5):
+                continue
+            if self.pipeline.drain(time.monotonic() + 0.5):
+                return
+            if self.progress is not None:
+                self.progress(self._progress())
 
     def _progress(self) -> Progress:
         p = Progress()

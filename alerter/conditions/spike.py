@@ -17,7 +17,7 @@ from logstore.types import AggRequest, AggResult
 def _reference(rule: Rule, window: Window) -> Window:
     spec = rule.condition.spike
     assert isinstance(spec, SpikeCondition)
-    if spec.compare == "day_ago":
+    if spec.compare in ("day", "day_ago"):
         return Window(window.start - timedelta(days=1), window.end - timedelta(days=1))
     width = window.end - window.start
     return Window(window.start - width, window.start)

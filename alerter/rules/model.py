@@ -112,7 +112,7 @@ class AbsenceCondition(Strict):
 
 class SpikeCondition(Strict):
     factor: float = Field(gt=1)
-    compare: Literal["previous", "day_ago"] = "previous"
+    compare: Literal["previous", "day", "day_ago"] = "previous"  # day and day_ago: same window a day earlier
     direction: Literal["up", "down"] = "up"
     # Below this many docs in the larger of the two windows, a jump (2 -> 6) is noise, not a spike.
     min_count: int = Field(default=10, ge=1)
@@ -256,7 +256,8 @@ class Rule(Strict):
         if isinstance(spec, SpikeCondition):
             sign = ">=" if spec.direction == "up" else "<="
             factor = spec.factor if spec.direction == "up" else 1 / spec.factor
-            return f"{sign} {factor:g}x the {spec.compare.replace('_', ' ')} window"
+            which = "previous window" if spec.compare == "previous" else "same window a day earlier"
+            return f"{sign} {factor:g}x the {which}"
         if isinstance(spec, NewValueCondition):
             return f"{spec.field} not seen in the last {format_duration(spec.lookback)}"
         return ""

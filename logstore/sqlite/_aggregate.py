@@ -73,37 +73,41 @@ def sort_key(values: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
     return tuple(out)
 
 
-def _metric_columns(w: Where, metrics: tuple[Metric, ...], query: str) -> tuple[list[str], list[Any]]:
-    """SELECT expressions per metric; the second list says how to read each back."""
-    columns: list[str] = []
-    readers: list[Any] = []  # ("col", i) | ("pct", i, percent) | ("count",)
+def _metric_columns(w: Where, metrics: tuple[Metric, ...]) -> tuple[list[str], list[str], list[Any]]:
+    """Per metric: a per-row expression (inner SELECT), its aggregate over ``m<i>`` (outer SELECT), and
+    how to read the result back: ("col", i) | ("pct", i, percent) | ("count",)."""
+    inner: list[str] = []
+    outer: list[str] = []
+    readers: list[Any] = []
     pct_cols: dict[str, int] = {}
+
+    def add(per_row: str, aggregate: str) -> int:
+        inner.append(f"{per_row} AS m{len(inner)}")
+        outer.append(aggregate.format(f"m{len(outer)}"))
+        return len(outer) - 1
+
     for m in metrics:
         if m.kind == "count" and not m.query:
             readers.append(("count",))
-            continue
-        if m.kind == "count":
+        elif m.kind == "count":
             assert m.query is not None
-            inner = w.node(parse_query(m.query))
-            columns.append(f"count(CASE WHEN {inner} THEN 1 END)")
-            readers.append(("col", len(columns) - 1))
-            continue
-        if not m.field:
+            # CASE, not a bare boolean: only a WHEN condition short-circuits its ORs on SQLite 3.40,
+            # so the JSON fallback of a hot column is never evaluated for rows the column decides.
+            cond = w.node(parse_query(m.query))
+            readers.append(("col", add(f"(CASE WHEN {cond} THEN 1 END)", "count({})")))
+        elif not m.field:
             raise ValueError(f"metric {m.name!r}: {m.kind} needs a field")
-        if m.kind in ("avg", "min", "max", "sum"):
-            columns.append(f"{m.kind}({number_expr(w, m.field)})")
-            readers.append(("col", len(columns) - 1))
+        elif m.kind in ("avg", "min", "max", "sum"):
+            readers.append(("col", add(number_expr(w, m.field), m.kind + "({})")))
         elif m.kind == "cardinality":
-            columns.append(f"count(DISTINCT {value_expr(w, m.field)})")
-            readers.append(("col", len(columns) - 1))
+            readers.append(("col", add(value_expr(w, m.field), "count(DISTINCT {})")))
         elif m.kind == "percentile":
             if m.field not in pct_cols:
-                columns.append(f"json_group_array({number_expr(w, m.field)})")
-                pct_cols[m.field] = len(columns) - 1
+                pct_cols[m.field] = add(number_expr(w, m.field), "json_group_array({})")
             readers.append(("pct", pct_cols[m.field], 50.0 if m.percent is None else m.percent))
         else:
             raise ValueError(f"metric {m.name!r}: unknown kind {m.kind!r}")
-    return columns, readers
+    return inner, outer, readers
 
 
 def _values(
@@ -135,11 +139,15 @@ def run_aggregate(conn: sqlite3.Connection, req: AggRequest) -> AggResult:
             raise ValueError("interval must be a positive number of milliseconds")
         iv = w.bind(int(req.interval))
         keys.append(f"(e.ts / {iv}) * {iv}")
-    metric_cols, readers = _metric_columns(w, req.metrics, req.query)
-    select = ", ".join([*keys, "count(*)", *metric_cols])
-    sql = f"SELECT {select} FROM logstore_events e WHERE {cond}"
+    inner_cols, outer_cols, readers = _metric_columns(w, req.metrics)
+    # Per-row values are computed in a subquery and only they reach GROUP BY's sorter: grouping the
+    # flat query would copy every referenced column, the whole doc JSON included, into the sorter.
+    # LIMIT -1 keeps SQLite from flattening the subquery back into the outer query.
+    inner = ", ".join([*(f"{k} AS k{i}" for i, k in enumerate(keys)), *inner_cols]) or "1"
+    outer = ", ".join([*(f"k{i}" for i in range(len(keys))), "count(*)", *outer_cols])
+    sql = f"SELECT {outer} FROM (SELECT {inner} FROM logstore_events e WHERE {cond} LIMIT -1)"
     if keys:
-        sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys)))
+        sql += " GROUP BY " + ", ".join(f"k{i}" for i in range(len(keys)))
     raw_rows = conn.execute(sql, w.params).fetchall()
 
     ngroups = len(groups)

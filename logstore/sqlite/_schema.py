@@ -79,7 +79,7 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
             raise StoreError(describe(path, RuntimeError(f"cannot switch to WAL mode (got {mode})")))
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: keeps the id/ts indexes hot while ingesting
-        conn.execute("PRAGMA temp_store = MEMORY")
+        # temp_store stays at its default: measured, MEMORY made GROUP BY's sorter twice as slow.
         # 40 MB of WAL between checkpoints (default 4 MB): each checkpoint fsyncs, so fewer is faster
         # under a steady ingest, and readers still find recent pages through the WAL index.
         conn.execute("PRAGMA wal_autocheckpoint = 10000")

@@ -192,8 +192,9 @@ class Where:
         if isinstance(node, Or):
             return "(" + " OR ".join(self.node(n) for n in node.items) + ")"
         if isinstance(node, Not):
-            # A leaf is NULL for docs missing a hot column; NOT must count those docs as non-matching.
-            return f"(NOT coalesce({self.node(node.item)}, 0))"
+            # A leaf may be NULL (a doc without the field): NOT counts it as not matching, so the doc
+            # is kept. CASE WHEN, unlike coalesce(), evaluates its condition with short-circuits.
+            return f"(CASE WHEN {self.node(node.item)} THEN 0 ELSE 1 END)"
         field = node.field
         if field == MESSAGE and not isinstance(node, Exists):
             return self.message(node)

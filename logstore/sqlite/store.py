@@ -49,12 +49,15 @@ _RETENTION_CHUNK = 5000
 
 
 def _nest(source: dict[str, Any]) -> dict[str, Any]:
-    """Expand dotted top-level keys ({"a.b": 1} -> {"a": {"b": 1}}) so both backends store one shape."""
+    """Expand dotted top-level keys ({"a.b": 1} -> {"a": {"b": 1}}) so both backends store one shape.
+
+    Objects on the way are copied, never updated in place: the caller's doc stays as it was.
+    """
     out: dict[str, Any] = {}
     for key, value in source.items():
         if "." not in key:
             if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key].update(value)
+                out[key] = {**out[key], **value}
             else:
                 out[key] = value
             continue
@@ -62,9 +65,8 @@ def _nest(source: dict[str, Any]) -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
             node = child
         node[parts[-1]] = value
     return out

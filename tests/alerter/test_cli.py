@@ -57,9 +57,11 @@ def test_failing_case_is_reported_with_what_happened(
 
 
 def test_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """check: 0 and a summary when valid; 2 and one line per error otherwise."""
+    """check: 0 and a summary when valid (-c before or after the command); 2 and one line per error."""
     cfg = _config(tmp_path)
     assert main(["check", "-c", str(cfg)]) == 0
+    assert "1 rule(s) in 1 file(s) ok" in capsys.readouterr().out
+    assert main(["-c", str(cfg), "check"]) == 0, "-c before the command works too"
     assert "1 rule(s) in 1 file(s) ok" in capsys.readouterr().out
     (tmp_path / "rules" / "bad.yaml").write_text(
         "name: b\nevery: 1m\ncondition: {count: {gt: 1}}\nwindow: 5x\n"
@@ -157,3 +159,46 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_run_once_delivers_through_the_notification_pipeline(tmp_path: Path) -> None:
+    """run --once with a json:// channel: the local webhook receives the alert with its logq command."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    bodies: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            bodies.append(json.loads(self.rfile.read(length) or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        rules = write_yaml(
+            tmp_path / "rules" / "errors.yaml",
+            "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\nnotify: [hook]\n"
+            "condition: {count: {gt: 0}}\n",
+        )
+        cfg = write_yaml(
+            tmp_path / "logwarden.yaml",
+            f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\nalerter:\n  rules: [{rules.parent}]\n"
+            f"notify:\n  group_wait: 30s\n  channels:\n    - {{name: hook, url: 'json://127.0.0.1:{port}/hook'}}\n",
+        )
+        _write_error(cfg, 30)
+        assert main(["run", "--once", "-c", str(cfg)]) == 0
+        assert len(bodies) == 1, "flushed despite group_wait: --once does not wait"
+        text = json.dumps(bodies[0])
+        assert "any-error" in text and "logq -c" in text
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -235,3 +235,83 @@ def test_condition_kinds_on_a_small_window(
 def test_t0_is_a_round_minute() -> None:
     """The helpers' t=0 sits on a minute boundary, so every-30s ticks land on whole offsets."""
     assert T0.second == 0 and T0.microsecond == 0
+
+
+def test_rules_over_the_same_query_share_one_request(sqlite_store_config: StoreConfig) -> None:
+    """count, avg and max rules over one query and window become one request; each gets its own value."""
+    from logstore import open_store
+
+    inner = open_store(sqlite_store_config)
+    try:
+        for i, ms in enumerate([10, 20, 90]):
+            events(inner, i, 1, 1, f"m{i}", ms=ms)
+        spy = CountingStore(inner)
+        rec = Recorder()
+        config = Config(store=sqlite_store_config)
+        eng = Engine(spy, rec, open_state(config, inner), config.alerter)  # type: ignore[arg-type]
+        rules = [
+            rule("name: n\nevery: 1m\ncondition: {count: {gte: 3}}"),
+            rule("name: a\nevery: 1m\ncondition: {metric: {field: ms, agg: avg, gte: 40}}"),
+            rule("name: x\nevery: 1m\ncondition: {metric: {field: ms, agg: max, gte: 90}}"),
+        ]
+        eng.set_rules(rules)
+        eng.evaluate([(r, at(60)) for r in rules], at(60))
+        assert spy.calls == [1]
+        assert sorted((e.rule, e.value) for e in rec.events) == [("a", 40.0), ("n", 3.0), ("x", 90.0)]
+    finally:
+        inner.close()
+
+
+def test_restart_while_failing_keeps_the_streak_and_does_not_repeat_the_meta_alert(
+    store_config: StoreConfig, store: Store
+) -> None:
+    """A rule in the error state across a restart: no second meta-alert, no second firing on recovery."""
+    _storm(store)
+    rec = Recorder()
+    first = engine_for(store_config, store, rec, failures_before_meta_alert=1)
+    first.set_rules([STORM])
+    first.evaluate([(STORM, at(60))], at(60))
+    first.evaluate([(STORM, at(120))], at(120))
+    assert rec.states() == [("storm", "firing", {"host.name": "web1"})]
+    first.state.close()
+
+    broken = CountingStore(store, fail_on="502")
+    config = Config(store=store_config)
+    config.alerter.failures_before_meta_alert = 1
+    second = Engine(broken, rec, open_state(config, store), config.alerter)  # type: ignore[arg-type]
+    second.set_rules([STORM])
+    second.evaluate([(STORM, at(150))], at(150))
+    assert [e.state for e in rec.events if e.channels == ("alerter",)] == ["error"]
+    assert next(iter(second.instances["storm"].values())).state == "error"
+    second.state.close()
+
+    third = Engine(broken, rec, open_state(config, store), config.alerter)  # type: ignore[arg-type]
+    third.set_rules([STORM])
+    third.evaluate([(STORM, at(180))], at(180))
+    assert [e.state for e in rec.events if e.channels == ("alerter",)] == ["error"], (
+        "streak survived the restart"
+    )
+    broken.fail_on = None
+    third.evaluate([(STORM, at(210))], at(210))
+    assert [e.state for e in rec.events if e.channels == ("alerter",)] == ["error", "resolved"]
+    assert [s for s in rec.states() if s[0] == "storm"] == [("storm", "firing", {"host.name": "web1"})]
+    third.state.close()
+
+
+def test_group_limit_is_reported_not_silently_cut(sqlite_store_config: StoreConfig) -> None:
+    """More groups than alerter.group_limit: the alert says truncated and the rule's meta records it."""
+    from logstore import open_store
+
+    store = open_store(sqlite_store_config)
+    try:
+        for h in ("a", "b", "c"):
+            events(store, 0, 3, 1, f"g{h}", host={"name": h})
+        rec = Recorder()
+        eng = engine_for(sqlite_store_config, store, rec, group_limit=1)
+        r = rule("name: g\nevery: 1m\ngroup_by: [host.name]\ncondition: {count: {gt: 0}}")
+        eng.set_rules([r])
+        eng.evaluate([(r, at(60))], at(60))
+        assert len(rec.events) == 1 and rec.events[0].extra.get("truncated") is True
+        assert eng.metas["g"].extra["truncated"] is True
+    finally:
+        store.close()

@@ -198,3 +198,9 @@ def test_fields_discovery_sample_notice(sqlite_logq: Logq) -> None:
     r = sqlite_logq("*", "--fields", "--sample", "10", "-o", "json")
     assert r.err == "fields of the newest 10 of 240 matching docs (--sample)\n"
     assert {orjson.loads(x)["field"] for x in r.lines} >= {"status", "message"}
+
+
+def test_fields_discovery_nothing_matched(sqlite_logq: Logq) -> None:
+    """--fields over no matching docs prints nothing and exits 1."""
+    r = sqlite_logq("status:999", "--fields")
+    assert (r.code, r.out, r.err) == (1, "", "")

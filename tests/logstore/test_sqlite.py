@@ -304,3 +304,15 @@ def test_numeric_hot_column_falls_back_to_json(sqlite_store: SqliteStore) -> Non
     assert {h.id for h in sqlite_store.search("http.response.status_code:50?")} == {"text"}
     assert {h.id for h in sqlite_store.search("_exists_:http.response.status_code")} == {"num", "text", "arr"}
     assert {h.id for h in sqlite_store.search("NOT http.response.status_code:502")} == {"arr", "none"}
+
+
+def test_dotted_keys_merge_without_touching_the_callers_doc(sqlite_store: SqliteStore) -> None:
+    """Dotted keys merge into existing objects in the stored doc; the caller's dicts are not modified."""
+    http = {"request": {"method": "GET"}}
+    source = {"@timestamp": format_ts(BASE_MS), "http": http, "http.response.status_code": 502}
+    sqlite_store.write([Doc("d", BASE_MS, source)])
+    (hit,) = sqlite_store.search("")
+    assert hit.source["http"] == {"request": {"method": "GET"}, "response": {"status_code": 502}}
+    assert http == {"request": {"method": "GET"}}
+    assert "event" not in source
+    assert sqlite_store.count("http.response.status_code:502 AND http.request.method:GET") == 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -19,12 +17,10 @@ FID = "0123456789abcdef"
 
 def _build(fmt: str, line: bytes, fields: dict[str, object] | None = None) -> dict[str, object]:
     b = DocBuilder(make_parser(fmt), "host1", "svc", dict(fields or {}))
-    doc = b.build(
-        id_hasher(FID), "/var/log/x.log", 42, line, 1_700_000_000_000
-    )
+    doc = b.build(id_hasher(FID), "/var/log/x.log", 42, line, 1_700_000_000_000)
     assert doc.raw is not None
     assert orjson.loads(doc.raw) == doc.source, "raw must be the source, serialized"
-    assert doc.id == doc_id(FID, 42) == doc.source["event"]["id"]  # type: ignore[index]
+    assert doc.id == doc_id(FID, 42) == doc.source["event"]["id"]
     assert doc.source["@timestamp"] == format_ts(doc.ts)
     return doc.source
 
@@ -212,3 +208,39 @@ def test_any_text_line_in_every_format(text: str) -> None:
     line = text.replace("\n", " ").encode()
     for fmt in PARSERS:
         assert "message" in _build(fmt, line)
+
+
+_line_strategy = st.one_of(
+    st.binary(max_size=200),
+    st.builds(
+        lambda d, t, lv, m: orjson.dumps({**d, **t, **lv, **m}),
+        st.dictionaries(
+            st.sampled_from(["a", "b", "msg", "severity", "host", "n"]),
+            st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
+            max_size=3,
+        ),
+        st.sampled_from(
+            [
+                {},
+                {"time": "2026-11-22T06:39:00.123Z"},
+                {"time": "2026-11-22T06:39:00.12Z"},
+                {"ts": 1700000000},
+                {"timestamp": "2026-11-22T06:39:01.000Z"},
+                {"time": None},
+            ]
+        ),
+        st.sampled_from([{}, {"level": 30}, {"level": 35}, {"level": "WARN"}, {"level": True}, {"lvl": "x"}]),
+        st.sampled_from([{}, {"message": "m"}, {"message": 5}, {"msg": "hi"}, {"msg": 3}]),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_line_strategy, max_size=8))
+def test_build_many_equals_build(lines: list[bytes]) -> None:
+    """The inlined JSON batch path makes exactly the docs the per-line path makes."""
+    b = DocBuilder(make_parser("json"), "h", "svc", {"env": "x"})
+    events = [(i * 100, i * 100 + 50, line.replace(b"\n", b""), ()) for i, line in enumerate(lines)]
+    many = b.build_many(id_hasher(FID), "/p.log", events, 1_700_000_000_000)
+    one = [b.build(id_hasher(FID), "/p.log", off, line, 1_700_000_000_000) for off, _, line, _ in events]
+    assert [(d.id, d.ts, d.source, d.raw) for d in many] == [(d.id, d.ts, d.source, d.raw) for d in one]

@@ -70,7 +70,7 @@ def _pipeline(sink: ScriptedSink, registry: Registry, **over: Any) -> Pipeline:
     cfg = ShipperConfig.model_validate(
         {"batch": {"max_docs": 10}, "retry": {"initial": "1ms", "max": "5ms"}, **over}
     )
-    return Pipeline(sink, registry, cfg, threading.Event())  # type: ignore[arg-type]
+    return Pipeline(sink, registry, cfg, threading.Event())
 
 
 def _feed(p: Pipeline, n: int, start: int = 0) -> None:
@@ -82,7 +82,8 @@ def _committed(reg: Registry) -> int:
     return {r.fid: r.offset for r in reg.files()}["f1"]
 
 
-def test_retryable_items_are_resent_until_created(registry: Registry) -> None:
+@pytest.mark.parametrize("workers", [0, 1])
+def test_retryable_items_are_resent_until_created(registry: Registry, workers: int) -> None:
     """RETRYABLE items (429/5xx) are retried item by item; created ones are not sent again."""
     seen: list[int] = []
 
@@ -96,7 +97,7 @@ def test_retryable_items_are_resent_until_created(registry: Registry) -> None:
         return _created(docs)
 
     sink = ScriptedSink(script)
-    p = _pipeline(sink, registry)
+    p = _pipeline(sink, registry, workers=workers)
     _feed(p, 10)
     assert p.close(deadline=time.monotonic() + 5)
     assert len(sink.stored) == 10
@@ -104,21 +105,23 @@ def test_retryable_items_are_resent_until_created(registry: Registry) -> None:
     assert _committed(registry) == 100
 
 
-def test_connection_errors_retry_without_limit(registry: Registry) -> None:
+@pytest.mark.parametrize("workers", [0, 1])
+def test_connection_errors_retry_without_limit(registry: Registry, workers: int) -> None:
     """A store that raises StoreError is retried with backoff until it answers; then offsets commit."""
 
     def script(call: int, docs: Sequence[Doc]) -> list[WriteResult] | Exception:
         return StoreError("connection refused") if call < 20 else _created(docs)
 
     sink = ScriptedSink(script)
-    p = _pipeline(sink, registry)
+    p = _pipeline(sink, registry, workers=workers)
     _feed(p, 10)
     assert p.close(deadline=time.monotonic() + 10)
     assert sink.calls == 20 and len(sink.stored) == 10
     assert _committed(registry) == 100
 
 
-def test_rejected_docs_go_to_dead_letters_and_count_as_handled(registry: Registry) -> None:
+@pytest.mark.parametrize("workers", [0, 1])
+def test_rejected_docs_go_to_dead_letters_and_count_as_handled(registry: Registry, workers: int) -> None:
     """REJECTED docs land in shipper_dlq with the reason, are not retried, and offsets still advance."""
 
     def script(call: int, docs: Sequence[Doc]) -> list[WriteResult]:
@@ -130,7 +133,7 @@ def test_rejected_docs_go_to_dead_letters_and_count_as_handled(registry: Registr
         ]
 
     sink = ScriptedSink(script)
-    p = _pipeline(sink, registry)
+    p = _pipeline(sink, registry, workers=workers)
     _feed(p, 10)
     assert p.close(deadline=time.monotonic() + 5)
     assert sink.calls == 1
@@ -140,10 +143,11 @@ def test_rejected_docs_go_to_dead_letters_and_count_as_handled(registry: Registr
     assert _committed(registry) == 100
 
 
-def test_duplicates_count_as_delivered(registry: Registry) -> None:
+@pytest.mark.parametrize("workers", [0, 1])
+def test_duplicates_count_as_delivered(registry: Registry, workers: int) -> None:
     """A DUPLICATE answer (a re-send after a crash) is acknowledged like CREATED."""
     sink = ScriptedSink(lambda call, docs: [WriteResult(d.id, Outcome.DUPLICATE) for d in docs])
-    p = _pipeline(sink, registry)
+    p = _pipeline(sink, registry, workers=workers)
     _feed(p, 10)
     assert p.close(deadline=time.monotonic() + 5)
     assert _committed(registry) == 100 and sink.calls == 1
@@ -165,7 +169,7 @@ def test_backpressure_pauses_reading_when_store_is_slow(registry: Registry) -> N
     """With max_in_flight batches out, add() blocks until the store answers (bounded memory)."""
     sink = ScriptedSink(lambda call, docs: _created(docs))
     sink.gate.clear()  # the store hangs
-    p = _pipeline(sink, registry, max_in_flight=2)
+    p = _pipeline(sink, registry, max_in_flight=2, workers=1)
     fed = threading.Event()
 
     def reader() -> None:
@@ -201,3 +205,34 @@ def test_marks_without_docs_commit_skipped_bytes(registry: Registry) -> None:
     p.flush()
     assert _committed(registry) == 42
     p.close(deadline=time.monotonic() + 2)
+
+
+def test_inline_delivery_retries_and_commits(registry: Registry) -> None:
+    """workers: 0 delivers on the caller's thread with the same retries, dead letters and commits."""
+
+    def script(call: int, docs: Sequence[Doc]) -> list[WriteResult] | Exception:
+        if call == 1:
+            return StoreError("down")
+        return [
+            WriteResult(d.id, Outcome.REJECTED, "bad")
+            if d.id == "id4"
+            else WriteResult(d.id, Outcome.CREATED)
+            for d in docs
+        ]
+
+    sink = ScriptedSink(script)
+    p = _pipeline(sink, registry, workers=0)
+    _feed(p, 25)
+    assert p.close(deadline=time.monotonic() + 5)
+    assert len(sink.stored) == 24 and [d.doc_id for d in registry.dlq_list()] == ["id4"]
+    assert _committed(registry) == 250
+
+
+def test_inline_delivery_gives_up_at_the_deadline_and_keeps_docs(registry: Registry) -> None:
+    """Inline, a store that stays down makes flush fail at its deadline; no doc is dropped or committed."""
+    sink = ScriptedSink(lambda call, docs: StoreError("down"))
+    p = _pipeline(sink, registry, workers=0)
+    p.stop.set()  # a SIGTERM arrived: the inline retry hands the batch back instead of blocking
+    _feed(p, 25)
+    assert not p.close(deadline=time.monotonic() + 0.3)
+    assert _committed(registry) == 0

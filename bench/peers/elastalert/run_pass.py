@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 from elastalert.elastalert import ElastAlerter
 from elastalert.util import lookup_es_key, ts_to_dt
@@ -33,27 +34,27 @@ def main() -> None:
 
     real_alert = ea.alert
 
-    def alert(matches, rule, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def alert(matches: Any, rule: Any, *args: Any, **kwargs: Any) -> Any:
         for m in matches:
             alerts.append((rule["name"], str(lookup_es_key(m, rule.get("query_key") or ""))))
         return real_alert(matches, rule, *args, **kwargs)
 
     real_writeback = ea.writeback
 
-    def writeback(doc_type, body, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def writeback(doc_type: str, body: Any, *args: Any, **kwargs: Any) -> Any:
         if doc_type == "elastalert_status" and "time_taken" in body:
             status[body["rule_name"]] = float(body["time_taken"])
         return real_writeback(doc_type, body, *args, **kwargs)
 
     real_error = ea.handle_error
 
-    def handle_error(message, data=None):  # type: ignore[no-untyped-def]
+    def handle_error(message: Any, data: Any = None) -> Any:
         errors.append(str(message))
         return real_error(message, data)
 
     real_uncaught = ea.handle_uncaught_exception
 
-    def handle_uncaught(exception, rule):  # type: ignore[no-untyped-def]
+    def handle_uncaught(exception: BaseException, rule: Any) -> Any:
         errors.append(f"{rule.get('name')}: {type(exception).__name__}: {exception}")
         return real_uncaught(exception, rule)
 
