@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from alerter.cases import RecordingNotifier  # noqa: E402
 from alerter.engine import Engine  # noqa: E402
 from alerter.rules.model import Rule  # noqa: E402
+from alerter.runner import chunk  # noqa: E402
 from alerter.state import MemoryStateStore  # noqa: E402
 from logstore import open_store  # noqa: E402
 from logstore.config import SqliteConfig, StoreConfig  # noqa: E402
@@ -79,7 +80,9 @@ def build_store(path: Path, docs: int, span: timedelta) -> None:
     print(f"built {docs} docs in {time.monotonic() - t0:.1f}s -> {path}")
 
 
-def make_rules(n: int, services: list[str] = SERVICES, new_field: str = "error.type") -> list[Rule]:
+def make_rules(
+    n: int, services: list[str] = SERVICES, new_field: str = "error.type", distinct: bool = False
+) -> list[Rule]:
     kinds = [
         ("count", "service.name:{s} AND http.response.status_code:502", {"count": {"gt": 50}}, ["host.name"]),
         (
@@ -104,6 +107,9 @@ def make_rules(n: int, services: list[str] = SERVICES, new_field: str = "error.t
     for i in range(n):
         name, query, cond, group_by = kinds[i % len(kinds)]
         s = services[(i // len(kinds)) % len(services)]
+        if distinct:
+            # Worst case: no two rules share a request (a term that matches nothing, unique per rule).
+            query = f"{query} AND NOT host.name:nobody-{i}"
         rules.append(
             Rule.model_validate(
                 {
@@ -131,15 +137,16 @@ def scale(args: argparse.Namespace) -> None:
             count, max_ts = conn.execute("SELECT count(*), max(ts) FROM logstore_events").fetchone()
             services = [r[0] for r in conn.execute("SELECT DISTINCT service FROM logstore_events LIMIT 50")]
         now = datetime.fromtimestamp(max_ts // 60000 * 60, tz=UTC)
-        rules = make_rules(args.rules, [s for s in services if s], args.new_field)
+        rules = make_rules(args.rules, [s for s in services if s], args.new_field, args.distinct)
         docs = count
     else:
         db = OUT / f"alerter-scale-{args.docs}-{args.span_hours:g}h.db"
         build_store(db, args.docs, timedelta(hours=args.span_hours))
-        rules = make_rules(args.rules)
+        rules = make_rules(args.rules, distinct=args.distinct)
         docs = args.docs
     config = StoreConfig(sqlite=SqliteConfig(path=db))
-    print(f"scale: {len(rules)} rules over {docs} docs in {db.name}, one cycle at {now}")
+    shapes = len({(r.query, tuple(r.group_by)) for r in rules})
+    print(f"scale: {len(rules)} rules ({shapes} distinct query/group_by), {docs} docs in {db.name}, at {now}")
     for workers in args.workers:
         store = open_store(config)
         cfg = AlerterConfig(workers=workers, batch_size=args.batch_size)
@@ -152,7 +159,7 @@ def scale(args: argparse.Namespace) -> None:
             store_factory=lambda: open_store(config),
         )
         eng.set_rules(rules)
-        batches = [rules[i : i + cfg.batch_size] for i in range(0, len(rules), cfg.batch_size)]
+        batches = [[r for r, _ in b] for b in chunk([(r, now) for r in rules], cfg.batch_size)]
         warm: list[float] = []
         # Consecutive ticks, like a running alerter: the first cycle is cold (full lookbacks for
         # absence/new_value), the following ones read only the new slice of their lookbacks.
@@ -462,6 +469,7 @@ def main() -> None:
     s.add_argument("--repeat", type=int, default=4, help="consecutive ticks per worker count")
     s.add_argument("--store", help="use this existing SQLite store instead of building one")
     s.add_argument("--new-field", default="error.type", help="field of the new_value rules")
+    s.add_argument("--distinct", action="store_true", help="every rule its own query (no request sharing)")
     e = sub.add_parser("elastalert", help="four equivalent rules: logwarden vs ElastAlert2 on one osmem")
     e.add_argument("--docs", type=int, default=50_000)
     e.add_argument("--repeat", type=int, default=5)

@@ -146,7 +146,7 @@ class Blackhole:
 
 
 def run_shipper(
-    name: str, lines: Path, n: int, store_yaml: str, work: Path, hole: Blackhole, workers: int = 0
+    name: str, lines: Path, n: int, store_yaml: str, work: Path, hole: Blackhole, workers: int = 1
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "logwarden.yaml"
@@ -255,7 +255,7 @@ def main() -> None:
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--no-rsyslog", action="store_true")
     p.add_argument(
-        "--workers", type=int, default=0, help="shipper.workers (0 = deliver on the reader thread)"
+        "--workers", type=int, default=1, help="shipper.workers (0 = deliver on the reader thread)"
     )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -194,15 +195,40 @@ def _replay(config: Config, reg: Any) -> int:
     return 0 if not failed else 1
 
 
-def _run(config: Config, once: bool) -> int:
+def _open_store_patiently(config: Config, once: bool, log: logging.Logger) -> Any:
+    """The sidecar waits for its store (it may boot first); --once and bad settings fail fast (exit 2)."""
     from logstore import open_store
+
+    stop = threading.Event()
+    previous = [signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)]
+    try:
+        delay = 1.0
+        while True:
+            try:
+                return open_store(config.store)
+            except StoreError as e:
+                # Credentials and permissions will not fix themselves: those stay user errors.
+                if once or any(w in str(e) for w in ("401", "403", "authentication", "not authorized")):
+                    raise
+                log.warning("store unavailable; retrying", extra={"reason": str(e), "delay_s": delay})
+                if stop.wait(delay):
+                    return None
+                delay = min(delay * 2, 30.0)
+    finally:
+        for s, handler in zip((signal.SIGTERM, signal.SIGINT), previous, strict=True):
+            signal.signal(s, handler)
+
+
+def _run(config: Config, once: bool) -> int:
     from logstore.observe import start_http
     from shipper.service import Progress, Shipper
 
     log = logging.getLogger("shipper")
     if not config.shipper.inputs:
         raise ConfigError(f"{config.source}: shipper.inputs: no inputs configured: nothing to ship")
-    store = open_store(config.store)
+    store = _open_store_patiently(config, once, log)
+    if store is None:
+        return 0  # stopped by a signal while the store was still unreachable
     try:
         bar: Any = None
         progress_cb = None

@@ -92,8 +92,9 @@ class ShipperConfig(Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     # Batches on their way to the store at once; beyond this, reading pauses (backpressure).
     max_in_flight: int = Field(default=2, ge=1)
-    # Sender threads; 0 = deliver on the reader thread (least CPU per doc, see docs/benchmarks.md).
-    workers: int = Field(default=0, ge=0, le=16)
+    # Sender threads (overlap reading with bulk round trips); 0 = deliver on the reader thread, a
+    # little less CPU and memory per doc (docs/benchmarks.md).
+    workers: int = Field(default=1, ge=0, le=16)
     scan_interval: Duration = timedelta(seconds=1)
     # inotify is a wake-up hint only; poll: true relies on the periodic scan alone (NFS, containers).
     poll: bool = False

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from logstore.types import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Hot columns: the ECS fields alert rules filter, group and measure most, copied out of the JSON at
 # write time so a window aggregate reads no JSON (parsing a ~600-byte doc costs more than the rest of
@@ -27,6 +27,11 @@ HOT_NUMBERS: dict[str, str] = {
     "http.response.status_code": "status",
     "event.duration": "duration",
 }
+
+_TIME_INDEX = (
+    "CREATE INDEX IF NOT EXISTS logstore_events_time"
+    " ON logstore_events (ts, service, level, host, status, duration)"
+)
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS logstore_schema (
@@ -45,7 +50,10 @@ _DDL = (
         duration INTEGER,
         doc TEXT NOT NULL  -- last: a big doc spills to overflow pages without moving the hot columns
     )""",
-    "CREATE INDEX IF NOT EXISTS logstore_events_ts ON logstore_events (ts)",
+    # The time index carries the hot columns: a window aggregate on them is an index-only scan (the
+    # table row, and its JSON, is read only for rows whose hot column is NULL), ~4x faster than
+    # seeking each row. Still the index for time ranges and for the (ts, id) search order.
+    _TIME_INDEX,
     # Contentless: the message text lives once, in the doc JSON. Deleting an FTS row therefore
     # needs the original text (the 'delete' command); retention recomputes it from the doc.
     # remove_diacritics 0: Elasticsearch's standard analyzer keeps diacritics too.
@@ -104,6 +112,11 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
                           THEN json_extract(doc, '$.http.response.status_code') END,
             duration = CASE WHEN json_type(doc, '$.event.duration') IN ('integer', 'real')
                             THEN json_extract(doc, '$.event.duration') END""",
+    ),
+    # 2 -> 3: the time index covers the hot columns.
+    3: (
+        _TIME_INDEX,
+        "DROP INDEX IF EXISTS logstore_events_ts",
     ),
 }
 

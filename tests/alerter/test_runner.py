@@ -111,3 +111,19 @@ def test_broken_edit_keeps_the_previous_rule(tmp_path: Path) -> None:
     assert ruleset.reload() is True
     assert fast not in ruleset.errors
     assert {r.name: r.every for r in ruleset.rules()}["fast"].total_seconds() == 120
+
+
+def test_batches_keep_rules_over_one_query_together() -> None:
+    """Rules sharing query and grouping land in the same batch, so their requests can be merged."""
+    from alerter.runner import chunk
+    from tests.alerter.helpers import rule
+
+    rules = [
+        rule(f"name: r{i}\nquery: 'service.name:s{i % 2}'\nevery: 1m\ncondition: {{count: {{gt: {i}}}}}")
+        for i in range(6)
+    ]
+    batches = chunk([(r, at(60)) for r in rules], 3)
+    assert [sorted(r.query for r, _ in b) for b in batches] == [
+        ["service.name:s0"] * 3,
+        ["service.name:s1"] * 3,
+    ]

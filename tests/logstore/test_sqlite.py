@@ -284,6 +284,8 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert store.conn.execute("SELECT version FROM logstore_schema").fetchall() == [(SCHEMA_VERSION,)]
         assert store.conn.execute("SELECT status, duration FROM logstore_events").fetchall() == [(502, 7)]
         assert store.count("http.response.status_code:>=500 AND event.duration:7") == 1
+        indexes = {n for (n,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "logstore_events_time" in indexes and "logstore_events_ts" not in indexes
         assert store.write([_doc("v2doc", 6, message="new")])[0].outcome is Outcome.CREATED
     finally:
         store.close()

@@ -163,3 +163,55 @@ def test_metrics_health_and_sigterm(tmp_path: Path) -> None:
             proc.wait(10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_run_waits_for_a_store_that_is_down_at_start(
+    tmp_path: Path, es_proxy: object, es_store_config: StoreConfig
+) -> None:
+    """The sidecar started before its Elasticsearch waits and retries, then ships once the store is up."""
+    from tests.rig.proxy import FaultProxy
+
+    assert isinstance(es_proxy, FaultProxy)
+    es = es_store_config.elasticsearch
+    assert es is not None
+    logs = LogDir(tmp_path / "logs")
+    logs.write("a.log", 20)
+    cfg = tmp_path / "logwarden.yaml"
+    cfg.write_text(
+        f"store:\n  elasticsearch:\n    hosts: [{es_proxy.url}]\n    index: '{es.index}'\n"
+        f"    template_name: {es.template_name}\n    state_index: {es.state_index}\n"
+        f"shipper:\n  registry: {tmp_path / 'registry.db'}\n  batch: {{max_wait: 50ms}}\n"
+        f"  inputs:\n    - paths: ['{tmp_path / 'logs'}/*.log']\n      format: json\n"
+    )
+    es_proxy.refuse_connections(True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        cwd=str(REPO),
+    )
+    store = None
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            if json.loads(raw).get("msg") == "store unavailable; retrying":
+                break
+        es_proxy.refuse_connections(False)
+        store = open_store(es_store_config)
+
+        def shipped() -> bool:
+            store.refresh()
+            return store.count("") >= 20
+
+        wait_until(shipped, 40, "20 docs after the store came up")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        es_proxy.reset()
+        if store is not None:
+            store.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()

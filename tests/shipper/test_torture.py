@@ -24,7 +24,7 @@ from tests.shipper.harness import LogDir, wait_until
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _config(tmp: Path, store_yaml: str, workers: int = 0) -> Path:
+def _config(tmp: Path, store_yaml: str, workers: int = 1) -> Path:
     cfg = tmp / "logwarden.yaml"
     cfg.write_text(
         f"""
@@ -175,9 +175,9 @@ def _check_store(store_config: StoreConfig, written: int, proc: ShipperProcess, 
 @pytest.mark.timeout(240)
 def test_sigkill_and_rotations_on_sqlite_lose_and_double_nothing(tmp_path: Path) -> None:
     """5,000 lines/s for 30 s, a rotation (rename/copytruncate, compress+delaycompress) each second, 6 kills:
-    SQLite holds every line exactly once (sender thread)."""
+    SQLite holds every line exactly once (with a sender thread, the default)."""
     db = tmp_path / "store.db"
-    cfg = _config(tmp_path, f"  sqlite:\n    path: {db}", workers=1)  # a sender thread; osmem runs inline
+    cfg = _config(tmp_path, f"  sqlite:\n    path: {db}")
     logs, proc = _torture(tmp_path, cfg, seconds=30, rate=5000, kills=6)
     try:
         assert proc.kills >= 5
@@ -194,7 +194,7 @@ def test_sigkill_rotations_and_store_faults_on_elasticsearch(
     tmp_path: Path, es_proxy: object, es_store_config: StoreConfig
 ) -> None:
     """osmem behind the fault proxy: down for 10 s, 429s, partial bulk failures, rotations, SIGKILLs:
-    every line stored exactly once (inline delivery, the default)."""
+    every line stored exactly once (with inline delivery, workers: 0)."""
     from tests.rig.proxy import FaultProxy
 
     assert isinstance(es_proxy, FaultProxy)
@@ -204,7 +204,7 @@ def test_sigkill_rotations_and_store_faults_on_elasticsearch(
         f"  elasticsearch:\n    hosts: [{es_proxy.url}]\n    index: '{es.index}'\n"
         f"    template_name: {es.template_name}\n    state_index: {es.state_index}"
     )
-    cfg = _config(tmp_path, store_yaml)
+    cfg = _config(tmp_path, store_yaml, workers=0)
     faults_done = threading.Event()
 
     def faults() -> None:
