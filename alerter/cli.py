@@ -134,9 +134,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     paths = args.paths or config.alerter.rules
     base = None if args.paths else config.base_dir
     result = load_rules(paths, config, base)
-    for e in result.errors:
+    from alerter.notify import check_channels
+
+    # Channel URLs are checked here rather than in the config model: importing apprise costs ~1 s,
+    # which every logq start would otherwise pay.
+    errors = [*result.errors, *check_channels(config)]
+    for e in errors:
         print(e, file=sys.stderr)
-    if result.errors:
+    if errors:
         return EXIT_USER
     print(f"{config.source}: ok; {len(result.rules)} rule(s) in {len(result.files)} file(s) ok")
     return 0

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -59,6 +60,33 @@ _WIDE = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 _TYPES_TTL = 5.0  # seconds a _field_caps answer is reused (writes clear it)
 _PIT_KEEP_ALIVE = "2m"
 _LONG_MAX = 9_223_372_036_854_775_807
+_EVENT, _EVENT_ID = ID_FIELD.split(".")
+
+
+def _created_results(docs: Sequence[Doc]) -> list[WriteResult]:
+    """``WriteResult(d.id, CREATED)`` for each doc: the bulk hot path, built without the frozen
+    dataclass ``__init__`` (three ``object.__setattr__`` calls, ~0.5 us a doc) when it has slots."""
+    return [WriteResult(d.id, Outcome.CREATED) for d in docs]
+
+
+try:
+    _slot_id = WriteResult.__dict__["id"].__set__
+    _slot_outcome = WriteResult.__dict__["outcome"].__set__
+    _slot_reason = WriteResult.__dict__["reason"].__set__
+except (KeyError, AttributeError):  # pragma: no cover - WriteResult without slots: the plain way
+    pass
+else:
+
+    def _created_results(docs: Sequence[Doc]) -> list[WriteResult]:  # noqa: F811
+        """``WriteResult(d.id, CREATED)`` for each doc, filled through the slot descriptors."""
+        new = object.__new__
+        created = Outcome.CREATED
+        out = [new(WriteResult) for _ in docs]
+        for r, d in zip(out, docs, strict=True):
+            _slot_id(r, d.id)
+            _slot_outcome(r, created)
+            _slot_reason(r, "")
+        return out
 
 
 def _short(reason: object, limit: int = 300) -> str:
@@ -282,11 +310,29 @@ class ElasticStore:
         append = parts.append
         sent: list[Doc] = []
         local: dict[int, WriteResult] = {}  # position -> a doc refused before sending
+        # One C-level pass over every top-level key of the batch: when none is dotted (the common
+        # case), a doc with its raw bytes and event.id set goes out as it is, without prepare_source's
+        # per-doc key scan and copy.
+        try:
+            dotted = "." in "".join(chain.from_iterable([d.source for d in docs]))
+        except TypeError:  # a key that is not a string: prepare_source refuses that doc below
+            dotted = True
         for pos, doc in enumerate(docs):
             source = doc.source
             if TIMESTAMP_FIELD not in source:
                 local[pos] = WriteResult(doc.id, Outcome.REJECTED, f"the doc has no {TIMESTAMP_FIELD}")
                 continue
+            raw = doc.raw
+            if not dotted and raw is not None:
+                event = source.get(_EVENT)
+                if type(event) is dict and event.get(_EVENT_ID) == doc.id and b"\n" not in raw:
+                    append(prefix_of(source, doc.ts))
+                    append(dumps(doc.id))
+                    append(b"}}\n")
+                    append(raw)
+                    append(b"\n")
+                    sent.append(doc)
+                    continue
             try:
                 fixed = prepare_source(source, doc.id)
                 if fixed is None:
@@ -327,7 +373,7 @@ class ElasticStore:
         items = reply.get("items") if isinstance(reply, dict) else None
         if isinstance(reply, dict) and reply.get("errors") is False:
             # No item failed (a 409 also sets errors): skip walking the items on the hot path.
-            return [WriteResult(d.id, Outcome.CREATED) for d in docs]
+            return _created_results(docs)
         items = items or []
         out: list[WriteResult] = []
         for i, doc in enumerate(docs):

@@ -176,6 +176,9 @@ class Where:
         self.conn = conn
         self.query = query
         self.params: dict[str, Any] = {} if params is None else params
+        self.start_ms: int | None = None  # the time window, set by window()
+        self.end_ms: int | None = None
+        self._rowids: tuple[str, str] | None = None
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -215,7 +218,32 @@ class Where:
     def fts(self, match: str | None) -> str:
         if match is None:
             return "0"
-        return f"e.rowid IN (SELECT rowid FROM logstore_fts WHERE logstore_fts MATCH {self.bind(match)})"
+        sql = f"SELECT rowid FROM logstore_fts WHERE logstore_fts MATCH {self.bind(match)}"
+        bounds = self.rowid_bounds()
+        if bounds is not None:
+            sql += f" AND rowid >= {bounds[0]} AND rowid <= {bounds[1]}"
+        return f"e.rowid IN ({sql})"
+
+    def rowid_bounds(self) -> tuple[str, str] | None:
+        """Bound parameters for the rowids of the docs in the time window (None: no start time).
+
+        SQLite turns ``rowid IN (SELECT ... MATCH ...)`` into a list of every matching doc of the whole
+        store, per statement; bounding the FTS side to the window's rowids (FTS5 seeks its doclists to
+        a rowid range) keeps a 5-minute window from paying for a word's entire history.
+        """
+        if self.start_ms is None:
+            return None
+        if self._rowids is None:
+            sql = "SELECT min(rowid), max(rowid) FROM logstore_events WHERE ts >= ?"
+            args = [self.start_ms]
+            if self.end_ms is not None:
+                sql += " AND ts < ?"
+                args.append(self.end_ms)
+            lo, hi = self.conn.execute(sql, args).fetchone()
+            if lo is None:
+                lo, hi = 1, 0  # an empty window: an empty range
+            self._rowids = (self.bind(lo), self.bind(hi))
+        return self._rowids
 
     def message(self, node: Node) -> str:
         if isinstance(node, (Term, Phrase)):
@@ -368,6 +396,7 @@ class Where:
 
 
 def window(where: Where, start_ms: int | None, end_ms: int | None) -> str:
+    where.start_ms, where.end_ms = start_ms, end_ms
     parts = []
     if start_ms is not None:
         parts.append(f"e.ts >= {where.bind(start_ms)}")

@@ -73,6 +73,18 @@ def test_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     ]
 
 
+def test_check_rejects_a_channel_url_apprise_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check: a channel URL apprise does not understand is one line with file and line, without the URL."""
+    cfg = _config(tmp_path, "notify:\n  channels:\n    - name: x\n      url: 'nosuchscheme://tok3n'\n")
+    assert main(["check", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"{cfg}:8: notify.channels[0].url: apprise does not understand")
+    assert "tok3n" not in err[0]
+
+
 def test_bad_config_and_bad_args_exit_2_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

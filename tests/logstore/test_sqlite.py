@@ -14,11 +14,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from logstore import Doc, Outcome, QueryError, StoreError
+from logstore import AggRequest, Doc, Metric, Outcome, QueryError, StoreError
 from logstore.config import SqliteConfig
 from logstore.sqlite import SqliteStore
 from logstore.sqlite._schema import SCHEMA_VERSION
-from logstore.types import format_ts
+from logstore.types import format_ts, ms_to_datetime
 from tests.logstore.corpus import BASE_MS
 
 
@@ -318,3 +318,20 @@ def test_dotted_keys_merge_without_touching_the_callers_doc(sqlite_store: Sqlite
     assert http == {"request": {"method": "GET"}}
     assert "event" not in source
     assert sqlite_store.count("http.response.status_code:502 AND http.request.method:GET") == 1
+
+
+def test_text_query_in_a_window_finds_late_arrivals(sqlite_store: SqliteStore) -> None:
+    """A free-text query in a time window finds docs written late (rowid order differs from time order)."""
+    minute = 60_000
+    sqlite_store.write([_doc(f"early{i}", BASE_MS + i * minute, message="disk full") for i in range(10)])
+    sqlite_store.write([_doc(f"other{i}", BASE_MS + i * minute + 1, message="all good") for i in range(10)])
+    sqlite_store.write([_doc("late", BASE_MS + 3 * minute + 5, message="disk full again")])
+    start, end = ms_to_datetime(BASE_MS + 3 * minute), ms_to_datetime(BASE_MS + 5 * minute)
+    assert [h.id for h in sqlite_store.search("disk", start, end)] == ["early3", "late", "early4"]
+    assert sqlite_store.count("disk", start, end) == 3
+    assert sqlite_store.count("disk AND NOT again", start) == 7
+    assert sqlite_store.count("disk", ms_to_datetime(BASE_MS + 60 * minute)) == 0
+    result = sqlite_store.aggregate(
+        [AggRequest("*", start, end, metrics=(Metric("disk", "count", query="disk"),))]
+    )[0]
+    assert (result.total, result.rows[0].values["disk"]) == (5, 3)
