@@ -82,6 +82,8 @@ def test_every_readme_command_runs(workspace: Path) -> None:
         proc = subprocess.run(
             ["bash", "-c", cmd], cwd=workspace, env=_env(), capture_output=True, text=True, timeout=120
         )
-        assert proc.returncode == 0, f"{cmd!r} exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        assert proc.returncode == 0, (
+            f"{cmd!r} exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
         ran += 1
     assert ran >= 10
