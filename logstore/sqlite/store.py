@@ -21,7 +21,7 @@ import orjson
 
 from logstore.config import SqliteConfig
 from logstore.protocol import Order
-from logstore.query import parse_query
+from logstore.query import Node, parse_query
 from logstore.sqlite._aggregate import run_aggregate
 from logstore.sqlite._schema import connect, describe
 from logstore.sqlite._translate import Where, fts_text, sql_regexp, window
@@ -227,9 +227,18 @@ class SqliteStore:
     ) -> Iterator[Hit]:
         node = parse_query(query)  # raises QueryError now, before the first next()
         with self._lock:
-            where = Where(self.conn, query)
-            cond = f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
+            where, cond = self._where(query, node, start, end)
         return self._pages(where, cond, order, limit, after)
+
+    def _where(
+        self, query: str, node: Node, start: datetime | None, end: datetime | None
+    ) -> tuple[Where, str]:
+        """The WHERE clause of a search or count (building it may read the FTS vocabulary)."""
+        where = Where(self.conn, query)
+        try:
+            return where, f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
+        except sqlite3.Error as e:
+            raise self._fail(e) from None
 
     def _pages(
         self, where: Where, cond: str, order: Order, limit: int | None, after: Cursor | None
@@ -265,8 +274,7 @@ class SqliteStore:
     def count(self, query: str, start: datetime | None = None, end: datetime | None = None) -> int:
         node = parse_query(query)
         with self._lock:
-            where = Where(self.conn, query)
-            cond = f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
+            where, cond = self._where(query, node, start, end)
             try:
                 row = self.conn.execute(
                     f"SELECT count(*) FROM logstore_events e WHERE {cond}", where.params
