@@ -112,6 +112,17 @@ class JsonSink(_Buffered):
             n += len(chunk)
         return n
 
+    def write_lines(self, lines: Iterable[bytes]) -> int:
+        """Write JSON lines that are already serialized (a store's raw docs), a chunk per write."""
+        out = self.out
+        it = iter(lines)
+        n = 0
+        while chunk := list(islice(it, 2048)):
+            chunk.append(b"")
+            out.write(b"\n".join(chunk))
+            n += len(chunk) - 1
+        return n
+
 
 class RawSink(_Buffered):
     """The message only (a jq string output as-is, like ``jq -r``)."""

@@ -62,6 +62,12 @@ def _merge(theirs: dict[str, Any], ours: dict[str, Any], original: dict[str, Any
 
 _MISSING: Any = object()
 
+# numeric level -> (log.level, its bytes in the raw doc): build_many splices these as they are.
+_LEVEL_FRAGMENTS: dict[int, tuple[str, bytes]] = {
+    n: (name, b',"level":"%s"' % name.encode()) for n, name in _NUM_LEVELS.items()
+}
+_NO_LEVEL: tuple[None, bytes] = (None, b"")
+
 
 class DocBuilder:
     """Builds the docs of one input. ``static`` fields are the same for every doc of the input."""
@@ -178,7 +184,7 @@ class DocBuilder:
         loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
         copy = fid_hash.copy
         sec_cache = _time._SEC_CACHE
-        levels = _NUM_LEVELS
+        levels = _LEVEL_FRAGMENTS
         disjoint = self._ours.isdisjoint
         static, static_raw = self._static, self._static_raw
         _, file, path_raw = self._file_parts(path)
@@ -207,7 +213,7 @@ class DocBuilder:
             )
             frac = stamp[20:23]
             lv = obj.get("level")
-            level = levels.get(lv) if type(lv) is int else None
+            level, level_raw = levels.get(lv, _NO_LEVEL) if type(lv) is int else _NO_LEVEL
             m = obj.get("message")
             if (
                 sec is None
@@ -232,7 +238,7 @@ class DocBuilder:
                     stamp.encode(),
                     off,
                     path_raw,
-                    b',"level":"' + level.encode() + b'"' if level is not None else b"",
+                    level_raw,
                     did.encode(),
                     static_raw,
                     b',"message":' + dumps(message) if message is not None else b"",

@@ -5,12 +5,20 @@ Grouping uses ``composite`` aggregations, paged to completion (more pages go out
 exactly like SQLite: rows by count descending, then group values; ``truncated`` and ``groups_total``
 say when groups were cut. A date histogram is a ``fixed_interval`` source aligned to epoch multiples
 of the interval (Elasticsearch's default for fixed intervals) with empty buckets omitted.
+
+Cost: on osmem-server (and, per shard, on Elasticsearch) an aggregation's price is roughly
+docs x value-reading aggregations, and ``_msearch`` items run one after the other. So ``coalesce``
+first merges requests that share (query, window, grouping) into ONE search, and within a search
+metrics that read the same field share one aggregation: avg/min/max/sum of a field are one
+``stats``, every percentile of a field is one ``percentiles``, identical count queries and
+cardinalities appear once. Results are split back per request, in order; totals and group cuts are
+the merged search's, which are the same for every request in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from logstore.elastic._dsl import NUMERIC_TYPES, TypeLookup, translate, with_window
@@ -23,6 +31,12 @@ STATS_KINDS = ("avg", "min", "max", "sum")
 MAX_GROUPS_SCANNED = 200_000
 COMPOSITE_PAGE_MAX = 10_000
 COMPOSITE_PAGE_MIN = 1000
+# Group by ``filters`` on remembered values (KnownGroups) only up to this many values: each filter is a
+# term query, cheap alone but not by the thousand.
+KNOWN_GROUPS_MAX = 64
+
+# Reads one metric's value from a bucket (or the top-level aggregations) given its doc count.
+Reader = Callable[[dict[str, Any], int], float | int | None]
 
 
 def metric_fields(req: AggRequest) -> set[str]:
@@ -44,7 +58,7 @@ class AggPlan:
     header: dict[str, Any]
     body: dict[str, Any]
     # metric name -> how to read it from a bucket (None: the metric cannot apply, value None)
-    readers: dict[str, Callable[[dict[str, Any], int], float | int | None]]
+    readers: dict[str, Reader]
     grouped: bool
     sources: list[str] = field(default_factory=list)  # composite source names, in group_by order
     rows: list[AggRow] = field(default_factory=list)
@@ -52,23 +66,64 @@ class AggPlan:
     total: int = 0
     done: bool = False
     overflow: bool = False  # stopped scanning at MAX_GROUPS_SCANNED
+    # Group values believed complete (see KnownGroups): the first search asks a ``filters`` per
+    # value instead of the composite ``body``, which goes out only if that belief proves wrong.
+    known: list[Any] | None = None
+    known_body: dict[str, Any] | None = None
+    check_body: dict[str, Any] | None = None  # counts docs with the field but no known value
+    checking: bool = False
 
     def page_size(self) -> int:
         return min(COMPOSITE_PAGE_MAX, max(COMPOSITE_PAGE_MIN, self.req.group_limit + 1))
+
+    def first_body(self) -> dict[str, Any]:
+        return self.known_body if self.known_body is not None else self.body
+
+
+class KnownGroups:
+    """The values a single keyword ``group_by`` field took last time, per (store, field).
+
+    Why: on osmem-server a ``composite``/``terms`` grouping reads the field's value of every matching
+    doc (as costly as one more metric), while one ``term`` filter per known value is answered from the
+    inverted index. The belief is checked: the filters' ``other`` bucket (free) counts docs matching no
+    known value; when it is not empty, a second small search counts those that have the field at all
+    (docs without it are not a group), and if any exist the composite search runs after all. So results
+    stay exact either way; only a doc without the field or a new value costs round trips. Values
+    vanish from the belief only when the set grows past ``KNOWN_GROUPS_MAX`` and is replaced by the
+    latest complete answer.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, ...], list[Any]] = {}
+
+    def get(self, key: tuple[str, ...]) -> list[Any] | None:
+        return self._values.get(key)
+
+    def learn(self, key: tuple[str, ...], values: set[Any]) -> None:
+        if not values or not all(isinstance(v, str) for v in values):
+            return
+        union = set(self._values.get(key, ())) | values
+        if len(union) > KNOWN_GROUPS_MAX:
+            union = values
+        if len(union) > KNOWN_GROUPS_MAX:
+            self._values.pop(key, None)
+            return
+        if len(self._values) > 1024:
+            self._values.clear()
+        self._values[key] = sorted(union)
 
 
 def _numeric(types: frozenset[str]) -> bool:
     return any(t in NUMERIC_TYPES for t in types)
 
 
-def _metric_aggs(
-    req: AggRequest, types: TypeLookup
-) -> tuple[dict[str, Any], dict[str, Callable[[dict[str, Any], int], float | int | None]]]:
+def _metric_aggs(req: AggRequest, types: TypeLookup) -> tuple[dict[str, Any], dict[str, Reader]]:
     aggs: dict[str, Any] = {}
-    readers: dict[str, Callable[[dict[str, Any], int], float | int | None]] = {}
-    for i, m in enumerate(req.metrics):
-        key = f"m{i}"
-        readers[m.name] = _metric(m, key, aggs, types)
+    readers: dict[str, Reader] = {}
+    # One aggregation per distinct thing read: its key in ``aggs`` by what it computes.
+    shared: dict[tuple[Any, ...], str] = {}
+    for m in req.metrics:
+        readers[m.name] = _metric(m, aggs, shared, types)
     return aggs, readers
 
 
@@ -76,13 +131,23 @@ def _none(bucket: dict[str, Any], count: int) -> float | int | None:
     return None
 
 
-def _metric(
-    m: Metric, key: str, aggs: dict[str, Any], types: TypeLookup
-) -> Callable[[dict[str, Any], int], float | int | None]:
+def _agg_key(shared: dict[tuple[Any, ...], str], what: tuple[Any, ...]) -> tuple[str, bool]:
+    """The aggregation key for ``what`` and whether it is new (the caller then adds it)."""
+    key = shared.get(what)
+    if key is not None:
+        return key, False
+    key = f"m{len(shared)}"
+    shared[what] = key
+    return key, True
+
+
+def _metric(m: Metric, aggs: dict[str, Any], shared: dict[tuple[Any, ...], str], types: TypeLookup) -> Reader:
     if m.kind == "count":
         if not m.query:
             return lambda bucket, count: count
-        aggs[key] = {"filter": translate(parse_query(m.query), types, m.query)}
+        key, new = _agg_key(shared, ("count", m.query))
+        if new:
+            aggs[key] = {"filter": translate(parse_query(m.query), types, m.query)}
         return lambda bucket, count: int(bucket.get(key, {}).get("doc_count", 0))
     if not m.field:
         raise ValueError(f"metric {m.name!r}: {m.kind} needs a field")
@@ -90,23 +155,34 @@ def _metric(
     if m.kind == "cardinality":
         if "text" in found:
             return _none  # full-text fields have no values to count
-        aggs[key] = {"cardinality": {"field": m.field}}
+        key, new = _agg_key(shared, ("cardinality", m.field))
+        if new:
+            aggs[key] = {"cardinality": {"field": m.field}}
         return lambda bucket, count: int(bucket.get(key, {}).get("value") or 0)
     if not _numeric(found) or any(t not in NUMERIC_TYPES for t in found):
         # No number anywhere (or a keyword in some index, which would fail the whole request).
         return _none
     if m.kind == "percentile":
-        percent = 50.0 if m.percent is None else m.percent
-        aggs[key] = {"percentiles": {"field": m.field, "percents": [percent], "keyed": True}}
+        percent = 50.0 if m.percent is None else float(m.percent)
+        key, new = _agg_key(shared, ("percentiles", m.field))
+        if new:
+            aggs[key] = {"percentiles": {"field": m.field, "percents": [], "keyed": False}}
+        percents: list[float] = aggs[key]["percentiles"]["percents"]
+        if percent not in percents:
+            percents.append(percent)
 
         def read_pct(bucket: dict[str, Any], count: int) -> float | int | None:
-            values = bucket.get(key, {}).get("values") or {}
-            for v in values.values():
-                return None if v is None else float(v)
+            # Unkeyed: a list of {key: percent, value}; keyed names would depend on float formatting.
+            for item in (bucket.get(key) or {}).get("values") or []:
+                if isinstance(item, dict) and abs(float(item.get("key", -1.0)) - percent) < 1e-9:
+                    v = item.get("value")
+                    return None if v is None else float(v)
             return None
 
         return read_pct
-    aggs[key] = {"stats": {"field": m.field}}
+    key, new = _agg_key(shared, ("stats", m.field))
+    if new:
+        aggs[key] = {"stats": {"field": m.field}}
     kind = m.kind
 
     def read_stats(bucket: dict[str, Any], count: int) -> float | int | None:
@@ -119,7 +195,80 @@ def _metric(
     return read_stats
 
 
-def plan(req: AggRequest, index: str, types: TypeLookup) -> AggPlan:
+# ---- coalescing ---------------------------------------------------------------------------------
+
+_Key = tuple[Any, ...]
+
+
+def _request_key(req: AggRequest) -> _Key:
+    return (req.query, req.start, req.end, req.group_by, req.interval, req.group_limit)
+
+
+def _metric_identity(m: Metric) -> tuple[Any, ...]:
+    return (m.kind, m.field, m.query, None if m.percent is None else float(m.percent))
+
+
+def coalesce(
+    requests: Sequence[AggRequest],
+) -> tuple[list[AggRequest], Callable[[Sequence[AggResult]], list[AggResult]]]:
+    """Requests sharing (query, window, grouping) become one; a function splits results back.
+
+    Merged metrics are renamed ``c0, c1, ...`` so that two requests may use the same metric name
+    for different things; an identical metric asked twice is computed once.
+    """
+    merged: list[AggRequest] = []
+    slot_of: dict[_Key, int] = {}
+    names: list[dict[tuple[Any, ...], str]] = []
+    # For each original request: (merged index, [(its metric name, merged metric name)]).
+    routes: list[tuple[int, list[tuple[str, str]]]] = []
+    for req in requests:
+        k = _request_key(req)
+        idx = slot_of.get(k)
+        if idx is None:
+            idx = slot_of[k] = len(merged)
+            merged.append(replace(req, metrics=()))
+            names.append({})
+        known = names[idx]
+        extra: list[Metric] = []
+        route: list[tuple[str, str]] = []
+        for m in req.metrics:
+            ident = _metric_identity(m)
+            if ident not in known:
+                known[ident] = f"c{len(known)}"
+                extra.append(replace(m, name=known[ident]))
+            route.append((m.name, known[ident]))
+        if extra:
+            merged[idx] = replace(merged[idx], metrics=(*merged[idx].metrics, *extra))
+        routes.append((idx, route))
+
+    def split(results: Sequence[AggResult]) -> list[AggResult]:
+        out: list[AggResult] = []
+        for idx, route in routes:
+            res = results[idx]
+            rows = [
+                AggRow(
+                    group=dict(row.group),
+                    count=row.count,
+                    values={mine: row.values.get(theirs) for mine, theirs in route},
+                    bucket=row.bucket,
+                )
+                for row in res.rows
+            ]
+            out.append(AggResult(res.total, rows, res.truncated, res.groups_total))
+        return out
+
+    return merged, split
+
+
+def known_field(req: AggRequest, types: TypeLookup) -> str | None:
+    """The group field when ``req`` may group by remembered values: one keyword field, no histogram."""
+    if len(req.group_by) != 1 or req.interval:
+        return None
+    f = req.group_by[0]
+    return f if types(f) == frozenset({"keyword"}) else None
+
+
+def plan(req: AggRequest, index: str, types: TypeLookup, known: list[Any] | None = None) -> AggPlan:
     start = datetime_to_ms(req.start) if req.start is not None else None
     end = datetime_to_ms(req.end) if req.end is not None else None
     query = with_window(translate(parse_query(req.query), types, req.query), start, end)
@@ -142,6 +291,24 @@ def plan(req: AggRequest, index: str, types: TypeLookup) -> AggPlan:
         if metric_aggs:
             comp["aggs"] = metric_aggs
         body["aggs"] = {"groups": comp}
+        by = known_field(req, types)
+        if known and by is not None and len(known) <= KNOWN_GROUPS_MAX:
+            p.known = list(known)
+            filters: dict[str, Any] = {
+                "filters": {"filters": {f"k{i}": {"term": {by: v}} for i, v in enumerate(known)}}
+            }
+            if metric_aggs:
+                filters["aggs"] = metric_aggs
+            filters["filters"]["other_bucket_key"] = "_other"
+            p.known_body = {**body, "aggs": {"known": filters}}
+            # (An ``exists`` filter in the first search would cost ~8 % of it on osmem, every time.)
+            unknown = {"bool": {"filter": [{"exists": {"field": by}}], "must_not": [{"terms": {by: known}}]}}
+            p.check_body = {
+                "size": 0,
+                "track_total_hits": False,
+                "query": query,
+                "aggs": {"unknown": {"filter": unknown}},
+            }
     elif req.interval:
         hist: dict[str, Any] = {
             "date_histogram": {
@@ -174,6 +341,29 @@ def absorb(p: AggPlan, reply: dict[str, Any], first: bool) -> dict[str, Any] | N
             count = int(b.get("doc_count", 0))
             if count:
                 p.rows.append(AggRow(group={}, count=count, values=values(b, count), bucket=int(b["key"])))
+        p.done = True
+        return None
+    if p.checking:
+        p.checking = False
+        if int((aggs.get("unknown") or {}).get("doc_count", 0)):
+            p.rows.clear()  # a value we did not know: group the exact way (the total is read already)
+            p.groups.clear()
+            return {**p.body, "track_total_hits": False}
+        p.done = True
+        return None
+    if p.known is not None:
+        known, p.known = p.known, None
+        by_name = (aggs.get("known") or {}).get("buckets") or {}
+        for i, value in enumerate(known):
+            b = by_name.get(f"k{i}") or {}
+            count = int(b.get("doc_count", 0))
+            if count:  # a composite never answers an empty group
+                group = {p.req.group_by[0]: value}
+                p.groups.add((value,))
+                p.rows.append(AggRow(group=group, count=count, values=values(b, count)))
+        if int((by_name.get("_other") or {}).get("doc_count", 0)) and p.check_body is not None:
+            p.checking = True
+            return p.check_body
         p.done = True
         return None
     comp = aggs.get("groups") or {}

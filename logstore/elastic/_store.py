@@ -9,7 +9,8 @@ Guarantees and choices:
   needs dotted keys expanded or ``event.id`` set.
 - ``search`` streams pages sorted by (``@timestamp``, ``event.id``) with ``search_after`` inside a
   point in time where the server has one; without PIT (osmem) it pages on the index pattern.
-- ``aggregate`` sends all requests in one ``_msearch``; only composite pagination needs more.
+- ``aggregate`` sends all requests in one ``_msearch`` (requests sharing query, window and grouping
+  merged into one search); only composite pagination needs more.
 - The cluster is checked at open (one line naming URL and reason on failure); the index template is
   (re)installed idempotently; missing server features (composable templates, ILM) cost one warning.
 """
@@ -60,6 +61,9 @@ _WIDE = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 _TYPES_TTL = 5.0  # seconds a _field_caps answer is reused (writes clear it)
 _PIT_KEEP_ALIVE = "2m"
 _LONG_MAX = 9_223_372_036_854_775_807
+# Process-wide, so a store opened per run (``alerter run --once``, each benchmark pass) starts warm;
+# keyed by cluster URL and index pattern. Only steers planning: every answer is checked (see _aggs).
+_KNOWN_GROUPS = _aggs.KnownGroups()
 _EVENT, _EVENT_ID = ID_FIELD.split(".")
 
 
@@ -310,29 +314,11 @@ class ElasticStore:
         append = parts.append
         sent: list[Doc] = []
         local: dict[int, WriteResult] = {}  # position -> a doc refused before sending
-        # One C-level pass over every top-level key of the batch: when none is dotted (the common
-        # case), a doc with its raw bytes and event.id set goes out as it is, without prepare_source's
-        # per-doc key scan and copy.
-        try:
-            dotted = "." in "".join(chain.from_iterable([d.source for d in docs]))
-        except TypeError:  # a key that is not a string: prepare_source refuses that doc below
-            dotted = True
         for pos, doc in enumerate(docs):
             source = doc.source
             if TIMESTAMP_FIELD not in source:
                 local[pos] = WriteResult(doc.id, Outcome.REJECTED, f"the doc has no {TIMESTAMP_FIELD}")
                 continue
-            raw = doc.raw
-            if not dotted and raw is not None:
-                event = source.get(_EVENT)
-                did = doc.id
-                if type(event) is dict and event.get(_EVENT_ID) == did and b"\n" not in raw:
-                    # One concatenation, no orjson.dumps result kept alive: orjson allocates a
-                    # large buffer per call, and thousands of them held in a list cost ~3 us each.
-                    quoted = b'"%s"' % did.encode() if did.isascii() and did.isalnum() else dumps(did)
-                    append(b"%s%s}}\n%s\n" % (prefix_of(source, doc.ts), quoted, raw))
-                    sent.append(doc)
-                    continue
             try:
                 fixed = prepare_source(source, doc.id)
                 if fixed is None:
@@ -556,6 +542,8 @@ class ElasticStore:
         fields: set[str] = set()
         for req in requests:
             fields |= fields_needing_types(parse_query(req.query)) | _aggs.metric_fields(req)
+            if _KNOWN_GROUPS.get(self._known_key(req.group_by)) is not None:
+                fields.add(req.group_by[0])  # only a keyword groups by remembered values (_aggs)
             for m in req.metrics:
                 if m.query:
                     fields |= fields_needing_types(parse_query(m.query))
@@ -574,8 +562,14 @@ class ElasticStore:
             types = self._lookup(fields)
         except (ApiError, TransportError) as e:
             raise self._search_error(e, requests[0].query) from None
-        plans = [_aggs.plan(req, self.index_pattern, types) for req in requests]
-        pending: list[tuple[_aggs.AggPlan, dict[str, Any]]] = [(p, p.body) for p in plans]
+        # Requests sharing query, window and grouping become one search (see _aggs: osmem runs
+        # _msearch items one after the other, each costing docs x aggregations).
+        merged, split = _aggs.coalesce(requests)
+        plans = [
+            _aggs.plan(req, self.index_pattern, types, _KNOWN_GROUPS.get(self._known_key(req.group_by)))
+            for req in merged
+        ]
+        pending: list[tuple[_aggs.AggPlan, dict[str, Any]]] = [(p, p.first_body()) for p in plans]
         first = True
         while pending:
             lines: list[bytes] = []
@@ -602,7 +596,14 @@ class ElasticStore:
                     nxt.append((p, more))
             pending = nxt
             first = False
-        return [_aggs.result(p) for p in plans]
+        for p in plans:
+            # Learn from every complete single-field grouping; the keyword check comes at plan time.
+            if len(p.req.group_by) == 1 and not p.req.interval and not p.overflow:
+                _KNOWN_GROUPS.learn(self._known_key(p.req.group_by), {g[0] for g in p.groups})
+        return split([_aggs.result(p) for p in plans])
+
+    def _known_key(self, group_by: tuple[str, ...]) -> tuple[str, ...]:
+        return (self.url, self.index_pattern, *group_by)
 
     # ---- maintenance -----------------------------------------------------------------------------
 

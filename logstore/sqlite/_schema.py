@@ -101,6 +101,13 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return conn
 
 
+def open_raw(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """A plain connection to an existing store (no schema check): the background checkpointer's."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    return conn
+
+
 # Upgrades from an older version, in order; each runs in the same transaction as the version bump.
 _UPGRADES: dict[int, tuple[str, ...]] = {
     # 1 -> 2: numeric hot columns, filled from the stored docs.

@@ -494,6 +494,169 @@ def test_numeric_metrics(store: ElasticStore) -> None:
     assert values["p50"] is not None and 4.5 <= values["p50"] <= 6.0
 
 
+# ---- aggregate: coalescing ----------------------------------------------------------------------
+
+
+def _msearch_spy(store: ElasticStore, monkeypatch: Any, bodies: list[Any] | None = None) -> list[int]:
+    """Record how many searches each _msearch carried (a spy on the transport; the server is real)."""
+    seen: list[int] = []
+    real = store.client.perform_request
+
+    def spy(method: str, path: str, **kwargs: Any) -> Any:
+        if path.endswith("/_msearch"):
+            lines = [orjson.loads(line) for line in bytes(kwargs["body"]).splitlines() if line.strip()]
+            seen.append(len(lines) // 2)
+            if bodies is not None:
+                bodies.extend(lines[1::2])
+        return real(method, path, **kwargs)
+
+    monkeypatch.setattr(store.client, "perform_request", spy)
+    return seen
+
+
+def _rows(res: Any) -> list[tuple[Any, ...]]:
+    return [(r.group, r.count, r.bucket, r.values) for r in res.rows]
+
+
+def test_coalesced_requests_equal_one_by_one_in_fewer_searches(
+    store: ElasticStore, es_proxy: FaultProxy, monkeypatch: Any
+) -> None:
+    """Same-window requests with clashing metric names answer as one by one, in fewer searches."""
+    docs = [
+        make_doc(
+            i,
+            service=("web", "api", "db")[i % 3],
+            status=502 if i % 5 == 0 else 200,
+            latency=float(i % 17),
+        )
+        for i in range(60)
+    ]
+    store.write(docs)
+    store.refresh()
+    end = DAY0 + timedelta(hours=1)
+    by = ("service.name",)
+    reqs = [
+        AggRequest("*", DAY0, end, metrics=(Metric("value", "avg", "latency"),), group_by=by),
+        AggRequest(
+            "*", DAY0, end, metrics=(Metric("value", "percentile", "latency", percent=95),), group_by=by
+        ),
+        AggRequest("*", DAY0, end, metrics=(Metric("value", "count", query="status:502"),), group_by=by),
+        AggRequest("status:502", DAY0, end, group_by=by),
+        AggRequest(
+            "*",
+            DAY0,
+            end,
+            metrics=(
+                Metric("value", "max", "latency"),
+                Metric("low", "min", "latency"),
+                Metric("p50", "percentile", "latency", percent=50),
+                Metric("again", "avg", "latency"),
+            ),
+            group_by=by,
+        ),
+        AggRequest("*", DAY0, end, metrics=(Metric("value", "avg", "latency"),), group_by=by, group_limit=2),
+        AggRequest("*", DAY0, end, metrics=(Metric("value", "sum", "latency"),)),
+    ]
+    alone = [store.aggregate([r])[0] for r in reqs]
+    seen = _msearch_spy(store, monkeypatch)
+    before = es_proxy.requests
+    together = store.aggregate(reqs)
+    assert es_proxy.requests - before == 1
+    # Five requests share ("*", window, by service, limit 1000); the rest stand alone: 4 searches.
+    assert seen == [4]
+    for one, both in zip(alone, together, strict=True):
+        assert (both.total, both.truncated, both.groups_total) == (one.total, one.truncated, one.groups_total)
+        assert _rows(both) == _rows(one)
+    assert {r.group["service.name"]: r.values["value"] for r in together[2].rows} == {
+        "web": 4,
+        "api": 4,
+        "db": 4,
+    }
+    assert together[5].truncated and together[5].groups_total == 3 and len(together[5].rows) == 2
+    assert set(together[4].rows[0].values) == {"value", "low", "p50", "again"}
+    assert together[4].rows[0].values["again"] == together[0].rows[0].values["value"]
+
+
+def test_known_groups_answer_exactly_and_new_groups_fall_back(store: ElasticStore, monkeypatch: Any) -> None:
+    """Remembered group values answer by filters; a new value costs one composite search; all exact."""
+    store.write([make_doc(i, service=("web", "api")[i % 2], latency=float(i)) for i in range(20)])
+    store.refresh()
+    end = DAY0 + timedelta(hours=1)
+    req = AggRequest("*", DAY0, end, metrics=(Metric("avg", "avg", "latency"),), group_by=("service.name",))
+    first = store.aggregate([req])[0]  # composite; learns web, api
+    bodies: list[Any] = []
+    seen = _msearch_spy(store, monkeypatch, bodies)
+    second = store.aggregate([req])[0]
+    assert seen == [1] and "known" in bodies[-1]["aggs"] and "groups" not in bodies[-1]["aggs"]
+    assert _rows(second) == _rows(first) and (second.total, second.groups_total) == (20, 2)
+    # Docs without the field are no group: a small check search says so; no composite runs.
+    store.write([make_doc(50 + i, latency=1.0) for i in range(2)])
+    nameless = make_doc(60, latency=1.0)
+    del nameless.source["service"]
+    nameless.raw = orjson.dumps(nameless.source)
+    store.write([nameless])
+    store.refresh()
+    seen.clear()
+    missing = store.aggregate([req])[0]
+    assert seen == [1, 1] and list(bodies[-1]["aggs"]) == ["unknown"]
+    assert [(r.group["service.name"], r.count) for r in missing.rows] == [("web", 12), ("api", 10)]
+    assert missing.total == 23 and missing.groups_total == 2
+    # A service never seen before: the check catches it and the composite runs after all.
+    store.write([make_doc(100 + i, service="db", latency=1.0) for i in range(3)])
+    store.refresh()
+    seen.clear()
+    third = store.aggregate([req])[0]
+    assert seen == [1, 1, 1] and "groups" in bodies[-1]["aggs"]
+    assert [(r.group["service.name"], r.count) for r in third.rows] == [("web", 12), ("api", 10), ("db", 3)]
+    assert third.total == 26 and third.groups_total == 3
+    # A window where only one remembered value has docs: empty groups are not answered.
+    seen.clear()
+    [only_db] = store.aggregate(
+        [AggRequest("*", DAY0 + timedelta(seconds=100), end, group_by=("service.name",))]
+    )
+    assert seen == [1] and "known" in bodies[-1]["aggs"]
+    assert [(r.group, r.count) for r in only_db.rows] == [({"service.name": "db"}, 3)]
+    assert only_db.groups_total == 1 and not only_db.truncated
+
+
+def test_numeric_group_field_always_uses_composite(store: ElasticStore, monkeypatch: Any) -> None:
+    """A numeric group field is never grouped by remembered values (its values are not strings)."""
+    store.write([make_doc(i, status=(200, 502)[i % 2]) for i in range(10)])
+    store.refresh()
+    req = AggRequest("*", DAY0, DAY0 + timedelta(hours=1), group_by=("status",))
+    store.aggregate([req])
+    bodies: list[Any] = []
+    _msearch_spy(store, monkeypatch, bodies)
+    [res] = store.aggregate([req])
+    assert "groups" in bodies[-1]["aggs"]
+    assert sorted((r.group["status"], r.count) for r in res.rows) == [(200, 5), (502, 5)]
+
+
+def test_metrics_on_one_field_share_one_aggregation() -> None:
+    """avg/min/max/sum of a field are one stats, its percentiles one percentiles, equal counts one filter."""
+    types = _types({"lat": {"float"}, "status": {"long"}})
+    req = AggRequest(
+        "*",
+        DAY0,
+        DAY0 + timedelta(hours=1),
+        metrics=(
+            Metric("a", "avg", "lat"),
+            Metric("b", "max", "lat"),
+            Metric("c", "percentile", "lat", percent=95),
+            Metric("d", "percentile", "lat", percent=99.9),
+            Metric("e", "count", query="status:502"),
+            Metric("f", "count", query="status:502"),
+            Metric("g", "percentile", "lat", percent=95.0),
+        ),
+    )
+    p = aggs_module.plan(req, "logs-*", types)
+    aggs = p.body["aggs"]
+    assert sorted(next(iter(a)) for a in aggs.values()) == ["filter", "percentiles", "stats"]
+    [pct] = [a["percentiles"] for a in aggs.values() if "percentiles" in a]
+    assert pct["percents"] == [95.0, 99.9]
+    assert set(p.readers) == {"a", "b", "c", "d", "e", "f", "g"}
+
+
 def test_bulk_reply_walk_classifies_each_item() -> None:
     """Item statuses map to outcomes; errors:false is all CREATED; missing items are RETRYABLE."""
     docs = [make_doc(i) for i in range(6)]
