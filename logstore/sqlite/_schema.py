@@ -86,7 +86,9 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         if str(mode).lower() != "wal":
             raise StoreError(describe(path, RuntimeError(f"cannot switch to WAL mode (got {mode})")))
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: keeps the id/ts indexes hot while ingesting
+        # 32 MiB keeps the id/ts indexes hot while ingesting; 64 MiB measured no faster and pushed the
+        # shipper past its 150 MB RSS budget.
+        conn.execute("PRAGMA cache_size = -32768")
         # temp_store stays at its default: measured, MEMORY made GROUP BY's sorter twice as slow.
         # 40 MB of WAL between checkpoints (default 4 MB): each checkpoint fsyncs, so fewer is faster
         # under a steady ingest, and readers still find recent pages through the WAL index.
