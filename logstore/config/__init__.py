@@ -105,7 +105,9 @@ def format_validation_error(
 M = TypeVar("M", bound=BaseModel)
 
 
-def validate_model(model: type[M], data: Any, src: str, marks: Marks, prefix: tuple[str | int, ...] = ()) -> M:
+def validate_model(
+    model: type[M], data: Any, src: str, marks: Marks, prefix: tuple[str | int, ...] = ()
+) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -146,9 +148,7 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str], marks: Ma
         marks.pop(tuple(keys), None)
 
 
-def load_config(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the config; raises ConfigError with a one-line message."""
     env = os.environ if env is None else env
     found = find_config(path, env)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from logstore.config.types import Duration, StrList, Strict
+from logstore.config.types import Duration, Strict, StrList
 
 
 class SqliteConfig(Strict):

@@ -15,14 +15,11 @@ from typing import Any
 
 import orjson
 
-from logstore.types import ID_FIELD
-
 DEFAULT_VALUE = "default"
 DAY_MS = 86_400_000
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Elasticsearch forbids these in index names (plus upper case, and a leading - _ +).
 _INVALID = re.compile(r'[\\/*?"<>| ,#:%{}\s]+')
-_ID_PARENT, _ID_LEAF = ID_FIELD.split(".")
 
 
 def sanitize(value: Any) -> str:
@@ -146,58 +143,3 @@ class IndexNamer:
             pos = m.end()
         out += re.escape(self.pattern[pos:].lower())
         return re.compile(out)
-
-
-def prepare_source(source: dict[str, Any], doc_id: str) -> dict[str, Any] | None:
-    """The source to store, or None when ``source`` is already fine as it is (the common case).
-
-    Dotted top-level keys become nested objects (``{"log.level": x}`` -> ``{"log": {"level": x}}``)
-    so both backends see one shape, and ``event.id`` carries the doc id (the sort tiebreak).
-    """
-    dotted = "." in "".join(source)  # one C-level pass over the keys
-    event = source.get(_ID_PARENT)
-    has_id = isinstance(event, dict) and event.get(_ID_LEAF) == doc_id
-    if not dotted and has_id:
-        return None
-    out = expand_dotted(source) if dotted else dict(source)
-    event = out.get(_ID_PARENT)
-    if not isinstance(event, dict):
-        out[_ID_PARENT] = {_ID_LEAF: doc_id}
-    elif event.get(_ID_LEAF) != doc_id:
-        out[_ID_PARENT] = {**event, _ID_LEAF: doc_id}
-    return out
-
-
-def expand_dotted(source: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in source.items():
-        if "." not in key:
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                _merge(out[key], value)
-            else:
-                out[key] = value
-            continue
-        parts = key.split(".")
-        node = out
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                # A scalar already sits where an object is needed: the nested value wins, as in
-                # Elasticsearch's own dotted-field expansion order (later keys win).
-                child = {}
-                node[part] = child
-            node = child
-        leaf = parts[-1]
-        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            _merge(node[leaf], value)
-        else:
-            node[leaf] = value
-    return out
-
-
-def _merge(into: dict[str, Any], value: dict[str, Any]) -> None:
-    for k, v in value.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        else:
-            into[k] = v

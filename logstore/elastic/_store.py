@@ -29,11 +29,12 @@ from elastic_transport import ConnectionTimeout, TlsError, TransportError
 from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
 from elasticsearch.serializer import NdjsonSerializer
 
+from logstore._source import prepare_source
 from logstore.config import ElasticsearchConfig, format_duration
 from logstore.elastic import _aggs
 from logstore.elastic._dsl import fields_needing_types, translate, with_window
 from logstore.elastic._mapping import composable_template, delete_policy, legacy_template
-from logstore.elastic._naming import IndexNamer, prepare_source
+from logstore.elastic._naming import IndexNamer
 from logstore.protocol import Order
 from logstore.query import Node, QueryError, parse_query
 from logstore.types import (

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from logstore._source import prepare_source
 from logstore.config import SqliteConfig
 from logstore.protocol import Order
 from logstore.query import Node, parse_query
@@ -95,30 +96,6 @@ class _Checkpointer:
         self.thread.join()
 
 
-def _nest(source: dict[str, Any]) -> dict[str, Any]:
-    """Expand dotted top-level keys ({"a.b": 1} -> {"a": {"b": 1}}) so both backends store one shape.
-
-    Objects on the way are copied, never updated in place: the caller's doc stays as it was.
-    """
-    out: dict[str, Any] = {}
-    for key, value in source.items():
-        if "." not in key:
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = {**out[key], **value}
-            else:
-                out[key] = value
-            continue
-        parts = key.split(".")
-        node = out
-        for part in parts[:-1]:
-            child = node.get(part)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[part] = child
-            node = child
-        node[parts[-1]] = value
-    return out
-
-
 def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
     """The events row (rowid filled in later) and the text to index, or ValueError/TypeError.
 
@@ -137,15 +114,11 @@ def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
     if type(ts) is not int:
         raise ValueError("ts is not epoch milliseconds")
     raw = doc.raw
-    # "".join(keys) is one C call (and a TypeError for non-string keys): dotted keys are rare.
-    if "." in "".join(source):
-        source = _nest(source)
+    fixed = prepare_source(source, doc_id)
+    if fixed is not None:
+        source = fixed
         raw = None
-    event = source.get("event")
-    if type(event) is not dict or event.get("id") != doc_id:
-        event = {**event, "id": doc_id} if isinstance(event, dict) else {"id": doc_id}
-        source = {**source, "event": event}
-        raw = None
+    event = source["event"]
     text = raw.decode() if raw is not None else orjson.dumps(source).decode()
     # Hot columns hold strings only; anything else stays NULL and queries read the JSON instead.
     obj = source.get("service")

@@ -14,11 +14,12 @@ import orjson
 import pytest
 
 from logstore import AggRequest, Cursor, Doc, Metric, Outcome, QueryError, StoreError, parse_query
+from logstore._source import expand_dotted, prepare_source
 from logstore.config import ElasticsearchConfig, StoreConfig
 from logstore.elastic import ElasticStore
 from logstore.elastic import _aggs as aggs_module
 from logstore.elastic._dsl import MATCH_NONE, fields_needing_types, translate
-from logstore.elastic._naming import IndexNamer, expand_dotted, prepare_source
+from logstore.elastic._naming import IndexNamer
 from logstore.types import format_ts
 from tests.rig.proxy import FaultProxy
 
