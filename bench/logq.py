@@ -4,13 +4,20 @@ Builds (once, cached under bench/out/) 1M access-log docs spread over the 24 h b
 written through ``SqliteStore.write`` into a SQLite store, and the same docs as a JSONL file. Then,
 in one run, prints:
 
+The store is configured with ``indexed_fields: [status, latency_ms]`` (the fields the question filters
+on), so the comparison is what a user who indexes the fields they query gets. Opening the store with
+that config builds the two expression indexes once; that build is timed and printed on its own.
+
 1. ``logq 'status:502 AND latency_ms:>500' --since 24h -o json`` versus
    ``jq -c 'select(.status==502 and .latency_ms>500)' FILE`` (Debian jq; skipped with a note when
    missing): wall time of each, the hit counts (they must agree) and the speed-up.
 2. ``logq '*' -o json -n 0 | wc -l``: docs/s and the peak RSS of the logq process, on the whole store
    and on a tenth of it (flat memory means the two peaks are about equal).
 
-Numbers are printed, never asserted. Usage: ``python bench/logq.py [--docs N] [--rebuild]``.
+3. With ``--write-cost N``: what ``indexed_fields`` costs the writer, ``SqliteStore.write`` docs/s of
+   N fresh docs into a new store without and with the two indexes (twice each, alternating).
+
+Numbers are printed, never asserted. Usage: ``python bench/logq.py [--docs N] [--rebuild] [--write-cost N]``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ NOW_MS = 1_795_305_600_000  # NOW in epoch ms
 DAY_MS = 86_400_000
 QUERY = "status:502 AND latency_ms:>500"
 JQ_FILTER = "select(.status==502 and .latency_ms>500)"
+INDEXED = ["status", "latency_ms"]  # store.sqlite.indexed_fields: what the 502 question filters on
 SERVICES = ("web", "api", "checkout", "search", "auth")
 PATHS = ("/", "/login", "/api/orders", "/api/cart", "/search", "/health", "/static/app.js")
 METHODS = ("GET", "GET", "GET", "POST", "PUT")
@@ -101,6 +109,47 @@ def build(out: Path, n: int) -> tuple[Path, Path]:
     print(f"built {n:,} docs in {time.perf_counter() - t0:.1f} s -> {db} ({db.stat().st_size / 1e6:.0f} MB)")
     marker.write_text(f"{n} v{SCHEMA_VERSION}")
     return db, jsonl
+
+
+def index_fields(db: Path) -> None:
+    """Open the store with indexed_fields once, so the index build is timed here, not inside logq."""
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    store = SqliteStore(SqliteConfig(path=db, indexed_fields=INDEXED))
+    store.close()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    print(f"indexed_fields {INDEXED}: open + index build {wall:.1f} s wall, {cpu:.1f} s CPU (~0 if built)")
+
+
+def write_cost(out: Path, n: int) -> None:
+    """docs/s of SqliteStore.write into a fresh store, without and with INDEXED (the writer's price)."""
+    rng = random.Random(7)
+    docs = []
+    for i in range(n):
+        ts = NOW_MS - DAY_MS + i
+        source = {
+            "@timestamp": format_ts(ts),
+            "event": {"id": f"w{i:011x}"},
+            "message": f"GET /x {i}",
+            "service": {"name": SERVICES[i % len(SERVICES)]},
+            "status": rng.choice(STATUSES),
+            "latency_ms": int(rng.lognormvariate(4.5, 1.0)),
+        }
+        docs.append(Doc(f"w{i:011x}", ts, source, orjson.dumps(source)))
+    print(f"\n## 3. SqliteStore.write of {n:,} docs (batches of 10,000), without and with indexed_fields")
+    for fields in ([], INDEXED, [], INDEXED):
+        db = out / "logq-write-cost.db"
+        for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            p.unlink(missing_ok=True)
+        store = SqliteStore(SqliteConfig(path=db, indexed_fields=fields))
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        for k in range(0, n, 10_000):
+            store.write(docs[k : k + 10_000])
+        store.close()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        print(f"indexed_fields {fields}: {n / wall:,.0f} docs/s wall, {n / cpu:,.0f} docs per CPU second")
+    for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        p.unlink(missing_ok=True)
 
 
 def _hwm_kib(pid: int) -> int:
@@ -164,12 +213,14 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=1_000_000)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--write-cost", type=int, default=0, metavar="N", help="also time writes of N docs")
     a = ap.parse_args()
     if a.rebuild:
         shutil.rmtree(a.out, ignore_errors=True)
     db, jsonl = build(a.out, a.docs)
     cfg = a.out / f"logq-{a.docs}.yaml"
-    cfg.write_text(f"store:\n  sqlite:\n    path: {db}\n")
+    cfg.write_text(f"store:\n  sqlite:\n    path: {db}\n    indexed_fields: [{', '.join(INDEXED)}]\n")
+    index_fields(db)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOGQ_NOW": NOW}
     logq = [sys.executable, "-m", "logq.cli", "-c", str(cfg)]
 
@@ -177,8 +228,13 @@ def main() -> None:
     print(
         f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared; CPU seconds are the stabler number)"
     )
+    plain_cfg = a.out / f"logq-{a.docs}-unindexed.yaml"
+    plain_cfg.write_text(f"store:\n  sqlite:\n    path: {db}\n")
+    plain = [sys.executable, "-m", "logq.cli", "-c", str(plain_cfg)]
+    lq0 = timed([*plain, QUERY, "--since", "24h", "-o", "json"], env)
+    print(f"logq, no indexed_fields: {lq0.show()}")
     lq = timed([*logq, QUERY, "--since", "24h", "-o", "json"], env)
-    print(f"logq (SQLite store):     {lq.show()}")
+    print(f"logq (indexed_fields):   {lq.show()}")
     jq_bin = shutil.which("jq")
     if jq_bin is None:
         print("jq: not installed (apt-get install -y jq); comparison skipped")
@@ -190,6 +246,7 @@ def main() -> None:
             f"logq vs jq: {jq.wall / lq.wall:.1f}x faster by wall time, {jq.cpu / lq.cpu:.1f}x by CPU time "
             f"({same}; target >= 5x)"
         )
+        print(f"logq vs jq, no indexed_fields: {jq.wall / lq0.wall:.1f}x wall, {jq.cpu / lq0.cpu:.1f}x CPU")
 
     print("\n## 2. logq '*' -o json -n 0 | wc -l (streaming rate and memory)")
     for label, since in (("a tenth", f"{int(2.4 * 3600)}s"), ("all", "24h")):
@@ -199,6 +256,8 @@ def main() -> None:
             f"{r.lines / r.cpu:,.0f} docs/s per CPU second, peak RSS {r.rss_kib / 1024:.0f} MiB "
             "(target >= 100,000 docs/s, flat memory)"
         )
+    if a.write_cost:
+        write_cost(a.out, a.write_cost)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -5,15 +5,29 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from logstore.config.types import Duration, Strict, StrList
+from logstore.query import _FIELD_NAME, MESSAGE
 
 
 class SqliteConfig(Strict):
     path: Path = Path("data/logwarden.db")
     retention: Duration | None = None  # None keeps everything
     busy_timeout: Duration = timedelta(seconds=10)
+    # Fields that get an expression index (created at open): Term/Range queries on them seek instead
+    # of parsing every doc of the window. Each costs a little on every write.
+    indexed_fields: StrList = Field(default_factory=list)
+
+    @field_validator("indexed_fields")
+    @classmethod
+    def _field_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _FIELD_NAME.match(name) or ".." in name or name.endswith("."):
+                raise ValueError(f"{name!r} is not a field name")
+            if name in (MESSAGE, "@timestamp", "event.id"):
+                raise ValueError(f"{name!r} is always indexed; remove it")
+        return list(dict.fromkeys(value))
 
 
 class ElasticsearchConfig(Strict):

@@ -128,8 +128,10 @@ def _values(
     return out
 
 
-def run_aggregate(conn: sqlite3.Connection, req: AggRequest) -> AggResult:
-    w = Where(conn, req.query)
+def run_aggregate(
+    conn: sqlite3.Connection, req: AggRequest, indexed: frozenset[str] = frozenset()
+) -> AggResult:
+    w = Where(conn, req.query, indexed=indexed)
     time_cond = window(w, datetime_to_ms(req.start), datetime_to_ms(req.end))
     cond = f"{time_cond} AND {w.node(parse_query(req.query))}"
     groups = [value_expr(w, f) for f in req.group_by]

@@ -7,7 +7,10 @@ and a busy timeout from the config so short lock contention waits instead of fai
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from logstore.types import StoreError
@@ -164,3 +167,48 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+# ---- indexed fields (store.sqlite.indexed_fields) -------------------------------------------------
+
+INDEX_PREFIX = "logstore_ix_"
+
+
+def indexed_expr(field: str, table: str = "") -> str:
+    """The indexed expression of a field, in the one textual form the planner matches.
+
+    SQLite uses an expression index only when a query contains the same expression, with the JSON
+    path as a literal (a bound parameter is not the same expression), so the DDL and the translator
+    both take it from here. The field name was validated by the query regex: no quote can occur.
+    """
+    from logstore.sqlite._translate import json_path  # the one path quoting; a cycle at import time
+
+    return f"json_extract({table + '.' if table else ''}doc, '{json_path(field)}')"
+
+
+def index_name(field: str) -> str:
+    """``logstore_ix_<field>``; a field with characters outside [A-Za-z0-9_] gets a hash suffix too,
+    so ``a.b`` and ``a_b`` never share a name."""
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", field)
+    if safe != field:
+        safe += "_" + hashlib.sha1(field.encode()).hexdigest()[:8]
+    return INDEX_PREFIX + safe
+
+
+def ensure_indexes(conn: sqlite3.Connection, fields: Sequence[str]) -> None:
+    """Create the expression index of each field that lacks one (a reader pays nothing once built).
+
+    ``(value, ts)``: an equality on the value leaves the time window as a range inside the index.
+    Indexes of fields no longer configured are left in place (harmless: they only cost writes); a
+    user drops one with ``DROP INDEX logstore_ix_...``. Building one reads every doc once.
+    """
+    existing = {
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        if name.startswith(INDEX_PREFIX)
+    }
+    for field in fields:
+        name = index_name(field)
+        if name not in existing:
+            expr = indexed_expr(field)
+            conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON logstore_events ({expr}, ts)')

@@ -35,7 +35,7 @@ from logstore.query import (
     Term,
     Wildcard,
 )
-from logstore.sqlite._schema import HOT_COLUMNS, HOT_NUMBERS
+from logstore.sqlite._schema import HOT_COLUMNS, HOT_NUMBERS, indexed_expr
 from logstore.types import ID_FIELD, TIMESTAMP_FIELD
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -44,6 +44,9 @@ _PLAIN_PREFIX = re.compile(r"^([^\W_]+)\*$")
 # An expansion larger than this is almost surely a mistake, and an FTS5 OR of it would be slow.
 MAX_EXPANSION = 10_000
 _JSON_ROW_OK = "(key IS NULL OR typeof(key) = 'integer')"  # the value itself or an array element
+# json_extract of an array is its JSON text, so in an expression index every array value sorts in the
+# text range ['[', '\\'): an array's elements are reached through that range (and then json_each).
+_ARRAY_RANGE = "({x} >= '[' AND {x} < '\\')"
 
 
 def tokenize(text: str) -> list[str]:
@@ -173,8 +176,15 @@ def _fts_phrase(words: list[str]) -> str:
 class Where:
     """Builds one WHERE fragment and its named parameters for one query over ``logstore_events e``."""
 
-    def __init__(self, conn: sqlite3.Connection, query: str, params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        query: str,
+        params: dict[str, Any] | None = None,
+        indexed: frozenset[str] = frozenset(),
+    ) -> None:
         self.conn = conn
+        self.indexed = indexed  # fields with an expression index (store.sqlite.indexed_fields)
         self.query = query
         self.params: dict[str, Any] = {} if params is None else params
         self.start_ms: int | None = None  # the time window, set by window()
@@ -182,6 +192,7 @@ class Where:
         self.start_param: str | None = None  # names of the window's bound parameters, set by window()
         self.end_param: str | None = None
         self._rowids: tuple[str, str] | None = None
+        self._arrays: dict[str, bool] = {}  # indexed field -> whether the window holds array values
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -208,6 +219,8 @@ class Where:
             return self.timestamp(node)
         if field == ID_FIELD:
             return self.column("e.id", node, nullable=False)
+        if field in self.indexed and isinstance(node, (Term, Phrase, Range)):
+            return self.indexed_leaf(node)
         column = HOT_COLUMNS.get(field)
         if column is not None:
             return self.column(f"e.{column}", node, nullable=True)
@@ -347,6 +360,55 @@ class Where:
         else:
             cond = "0"  # text patterns and string ranges only match string values, which live in the JSON
         return f"({cond} OR ({col} IS NULL AND {self.generic(node)}))"
+
+    # ---- indexed fields: the expression index narrows, the JSON test decides -----------------------
+
+    def indexed_leaf(self, node: Term | Phrase | Range) -> str:
+        """``(candidates) AND generic``: the candidates, in the index's own expression, are a superset
+        of the matches that the planner can seek; the generic JSON test then keeps the semantics
+        exactly those of an unindexed field (types, booleans, array elements).
+
+        In SQLite's order NULL < numbers < text, and json_extract turns true/false into 1/0.
+        """
+        x = indexed_expr(node.field, "e")
+        cands = []
+        if isinstance(node, Range):
+            if self.numeric_range(node):
+                cands.append(f"({self.compare(x, node, numeric=True)} AND {x} < '')")  # '' < any text
+            else:
+                # An open low end would reach down into the numbers: start at the smallest text.
+                floor = f" AND {x} >= ''" if node.low is None else ""
+                cands.append(f"({self.compare(x, node)}{floor})")
+        else:
+            text = node.value if isinstance(node, Term) else node.text
+            num = parse_number(text)
+            if num is not None:
+                cands.append(f"{x} = {self.bind(num)}")
+            cands.append(f"{x} = {self.bind(text)}")
+            if text in ("true", "false"):
+                cands.append(f"{x} = {1 if text == 'true' else 0}")
+        if self.has_arrays(node.field, x):
+            cands.append(_ARRAY_RANGE.format(x=x))
+        return f"(({' OR '.join(cands)}) AND {self.generic(node)})"
+
+    def has_arrays(self, field: str, x: str) -> bool:
+        """Whether any doc in the window holds an array (or '['-text) in the field: one index seek.
+
+        Why: an OR with the array range makes the planner give up the index (it scans the window
+        instead), so the branch is added only when it can match. Like rowid_bounds, this is decided
+        once per search: an array value written after the search began may be missed by it.
+        """
+        if field not in self._arrays:
+            sql = f"SELECT 1 FROM logstore_events e WHERE {_ARRAY_RANGE.format(x=x)}"
+            args: list[int] = []
+            if self.start_ms is not None:
+                sql += " AND e.ts >= ?"
+                args.append(self.start_ms)
+            if self.end_ms is not None:
+                sql += " AND e.ts < ?"
+                args.append(self.end_ms)
+            self._arrays[field] = self.conn.execute(sql + " LIMIT 1", args).fetchone() is not None
+        return self._arrays[field]
 
     # ---- any other field: the JSON ---------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from logstore.config import SqliteConfig
 from logstore.protocol import Order
 from logstore.query import Node, parse_query
 from logstore.sqlite._aggregate import run_aggregate
-from logstore.sqlite._schema import connect, describe, open_raw
+from logstore.sqlite._schema import connect, describe, ensure_indexes, open_raw
 from logstore.sqlite._translate import Where, fts_text, sql_regexp, window
 from logstore.types import (
     AggRequest,
@@ -160,6 +160,13 @@ class SqliteStore:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = connect(self.path, config.busy_timeout.total_seconds())
         self._conn.create_function("logstore_regexp", 2, sql_regexp, deterministic=True)
+        self._indexed = frozenset(config.indexed_fields)
+        if self._indexed:
+            try:
+                ensure_indexes(self._conn, config.indexed_fields)
+            except sqlite3.Error as e:
+                self._conn.close()
+                raise StoreError(describe(self.path, e)) from None
         self._checkpointer: _Checkpointer | None = None  # started by the first write
         self._frames = 0  # WAL frames written since the last checkpoint request (an estimate)
 
@@ -267,7 +274,7 @@ class SqliteStore:
         self, query: str, node: Node, start: datetime | None, end: datetime | None
     ) -> tuple[Where, str]:
         """The WHERE clause of a search or count (building it may read the FTS vocabulary)."""
-        where = Where(self.conn, query)
+        where = Where(self.conn, query, indexed=self._indexed)
         try:
             return where, f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
         except sqlite3.Error as e:
@@ -378,7 +385,7 @@ class SqliteStore:
     def aggregate(self, requests: Sequence[AggRequest]) -> list[AggResult]:
         with self._lock:
             try:
-                return [run_aggregate(self.conn, req) for req in requests]
+                return [run_aggregate(self.conn, req, self._indexed) for req in requests]
             except sqlite3.Error as e:
                 raise self._fail(e) from None
 
