@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,50 +98,37 @@ def parse_time(value: str, query: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def wildcard_to_glob(pattern: str) -> str:
-    """Lucene wildcard (``\\*`` and ``\\?`` literal) to SQLite GLOB (case-sensitive, whole value)."""
-    out: list[str] = []
+def _wildcard_tokens(pattern: str) -> Iterator[tuple[str, bool]]:
+    """(character, is_wildcard) for a Lucene wildcard: unescaped * and ? are wildcards, \\x is literal x."""
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            out.append(f"[{nxt}]" if nxt in "*?[" else nxt)
+            yield pattern[i + 1], False
             i += 2
             continue
-        out.append("[[]" if ch == "[" else ch)
+        yield ch, ch in "*?"
         i += 1
-    return "".join(out)
+
+
+def wildcard_to_glob(pattern: str) -> str:
+    """Lucene wildcard (``\\*`` and ``\\?`` literal) to SQLite GLOB (case-sensitive, whole value)."""
+    return "".join(ch if wild else f"[{ch}]" if ch in "*?[" else ch for ch, wild in _wildcard_tokens(pattern))
 
 
 def wildcard_to_regex(pattern: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
-        i += 1
-    return "".join(out)
+    return "".join(
+        (".*" if ch == "*" else ".") if wild else re.escape(ch) for ch, wild in _wildcard_tokens(pattern)
+    )
 
 
 def literal_prefix(pattern: str) -> str:
     """The part of a Lucene wildcard before its first unescaped wildcard character."""
     out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(pattern[i + 1])
-            i += 2
-            continue
-        if ch in "*?":
+    for ch, wild in _wildcard_tokens(pattern):
+        if wild:
             break
         out.append(ch)
-        i += 1
     return "".join(out)
 
 
