@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -129,9 +130,12 @@ def _values(
 
 
 def run_aggregate(
-    conn: sqlite3.Connection, req: AggRequest, indexed: frozenset[str] = frozenset()
+    conn: sqlite3.Connection,
+    req: AggRequest,
+    indexed: frozenset[str] = frozenset(),
+    before_text: Callable[[], None] | None = None,
 ) -> AggResult:
-    w = Where(conn, req.query, indexed=indexed)
+    w = Where(conn, req.query, indexed=indexed, before_text=before_text)
     time_cond = window(w, datetime_to_ms(req.start), datetime_to_ms(req.end))
     cond = f"{time_cond} AND {w.node(parse_query(req.query))}"
     groups = [value_expr(w, f) for f in req.group_by]

@@ -15,7 +15,11 @@ from pathlib import Path
 
 from logstore.types import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+# New files get 16 KiB pages (SQLite's default is 4): measured ~20 % more docs per CPU-second on
+# ingest (fewer pages, fewer WAL frames per row), window aggregates no slower. An existing file keeps
+# its page size: changing it would mean VACUUM, rewriting the whole store.
+PAGE_SIZE = 16384
 
 # Hot columns: the ECS fields alert rules filter, group and measure most, copied out of the JSON at
 # write time so a window aggregate reads no JSON (parsing a ~600-byte doc costs more than the rest of
@@ -34,6 +38,12 @@ HOT_NUMBERS: dict[str, str] = {
 _TIME_INDEX = (
     "CREATE INDEX IF NOT EXISTS logstore_events_time"
     " ON logstore_events (ts, service, level, host, status, duration)"
+)
+
+_META = "CREATE TABLE IF NOT EXISTS logstore_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID"
+_META_ROWS = (
+    "INSERT OR IGNORE INTO logstore_meta VALUES ('store_id', lower(hex(randomblob(16)))),"
+    " ('rowid_hwm', (SELECT coalesce(max(rowid), 0) FROM logstore_events))"
 )
 
 _DDL = (
@@ -57,13 +67,11 @@ _DDL = (
     # table row, and its JSON, is read only for rows whose hot column is NULL), ~4x faster than
     # seeking each row. Still the index for time ranges and for the (ts, id) search order.
     _TIME_INDEX,
-    # Contentless: the message text lives once, in the doc JSON. Deleting an FTS row therefore
-    # needs the original text (the 'delete' command); retention recomputes it from the doc.
-    # remove_diacritics 0: Elasticsearch's standard analyzer keeps diacritics too.
-    """CREATE VIRTUAL TABLE IF NOT EXISTS logstore_fts USING fts5(
-        message, content='', columnsize=0, tokenize='unicode61 remove_diacritics 0'
-    )""",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS logstore_fts_vocab USING fts5vocab(logstore_fts, 'row')",
+    # The full-text index lives in a side file (see _fts.py). store_id ties that file to this one;
+    # rowid_hwm is the highest rowid ever handed out, so a rowid is never reused (the index may still
+    # hold an entry for a deleted row until it is cleaned up).
+    _META,
+    _META_ROWS,
 )
 
 
@@ -85,6 +93,8 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         raise StoreError(describe(path, e)) from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only a new, empty file takes it
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(describe(path, RuntimeError(f"cannot switch to WAL mode (got {mode})")))
@@ -130,7 +140,18 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
         _TIME_INDEX,
         "DROP INDEX IF EXISTS logstore_events_ts",
     ),
+    # 3 -> 4: the full-text index moves to the side file (rebuilt there from the docs on first use).
+    4: (
+        "DROP TABLE IF EXISTS logstore_fts_vocab",
+        "DROP TABLE IF EXISTS logstore_fts",
+        _META,
+        _META_ROWS,
+    ),
 }
+
+
+def store_id(conn: sqlite3.Connection) -> str:
+    return str(conn.execute("SELECT value FROM logstore_meta WHERE key = 'store_id'").fetchone()[0])
 
 
 def _version(conn: sqlite3.Connection) -> int | None:

@@ -169,8 +169,11 @@ class Where:
         query: str,
         params: dict[str, Any] | None = None,
         indexed: frozenset[str] = frozenset(),
+        before_text: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
+        # Called once before the first text predicate: brings the full-text index up to date.
+        self.before_text = before_text
         self.indexed = indexed  # fields with an expression index (store.sqlite.indexed_fields)
         self.query = query
         self.params: dict[str, Any] = {} if params is None else params
@@ -221,7 +224,7 @@ class Where:
     def fts(self, match: str | None) -> str:
         if match is None:
             return "0"
-        sql = f"SELECT rowid FROM logstore_fts WHERE logstore_fts MATCH {self.bind(match)}"
+        sql = f"SELECT rowid FROM fts.logstore_fts WHERE logstore_fts MATCH {self.bind(match)}"
         bounds = self.rowid_bounds()
         if bounds is not None:
             sql += f" AND rowid >= {bounds[0]} AND rowid <= {bounds[1]}"
@@ -249,6 +252,9 @@ class Where:
         return self._rowids
 
     def message(self, node: Node) -> str:
+        if self.before_text is not None:
+            hook, self.before_text = self.before_text, None
+            hook()
         if isinstance(node, (Term, Phrase)):
             words = tokenize(node.value if isinstance(node, Term) else node.text)
             # A term that analyzes into several words is a phrase, as match_phrase does on ES.
@@ -277,7 +283,7 @@ class Where:
 
     def expand(self, prefix: str, keep: Any, upto: str | None = None) -> str | None:
         """Words of the FTS vocabulary that ``keep`` accepts, as an FTS5 OR (None: no word)."""
-        sql = "SELECT term FROM logstore_fts_vocab"
+        sql = "SELECT term FROM fts.logstore_fts_vocab"
         args: list[Any] = []
         if upto is not None:
             sql += " WHERE term >= ? AND term <= ?"

@@ -1,11 +1,15 @@
-"""The embedded SQLite store: one file, WAL, FTS5 on message.
+"""The embedded SQLite store: one file of events (WAL), FTS5 on message in a side file.
 
 Guarantees:
 - ``write`` is one transaction per call and idempotent by id (DUPLICATE for ids stored already or
   repeated in the batch); a doc that cannot be stored is REJECTED without sinking the batch.
 - ``search`` streams in keyset pages on (ts, id), so memory stays flat however many hits match, and
   no read transaction stays open between pages (the writer's checkpoints are never held back).
-- Committed writes are visible to readers in other processes (WAL); ``refresh`` is a no-op.
+- Committed writes are visible to readers in other processes (WAL). The full-text index is built
+  behind the writer on another thread (``_fts.py``); a text query first brings it up to date, so
+  searches stay exact; ``refresh`` waits for it.
+- Writes go through their own connection, without the index file attached, so a write transaction
+  never holds the index's lock (and the indexer never holds up a write).
 - A writing store checkpoints the WAL from a background thread on its own connection (PASSIVE, never
   blocking readers or the writer), so ``write`` never pays for a checkpoint's page copies and fsync.
 """
@@ -26,8 +30,9 @@ from logstore.config import SqliteConfig
 from logstore.protocol import Order
 from logstore.query import Node, parse_query
 from logstore.sqlite._aggregate import run_aggregate
-from logstore.sqlite._schema import connect, describe, ensure_indexes, open_raw
-from logstore.sqlite._translate import Where, fts_text, sql_regexp, window
+from logstore.sqlite._fts import FtsIndex, fts_text_of_doc
+from logstore.sqlite._schema import connect, describe, ensure_indexes, open_raw, store_id
+from logstore.sqlite._translate import Where, sql_regexp, window
 from logstore.types import (
     AggRequest,
     AggResult,
@@ -46,12 +51,11 @@ _INSERT_EVENT = (
     "INSERT OR IGNORE INTO logstore_events (rowid, id, ts, service, level, host, doc, status, duration)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_FTS = "INSERT INTO logstore_fts (rowid, message) VALUES (?, ?)"
-_DELETE_FTS = "INSERT INTO logstore_fts (logstore_fts, rowid, message) VALUES ('delete', ?, ?)"
+_DELETE_FTS = "INSERT INTO fts.logstore_fts (logstore_fts, rowid, message) VALUES ('delete', ?, ?)"
 _RETENTION_CHUNK = 5000
-# Frames (pages) of WAL a writer may add before the background checkpointer copies them back: 10,000
-# frames is ~40 MB, SQLite's own autocheckpoint would run every 1,000 (and inside the writer's COMMIT).
-_CHECKPOINT_FRAMES = 10_000
+# Bytes of WAL a writer may add before the background checkpointer copies them back (~40 MB; SQLite's
+# own autocheckpoint would run every 1,000 pages, and inside the writer's COMMIT).
+_CHECKPOINT_BYTES = 40 << 20
 
 
 class _Checkpointer:
@@ -96,8 +100,8 @@ class _Checkpointer:
         self.thread.join()
 
 
-def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
-    """The events row (rowid filled in later) and the text to index, or ValueError/TypeError.
+def _prepare(doc: Doc) -> list[Any]:
+    """The events row (rowid filled in later), or ValueError/TypeError.
 
     This runs once per doc on the ingest path, so it sticks to cheap checks: exact type tests, and
     re-serializing only when the doc must change (dotted keys, event.id missing).
@@ -114,11 +118,14 @@ def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
     if type(ts) is not int:
         raise ValueError("ts is not epoch milliseconds")
     raw = doc.raw
-    fixed = prepare_source(source, doc_id)
-    if fixed is not None:
-        source = fixed
-        raw = None
-    event = source["event"]
+    if not (doc.final and raw is not None):  # final: the producer vouches for the stored shape
+        fixed = prepare_source(source, doc_id)
+        if fixed is not None:
+            source = fixed
+            raw = None
+    event = source.get("event")
+    if type(event) is not dict:
+        raise ValueError("event is not an object")
     text = raw.decode() if raw is not None else orjson.dumps(source).decode()
     # Hot columns hold strings only; anything else stays NULL and queries read the JSON instead.
     obj = source.get("service")
@@ -131,21 +138,17 @@ def _prepare(doc: Doc) -> tuple[list[Any], str | None]:
     obj = obj.get("response") if type(obj) is dict else None
     status = obj.get("status_code") if type(obj) is dict else None
     duration = event.get("duration")
-    message = source.get("message")
-    return (
-        [
-            0,
-            doc_id,
-            ts,
-            service if type(service) is str else None,
-            level if type(level) is str else None,
-            host if type(host) is str else None,
-            text,
-            status if type(status) is int or type(status) is float else None,
-            duration if type(duration) is int or type(duration) is float else None,
-        ],
-        message if type(message) is str else fts_text(message),
-    )
+    return [
+        0,
+        doc_id,
+        ts,
+        service if type(service) is str else None,
+        level if type(level) is str else None,
+        host if type(host) is str else None,
+        text,
+        status if type(status) is int or type(status) is float else None,
+        duration if type(duration) is int or type(duration) is float else None,
+    ]
 
 
 class SqliteStore:
@@ -158,17 +161,23 @@ class SqliteStore:
         self.path = Path(config.path)
         self.page_size = max(1, page_size)
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = connect(self.path, config.busy_timeout.total_seconds())
+        busy = config.busy_timeout.total_seconds()
+        self._conn: sqlite3.Connection | None = connect(self.path, busy)
+        self._wconn: sqlite3.Connection | None = None  # the write connection, opened by the first write
         self._conn.create_function("logstore_regexp", 2, sql_regexp, deterministic=True)
         self._indexed = frozenset(config.indexed_fields)
-        if self._indexed:
-            try:
+        try:
+            if self._indexed:
                 ensure_indexes(self._conn, config.indexed_fields)
-            except sqlite3.Error as e:
-                self._conn.close()
-                raise StoreError(describe(self.path, e)) from None
+            self._fts = FtsIndex(self.path, store_id(self._conn), busy)
+            self._fts.open()
+            self._conn.execute("ATTACH DATABASE ? AS fts", (str(self._fts.path),))
+        except sqlite3.Error as e:
+            self._conn.close()
+            raise StoreError(describe(self.path, e)) from None
         self._checkpointer: _Checkpointer | None = None  # started by the first write
         self._frames = 0  # WAL frames written since the last checkpoint request (an estimate)
+        self._page_bytes = 4096
 
     # ---- plumbing --------------------------------------------------------------------------------
 
@@ -187,37 +196,51 @@ class SqliteStore:
         results: list[WriteResult | None] = [None] * len(docs)
         index: list[int] = []
         rows: list[list[Any]] = []
-        messages: list[str | None] = []
         for i, doc in enumerate(docs):
             try:
-                row, message = _prepare(doc)
+                row = _prepare(doc)
             except (ValueError, TypeError, UnicodeDecodeError, orjson.JSONEncodeError) as e:
                 reason = str(e) or type(e).__name__
                 results[i] = WriteResult(str(getattr(doc, "id", "")), Outcome.REJECTED, reason)
                 continue
             index.append(i)
             rows.append(row)
-            messages.append(message)
         if rows:
             with self._lock:
-                created = self._insert(rows, messages)
+                created = self._insert(rows)
             created_, duplicate = Outcome.CREATED, Outcome.DUPLICATE
             for i, row, new in zip(index, rows, created, strict=True):
                 results[i] = WriteResult(row[1], created_ if new else duplicate)
         return [r for r in results if r is not None]
 
-    def _insert(self, rows: list[list[Any]], messages: list[str | None]) -> list[bool]:
+    def _writer(self) -> sqlite3.Connection:
+        if self._wconn is None:
+            self.conn  # noqa: B018 - raises when the store is closed
+            busy = self.config.busy_timeout.total_seconds()
+            try:
+                wconn = open_raw(self.path, busy)
+                wconn.execute("PRAGMA synchronous = NORMAL")
+                wconn.execute("PRAGMA cache_size = -32768")
+                # Readers keep SQLite's autocheckpoint (it never fires for them); the writer hands
+                # the work to its own thread.
+                wconn.execute("PRAGMA wal_autocheckpoint = 0")
+            except sqlite3.Error as e:
+                raise self._fail(e) from None
+            self._wconn = wconn
+            self._page_bytes = int(wconn.execute("PRAGMA page_size").fetchone()[0])
+            self._checkpointer = _Checkpointer(self.path, busy)
+        return self._wconn
+
+    def _insert(self, rows: list[list[Any]]) -> list[bool]:
         """Insert in one transaction; answer per row whether it was new (False: a duplicate id)."""
-        conn = self.conn
-        if self._checkpointer is None:
-            # Readers keep SQLite's autocheckpoint (it never fires for them); a writer hands the work
-            # to its own thread.
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-            self._checkpointer = _Checkpointer(self.path, self.config.busy_timeout.total_seconds())
+        conn = self._writer()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                base = conn.execute("SELECT coalesce(max(rowid), 0) FROM logstore_events").fetchone()[0]
+                base = conn.execute(
+                    "SELECT max(coalesce((SELECT max(rowid) FROM logstore_events), 0),"
+                    " (SELECT value FROM logstore_meta WHERE key = 'rowid_hwm'))"
+                ).fetchone()[0]
                 for k, row in enumerate(rows, base + 1):
                     row[0] = k
                 conn.executemany(_INSERT_EVENT, rows)
@@ -230,13 +253,8 @@ class SqliteStore:
                     )
                 }
                 created = [row[0] in present for row in rows]
-                conn.executemany(
-                    _INSERT_FTS,
-                    [
-                        (row[0], message)
-                        for row, message, new in zip(rows, messages, created, strict=True)
-                        if new and message is not None
-                    ],
+                conn.execute(
+                    "UPDATE logstore_meta SET value = ? WHERE key = 'rowid_hwm'", (base + len(rows),)
                 )
                 conn.execute("COMMIT")
             except BaseException:
@@ -245,12 +263,13 @@ class SqliteStore:
                 raise
         except sqlite3.Error as e:
             raise self._fail(e) from None
-        # ~1 KB of row, index and FTS pages per doc, and a few pages per commit however small (a table
-        # leaf, index leaves, FTS5 segment and structure): a rough count is enough to pace checkpoints.
-        self._frames += len(rows) // 4 + 8
-        if self._frames >= _CHECKPOINT_FRAMES:
+        # ~1 KB of row and index per doc, and a few pages per commit however small: a rough count
+        # is enough to pace checkpoints (~40 MB of WAL between them).
+        self._frames += (len(rows) * 1024) // self._page_bytes + 4
+        if self._frames * self._page_bytes >= _CHECKPOINT_BYTES and self._checkpointer is not None:
             self._frames = 0
             self._checkpointer.wake.set()
+        self._fts.wake()
         return created
 
     # ---- search ----------------------------------------------------------------------------------
@@ -274,7 +293,7 @@ class SqliteStore:
         self, query: str, node: Node, start: datetime | None, end: datetime | None
     ) -> tuple[Where, str]:
         """The WHERE clause of a search or count (building it may read the FTS vocabulary)."""
-        where = Where(self.conn, query, indexed=self._indexed)
+        where = Where(self.conn, query, indexed=self._indexed, before_text=self._fts.try_catch_up)
         try:
             return where, f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
         except sqlite3.Error as e:
@@ -385,7 +404,9 @@ class SqliteStore:
     def aggregate(self, requests: Sequence[AggRequest]) -> list[AggResult]:
         with self._lock:
             try:
-                return [run_aggregate(self.conn, req, self._indexed) for req in requests]
+                return [
+                    run_aggregate(self.conn, req, self._indexed, self._fts.try_catch_up) for req in requests
+                ]
             except sqlite3.Error as e:
                 raise self._fail(e) from None
 
@@ -402,15 +423,21 @@ class SqliteStore:
         while True:
             with self._lock:
                 try:
+                    # Both files locked (this connection has the index attached): no indexer adds a
+                    # row of this chunk to the index between reading the watermark and deleting.
                     conn.execute("BEGIN IMMEDIATE")
                     try:
+                        conn.execute("UPDATE fts.logstore_fts_state SET watermark = watermark")
+                        mark = conn.execute("SELECT watermark FROM fts.logstore_fts_state").fetchone()[0]
                         rows = conn.execute(
                             "SELECT rowid, doc FROM logstore_events WHERE ts < ? LIMIT ?",
                             (cutoff, _RETENTION_CHUNK),
                         ).fetchall()
                         fts_rows = []
                         for rowid, doc in rows:
-                            text = fts_text(orjson.loads(doc).get("message"))
+                            if rowid > mark:
+                                continue  # not indexed yet, and never will be once deleted
+                            text = fts_text_of_doc(doc)
                             if text is not None:
                                 fts_rows.append((rowid, text))
                         conn.executemany(_DELETE_FTS, fts_rows)
@@ -430,7 +457,11 @@ class SqliteStore:
         return RetentionResult(deleted_docs=deleted)
 
     def refresh(self) -> None:
-        """Nothing to do: a committed SQLite transaction is visible at once."""
+        """Bring the full-text index up to the last committed write (queries do it themselves too)."""
+        try:
+            self._fts.catch_up()
+        except sqlite3.Error as e:
+            raise self._fail(e) from None
 
     def health(self) -> Health:
         try:
@@ -441,10 +472,14 @@ class SqliteStore:
         return Health(True, f"sqlite store {self.path}: ok")
 
     def close(self) -> None:
+        self._fts.close()
         with self._lock:
             if self._checkpointer is not None:
                 self._checkpointer.stop()
                 self._checkpointer = None
+            if self._wconn is not None:
+                self._wconn.close()
+                self._wconn = None
             if self._conn is not None:
                 try:
                     self._conn.close()

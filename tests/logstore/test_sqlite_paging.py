@@ -118,7 +118,7 @@ def test_writer_checkpoints_in_the_background(tmp_path: Path) -> None:
     ]
     for k in range(0, len(docs), 2000):
         store.write(docs[k : k + 2000])
-    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert store._writer().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     store.close()
     again = SqliteStore(SqliteConfig(path=path))
     try:

@@ -1,0 +1,191 @@
+"""The SQLite store's full-text index: a side file built behind the writer, exact for every query."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from logstore import Doc, Outcome
+from logstore.config import SqliteConfig
+from logstore.sqlite import SqliteStore
+from logstore.sqlite._fts import FtsIndex, side_path
+from logstore.sqlite._schema import PAGE_SIZE
+from logstore.types import format_ts, ms_to_datetime
+from tests.logstore.corpus import BASE_MS
+
+
+def _doc(doc_id: str, message: object, ts: int = BASE_MS) -> Doc:
+    return Doc(doc_id, ts, {"@timestamp": format_ts(ts), "message": message, "event": {"id": doc_id}})
+
+
+def _watermark(path: Path) -> int:
+    conn = sqlite3.connect(side_path(path))
+    try:
+        return int(conn.execute("SELECT watermark FROM logstore_fts_state").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def lagging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Writers in this test never index in the background: the index lags until a query or refresh."""
+    monkeypatch.setattr(FtsIndex, "wake", lambda self: None)
+    yield
+
+
+def _open(path: Path, **kw: object) -> SqliteStore:
+    return SqliteStore(SqliteConfig(path=path, **kw))  # type: ignore[arg-type]
+
+
+def test_text_query_sees_docs_the_index_has_not_reached(tmp_path: Path, lagging: None) -> None:
+    """A text query first indexes what was committed before it, so a lagging index never hides a doc."""
+    path = tmp_path / "logs.db"
+    writer = _open(path)
+    reader = _open(path)
+    try:
+        writer.write([_doc("a", "upstream timed out"), _doc("b", "all good")])
+        assert _watermark(path) == 0
+        assert [h.id for h in reader.search('"timed out"')] == ["a"]
+        assert reader.count("good OR upstream") == 2
+        assert _watermark(path) == 2
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_background_indexer_catches_up_after_writes(tmp_path: Path) -> None:
+    """The writer's indexer thread brings the side file up to the last write without any query."""
+    path = tmp_path / "logs.db"
+    store = _open(path)
+    try:
+        store.write([_doc(f"d{i}", f"line {i}") for i in range(500)])
+        store.refresh()
+        assert _watermark(path) == 500
+        words = {t for (t,) in store.conn.execute("SELECT term FROM fts.logstore_fts_vocab")}
+        assert {"line", "0", "499"} <= words
+    finally:
+        store.close()
+
+
+def test_non_string_messages_are_indexed_like_before(tmp_path: Path, lagging: None) -> None:
+    """Array, number and boolean messages are indexed as their text, as the write path used to."""
+    store = _open(tmp_path / "logs.db")
+    try:
+        store.write([_doc("arr", ["first part", "second"]), _doc("num", 404), _doc("yes", True)])
+        assert [h.id for h in store.search("second")] == ["arr"]
+        assert [h.id for h in store.search("404")] == ["num"]
+        assert [h.id for h in store.search("true")] == ["yes"]
+        assert store.count('"part second"') == 1  # array elements join like lines of one text
+    finally:
+        store.close()
+
+
+def test_index_left_by_another_store_is_rebuilt(tmp_path: Path) -> None:
+    """An index file left next to a new events file of the same name is not trusted: it is rebuilt."""
+    path = tmp_path / "logs.db"
+    old = _open(path)
+    old.write([_doc("o1", "alpha"), _doc("o2", "alpha")])
+    old.refresh()
+    old.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    new = _open(path)
+    try:
+        new.write([_doc("n1", "beta")])
+        assert new.count("alpha") == 0
+        assert [h.id for h in new.search("beta")] == ["n1"]
+    finally:
+        new.close()
+
+
+def test_events_file_restored_from_older_copy_rebuilds_index(tmp_path: Path) -> None:
+    """An index ahead of its events file (restored from a backup) is rebuilt, and new docs are found."""
+    path = tmp_path / "logs.db"
+    store = _open(path)
+    store.write([_doc(f"k{i}", "kept") for i in range(3)])
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(path, tmp_path / "backup.db")
+    store.write([_doc(f"l{i}", "lost") for i in range(3)])
+    store.refresh()
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "backup.db", path)
+    again = _open(path)
+    try:
+        again.write([_doc("fresh", "fresh")])
+        assert again.count("lost") == 0
+        assert again.count("kept") == 3
+        assert [h.id for h in again.search("fresh")] == ["fresh"]
+    finally:
+        again.close()
+
+
+def test_retention_removes_deleted_docs_from_index(tmp_path: Path, lagging: None) -> None:
+    """Retention deletes old docs from the index too, indexed or not yet, and leaves no stale word."""
+    path = tmp_path / "logs.db"
+    store = _open(path, retention=timedelta(days=1))
+    day = 86_400_000
+    try:
+        store.write([_doc("old1", "ancient history", BASE_MS), _doc("new1", "recent", BASE_MS + 3 * day)])
+        store.refresh()  # old1 is indexed
+        store.write([_doc("old2", "ancient scroll", BASE_MS + 1)])  # not indexed yet
+        result = store.retention(now=ms_to_datetime(BASE_MS + 3 * day))
+        assert result.deleted_docs == 2
+        assert store.count("ancient") == 0
+        words = {t for (t,) in store.conn.execute("SELECT term FROM fts.logstore_fts_vocab")}
+        assert "ancient" not in words and "scroll" not in words and "recent" in words
+        assert store.write([_doc("new2", "another")])[0].outcome is Outcome.CREATED
+        assert sorted(h.id for h in store.search("another OR recent")) == ["new1", "new2"]
+    finally:
+        store.close()
+
+
+def test_new_store_uses_large_pages(tmp_path: Path) -> None:
+    """A new events file gets 16 KiB pages (fewer pages and WAL frames per doc on ingest)."""
+    store = _open(tmp_path / "logs.db")
+    try:
+        assert store.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    finally:
+        store.close()
+
+
+_V3_DDL = """
+CREATE TABLE logstore_schema (version INTEGER NOT NULL);
+INSERT INTO logstore_schema VALUES (3);
+CREATE TABLE logstore_events (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts INTEGER NOT NULL,
+    service TEXT, level TEXT, host TEXT, status INTEGER, duration INTEGER, doc TEXT NOT NULL);
+CREATE INDEX logstore_events_time ON logstore_events (ts, service, level, host, status, duration);
+CREATE VIRTUAL TABLE logstore_fts USING fts5(message, content='', columnsize=0,
+    tokenize='unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE logstore_fts_vocab USING fts5vocab(logstore_fts, 'row');
+INSERT INTO logstore_events VALUES (7, 'v3doc', 5, NULL, NULL, NULL, NULL, NULL,
+    '{"@timestamp":"1970-01-01T00:00:00.005Z","message":"legacy words","event":{"id":"v3doc"}}');
+INSERT INTO logstore_fts (rowid, message) VALUES (7, 'legacy words');
+"""
+
+
+def test_version_3_file_moves_its_index_to_the_side_file(tmp_path: Path) -> None:
+    """A schema-3 file drops its in-file FTS tables; its docs stay searchable by text; rowids go on above."""
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_V3_DDL)
+    conn.close()
+    store = _open(path)
+    try:
+        tables = {
+            n for (n,) in store.conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")
+        }
+        assert "logstore_fts" not in tables
+        assert [h.id for h in store.search("legacy")] == ["v3doc"]
+        store.write([_doc("v4doc", "modern words", 6)])
+        assert [h.id for h in store.search("words")] == ["v3doc", "v4doc"]
+        rowids = [r for (r,) in store.conn.execute("SELECT rowid FROM logstore_events ORDER BY rowid")]
+        assert rowids == [7, 8]
+    finally:
+        store.close()
