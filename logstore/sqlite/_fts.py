@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from logstore.sqlite._schema import transaction
 from logstore.sqlite._translate import fts_text
 
 log = logging.getLogger("logstore.sqlite")
@@ -94,7 +95,6 @@ class FtsIndex:
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._known = 0  # the watermark this process last saw committed (a hint, never trusted)
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -114,8 +114,7 @@ class FtsIndex:
                 conn.execute("PRAGMA cache_size = -16384")
                 conn.create_function("logstore_fts_text", 1, fts_text_of_doc, deterministic=True)
                 conn.execute("ATTACH DATABASE ? AS ev", (str(self.events_path),))
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(conn, "BEGIN IMMEDIATE"):
                     create(conn)
                     row = conn.execute("SELECT store, watermark FROM logstore_fts_state").fetchone()
                     if row is None:
@@ -125,11 +124,6 @@ class FtsIndex:
                         self._reset(conn)
                     elif self._ahead(conn, int(row[1])):
                         self._reset(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             except BaseException:
                 conn.close()
                 raise
@@ -172,8 +166,7 @@ class FtsIndex:
                 # Deferred BEGIN: the first statement takes the index file's write lock only (IMMEDIATE
                 # would lock the attached events file too, and stall the writer). Taking it before
                 # reading the watermark makes two indexers (two processes) take turns, never overlap.
-                conn.execute("BEGIN")
-                try:
+                with transaction(conn, "BEGIN"):
                     conn.execute("UPDATE logstore_fts_state SET watermark = watermark")
                     mark = conn.execute("SELECT watermark FROM logstore_fts_state").fetchone()[0]
                     top = conn.execute("SELECT max(rowid) FROM ev.logstore_events").fetchone()[0] or 0
@@ -184,13 +177,7 @@ class FtsIndex:
                     if upto > mark:
                         conn.execute(_INDEX, (mark, upto))
                         conn.execute("UPDATE logstore_fts_state SET watermark = ?", (upto,))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
                 done += upto - mark
-                self._known = upto
                 if upto >= top or (interruptible and self._stopping):
                     return done
 

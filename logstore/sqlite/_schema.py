@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from logstore.types import StoreError
@@ -73,6 +74,19 @@ _DDL = (
     _META,
     _META_ROWS,
 )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """One transaction around the block: committed when it ends, rolled back when it raises."""
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def describe(path: Path, err: BaseException) -> str:
@@ -167,8 +181,7 @@ def _version(conn: sqlite3.Connection) -> int | None:
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     if _version(conn) == SCHEMA_VERSION:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn, "BEGIN IMMEDIATE"):
         got = _version(conn)  # again, under the write lock: another process may have just migrated
         if got is not None and got > SCHEMA_VERSION:
             reason = f"schema version {got} is newer than this logwarden ({SCHEMA_VERSION})"
@@ -183,11 +196,6 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 for stmt in _UPGRADES[version]:
                     conn.execute(stmt)
             conn.execute("UPDATE logstore_schema SET version = ?", (SCHEMA_VERSION,))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 # ---- indexed fields (store.sqlite.indexed_fields) -------------------------------------------------

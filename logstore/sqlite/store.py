@@ -31,7 +31,7 @@ from logstore.protocol import Order
 from logstore.query import Node, parse_query
 from logstore.sqlite._aggregate import run_aggregate
 from logstore.sqlite._fts import FtsIndex, fts_text_of_doc
-from logstore.sqlite._schema import connect, describe, ensure_indexes, open_raw, store_id
+from logstore.sqlite._schema import connect, describe, ensure_indexes, open_raw, store_id, transaction
 from logstore.sqlite._translate import Where, sql_regexp, window
 from logstore.types import (
     AggRequest,
@@ -235,8 +235,7 @@ class SqliteStore:
         """Insert in one transaction; answer per row whether it was new (False: a duplicate id)."""
         conn = self._writer()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn, "BEGIN IMMEDIATE"):
                 base = conn.execute(
                     "SELECT max(coalesce((SELECT max(rowid) FROM logstore_events), 0),"
                     " (SELECT value FROM logstore_meta WHERE key = 'rowid_hwm'))"
@@ -256,11 +255,6 @@ class SqliteStore:
                 conn.execute(
                     "UPDATE logstore_meta SET value = ? WHERE key = 'rowid_hwm'", (base + len(rows),)
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as e:
             raise self._fail(e) from None
         # ~1 KB of row and index per doc, and a few pages per commit however small: a rough count
@@ -425,8 +419,7 @@ class SqliteStore:
                 try:
                     # Both files locked (this connection has the index attached): no indexer adds a
                     # row of this chunk to the index between reading the watermark and deleting.
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
+                    with transaction(conn, "BEGIN IMMEDIATE"):
                         conn.execute("UPDATE fts.logstore_fts_state SET watermark = watermark")
                         mark = conn.execute("SELECT watermark FROM fts.logstore_fts_state").fetchone()[0]
                         rows = conn.execute(
@@ -444,11 +437,6 @@ class SqliteStore:
                         conn.executemany(
                             "DELETE FROM logstore_events WHERE rowid = ?", [(r,) for r, _ in rows]
                         )
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
                 except sqlite3.Error as e:
                     raise self._fail(e) from None
             deleted += len(rows)
