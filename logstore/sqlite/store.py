@@ -242,16 +242,20 @@ class SqliteStore:
                 ).fetchone()[0]
                 for k, row in enumerate(rows, base + 1):
                     row[0] = k
+                before = conn.total_changes
                 conn.executemany(_INSERT_EVENT, rows)
-                # OR IGNORE skipped duplicates; the rowids present in our fresh range are the new docs.
-                present = {
-                    r
-                    for (r,) in conn.execute(
-                        "SELECT rowid FROM logstore_events WHERE rowid > ? AND rowid <= ?",
-                        (base, base + len(rows)),
-                    )
-                }
-                created = [row[0] in present for row in rows]
+                if conn.total_changes - before == len(rows):
+                    created = [True] * len(rows)  # the common case: no duplicate at all
+                else:
+                    # OR IGNORE skipped duplicates; the rowids present in our fresh range are the new docs.
+                    present = {
+                        r
+                        for (r,) in conn.execute(
+                            "SELECT rowid FROM logstore_events WHERE rowid > ? AND rowid <= ?",
+                            (base, base + len(rows)),
+                        )
+                    }
+                    created = [row[0] in present for row in rows]
                 conn.execute(
                     "UPDATE logstore_meta SET value = ? WHERE key = 'rowid_hwm'", (base + len(rows),)
                 )
