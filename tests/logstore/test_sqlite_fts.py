@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -189,3 +191,53 @@ def test_version_3_file_moves_its_index_to_the_side_file(tmp_path: Path) -> None
         assert rowids == [7, 8]
     finally:
         store.close()
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from logstore import Doc
+from logstore.config import SqliteConfig
+from logstore.sqlite import SqliteStore
+from logstore.types import format_ts
+path, name = Path(sys.argv[1]), sys.argv[2]
+store = SqliteStore(SqliteConfig(path=path))
+for k in range(40):
+    docs = [
+        Doc(f"{name}-{k}-{i}", 1_700_000_000_000 + i, {"@timestamp": format_ts(1_700_000_000_000 + i),
+            "message": f"shared word {name}", "event": {"id": f"{name}-{k}-{i}"}})
+        for i in range(50)
+    ]
+    store.write(docs)
+store.close()
+"""
+
+
+def test_two_writer_processes_index_every_doc_once(tmp_path: Path) -> None:
+    """Two writing processes, each with its indexer, and a reader: every doc is indexed exactly once."""
+    path = tmp_path / "shared.db"
+    reader = _open(path)
+    root = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name], cwd=root)
+        for name in ("one", "two")
+    ]
+    try:
+        seen = [reader.count("shared") for _ in range(5)]  # racing the writers: never more than written
+        assert all(n <= 4000 for n in seen)
+        assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    try:
+        assert reader.count("shared") == 4000
+        assert reader.count("one") == reader.count("two") == 2000
+        docs_with_word = reader.conn.execute(
+            "SELECT doc FROM fts.logstore_fts_vocab WHERE term = 'shared'"
+        ).fetchone()[0]
+        assert docs_with_word == 4000  # an overlap of the two indexers would have counted rows twice
+        assert _watermark(path) == reader.conn.execute("SELECT max(rowid) FROM logstore_events").fetchone()[0]
+    finally:
+        reader.close()
