@@ -193,6 +193,14 @@ class SqliteStore:
     # ---- write -----------------------------------------------------------------------------------
 
     def write(self, docs: Sequence[Doc]) -> list[WriteResult]:
+        results = self.write_unless_all_created(docs)
+        if results is None:
+            return [WriteResult(doc.id, Outcome.CREATED) for doc in docs]
+        return results
+
+    def write_unless_all_created(self, docs: Sequence[Doc]) -> list[WriteResult] | None:
+        """``write``, but None when every doc was created: no per-doc results to build on the hot
+        path. Not part of the Store protocol; the shipper's pipeline looks it up."""
         results: list[WriteResult | None] = [None] * len(docs)
         index: list[int] = []
         rows: list[list[Any]] = []
@@ -205,12 +213,15 @@ class SqliteStore:
                 continue
             index.append(i)
             rows.append(row)
-        if rows:
-            with self._lock:
-                created = self._insert(rows)
-            created_, duplicate = Outcome.CREATED, Outcome.DUPLICATE
-            for i, row, new in zip(index, rows, created, strict=True):
-                results[i] = WriteResult(row[1], created_ if new else duplicate)
+        if not rows:
+            return [r for r in results if r is not None]
+        with self._lock:
+            created = self._insert(rows)
+        if created is None and len(rows) == len(docs):
+            return None
+        created_, duplicate = Outcome.CREATED, Outcome.DUPLICATE
+        for k, (i, row) in enumerate(zip(index, rows, strict=True)):
+            results[i] = WriteResult(row[1], created_ if created is None or created[k] else duplicate)
         return [r for r in results if r is not None]
 
     def _writer(self) -> sqlite3.Connection:
@@ -231,8 +242,9 @@ class SqliteStore:
             self._checkpointer = _Checkpointer(self.path, busy)
         return self._wconn
 
-    def _insert(self, rows: list[list[Any]]) -> list[bool]:
-        """Insert in one transaction; answer per row whether it was new (False: a duplicate id)."""
+    def _insert(self, rows: list[list[Any]]) -> list[bool] | None:
+        """Insert in one transaction; answer per row whether it was new (False: a duplicate id), or
+        None when every row was."""
         conn = self._writer()
         try:
             with transaction(conn, "BEGIN IMMEDIATE"):
@@ -244,9 +256,8 @@ class SqliteStore:
                     row[0] = k
                 before = conn.total_changes
                 conn.executemany(_INSERT_EVENT, rows)
-                if conn.total_changes - before == len(rows):
-                    created = [True] * len(rows)  # the common case: no duplicate at all
-                else:
+                created: list[bool] | None = None  # the common case: no duplicate at all
+                if conn.total_changes - before != len(rows):
                     # OR IGNORE skipped duplicates; the rowids present in our fresh range are the new docs.
                     present = {
                         r

@@ -335,3 +335,14 @@ def test_text_query_in_a_window_finds_late_arrivals(sqlite_store: SqliteStore) -
         [AggRequest("*", start, end, metrics=(Metric("disk", "count", query="disk"),))]
     )[0]
     assert (result.total, result.rows[0].values["disk"]) == (5, 3)
+
+
+def test_write_unless_all_created_answers_none_only_when_all_are_new(sqlite_store: SqliteStore) -> None:
+    """The shipper's fast path: None for an all-new batch; per-doc results once a duplicate or reject is in."""
+    assert sqlite_store.write_unless_all_created([_doc("f1"), _doc("f2")]) is None
+    again = sqlite_store.write_unless_all_created([_doc("f2"), _doc("f3")])
+    assert again is not None
+    assert [(r.id, r.outcome) for r in again] == [("f2", Outcome.DUPLICATE), ("f3", Outcome.CREATED)]
+    bad = sqlite_store.write_unless_all_created([Doc("", BASE_MS, {"@timestamp": "x"}), _doc("f4")])
+    assert bad is not None and [r.outcome for r in bad] == [Outcome.REJECTED, Outcome.CREATED]
+    assert sqlite_store.count("") == 4
