@@ -338,7 +338,7 @@ def test_text_query_in_a_window_finds_late_arrivals(sqlite_store: SqliteStore) -
 
 
 def test_write_unless_all_created_answers_none_only_when_all_are_new(sqlite_store: SqliteStore) -> None:
-    """The shipper's fast path: None for an all-new batch; per-doc results once a duplicate or reject is in."""
+    """The shipper's fast path: None for an all-new batch, per-doc results when any doc is not new."""
     assert sqlite_store.write_unless_all_created([_doc("f1"), _doc("f2")]) is None
     again = sqlite_store.write_unless_all_created([_doc("f2"), _doc("f3")])
     assert again is not None
