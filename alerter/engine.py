@@ -25,7 +25,6 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from alerter.coalesce import coalesce
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
 from alerter.events import AlertEvent, AlertState, Notifier
 from alerter.machine import Observation, fail, step
@@ -33,6 +32,7 @@ from alerter.render import fmt_value, logq_command, match_query, render_summary,
 from alerter.rules.model import Rule
 from alerter.schedule import window_for
 from alerter.state import Instance, RuleMeta, StateStore, fingerprint
+from logstore.coalesce import coalesce
 from logstore.config.alerter import AlerterConfig
 from logstore.observe import log_event
 from logstore.protocol import Store

@@ -56,7 +56,7 @@ def _share_key(item: tuple[Rule, datetime]) -> tuple[str, ...]:
 
 def chunk(due: Sequence[tuple[Rule, datetime]], size: int) -> list[list[tuple[Rule, datetime]]]:
     """Batches of at most ``size``, rules over the same query/grouping/window side by side, so the
-    requests they share are merged inside one batch (alerter.coalesce) instead of repeated across
+    requests they share are merged inside one batch (logstore.coalesce) instead of repeated across
     batches: 500 rules over 8 services went from ~400 requests per cycle to ~64."""
     ordered = sorted(due, key=_share_key)
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]

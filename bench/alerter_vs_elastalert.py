@@ -15,7 +15,10 @@ FaultProxy), then evaluates the same four rules both ways over the same 1-hour w
     rule twice (cold: first connection; warm: timed), each rule timed on its own.
 (b) logwarden: the code path of ``alerter run --once`` (the rule files, logwarden.yaml, RuleSet,
     Engine, state and alert docs in Elasticsearch) with the clock pinned to the end of the data, so
-    the tick's window is exactly the data's hour: one pass over all four rules (one ``_msearch``).
+    the tick's window is exactly the data's hour: one pass over all four rules (their aggregations
+    merged into two searches). With ``--concurrency 2`` (the default here; the product default of
+    ``store.elasticsearch.max_concurrent_searches`` is 1) the avg and p95 reads go out as separate
+    searches on two connections at once, since osmem answers each search on one core.
     Every pass gets a fresh state index, so each one fires and writes its alerts like a first run.
 
 Prints per-rule seconds for ElastAlert2, their sum, logwarden's one-pass time, the ratio (target:
@@ -24,6 +27,7 @@ It asserts nothing about time: the machine is shared and noisy.
 
     .venv/bin/python bench/alerter_vs_elastalert.py                 # 50k docs, 5 rounds
     .venv/bin/python bench/alerter_vs_elastalert.py --docs 10000 --rounds 3
+    .venv/bin/python bench/alerter_vs_elastalert.py --concurrency 1   # one _msearch per round trip
 """
 
 from __future__ import annotations
@@ -204,7 +208,19 @@ def iso(dt: datetime) -> str:
 # ---- logwarden ----------------------------------------------------------------------------------
 
 
-def write_logwarden_config(work: Path, proxy_url: str, state_index: str) -> Path:
+# store.elasticsearch.max_concurrent_searches for logwarden (--concurrency): osmem answers each
+# search on one core, so two connections let a pass use both cores of the benchmark machine.
+CONCURRENCY = 2
+
+
+def _set_concurrency(n: int) -> None:
+    global CONCURRENCY
+    CONCURRENCY = n
+
+
+def write_logwarden_config(
+    work: Path, proxy_url: str, state_index: str, concurrency: int | None = None
+) -> Path:
     rules = work / "lw-rules"
     if not rules.exists():
         rules.mkdir()
@@ -228,6 +244,7 @@ def write_logwarden_config(work: Path, proxy_url: str, state_index: str) -> Path
                         "index": INDEX,
                         "template_name": INDEX,
                         "state_index": state_index,
+                        "max_concurrent_searches": concurrency or CONCURRENCY,
                     }
                 },
                 "alerter": {"rules": [str(rules)]},
@@ -238,7 +255,9 @@ def write_logwarden_config(work: Path, proxy_url: str, state_index: str) -> Path
     return cfg
 
 
-def logwarden_pass(work: Path, proxy_url: str, end: datetime, n: int) -> dict[str, Any]:
+def logwarden_pass(
+    work: Path, proxy_url: str, end: datetime, n: int | str, concurrency: int | None = None
+) -> dict[str, Any]:
     """``alerter run --once`` with the clock pinned to ``end``, on a fresh state index ``bench-state-<n>``."""
     from alerter.cli import _notifier
     from alerter.engine import Engine
@@ -246,7 +265,7 @@ def logwarden_pass(work: Path, proxy_url: str, end: datetime, n: int) -> dict[st
     from alerter.state import open_state
     from logstore.config import load_config
 
-    config = load_config(str(write_logwarden_config(work, proxy_url, f"bench-state-{n}")))
+    config = load_config(str(write_logwarden_config(work, proxy_url, f"bench-state-{n}", concurrency)))
     ruleset = RuleSet(config)
     store = open_store(config.store)
     try:
@@ -344,11 +363,23 @@ def main() -> int:
     p.add_argument(
         "--rounds", type=int, default=5, help="rounds; each: one logwarden pass, one ElastAlert2 run"
     )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=CONCURRENCY,
+        help=f"logwarden's store.elasticsearch.max_concurrent_searches (default {CONCURRENCY})",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="also time a pass with max_concurrent_searches 1 in every round (same conditions)",
+    )
     p.add_argument("--venv", type=Path, default=OUT / "elastalert-venv", help="ElastAlert2's own venv")
     p.add_argument("--keep", action="store_true", help="keep the work dir (configs, ElastAlert2 log)")
     args = p.parse_args()
-    if args.docs < 1000 or args.rounds < 1:
-        p.error("--docs must be >= 1000 and --rounds >= 1")
+    if args.docs < 1000 or args.rounds < 1 or not 1 <= args.concurrency <= 16:
+        p.error("--docs must be >= 1000, --rounds >= 1 and --concurrency 1..16")
+    _set_concurrency(args.concurrency)
 
     from osmem_server import OsmemServer
 
@@ -381,9 +412,12 @@ def main() -> int:
                 ea_problem = str(e)
         # Rounds alternate the two sides, so load from the rest of the machine hits both alike.
         lw: list[dict[str, Any]] = []
+        lw_one: list[dict[str, Any]] = []  # --compare: max_concurrent_searches 1, right after
         ea: list[dict[str, Any]] = []
         for n in range(args.rounds):
             lw.append(logwarden_pass(work, proxy.url, end, n))
+            if args.compare and CONCURRENCY != 1:
+                lw_one.append(logwarden_pass(work, proxy.url, end, f"one-{n}", concurrency=1))
             if cfg is not None and ea_problem is None:
                 try:
                     ea.append(elastalert_round(args.venv, work, cfg, start, end))
@@ -399,7 +433,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    report(lw, lw_msearch, cli, ea if ea else None, ea_problem)
+    report(lw, lw_msearch, cli, ea if ea else None, ea_problem, lw_one)
     return 0
 
 
@@ -409,14 +443,23 @@ def report(
     cli: float,
     ea: list[dict[str, Any]] | None,
     ea_problem: str | None,
+    lw_one: list[dict[str, Any]] | None = None,
 ) -> None:
     warm = [r["seconds"] for r in lw[1:]] or [lw[0]["seconds"]]
     lw_warm = statistics.median(warm)
+    one_warm = (
+        statistics.median([r["seconds"] for r in lw_one[1:]] or [lw_one[0]["seconds"]]) if lw_one else None
+    )
     lw_alerts = {(rule, g) for rule, gs in lw[-1]["alerted"].items() for g in gs}
+    if lw_one and {(rule, g) for rule, gs in lw_one[-1]["alerted"].items() for g in gs} != lw_alerts:
+        print("logwarden: max_concurrent_searches = 1 fired DIFFERENT alerts:", lw_one[-1]["alerted"])
     print()
+    print(f"logwarden: store.elasticsearch.max_concurrent_searches = {CONCURRENCY}")
     print(f"logwarden: one pass over {len(LW_RULES)} rules: cold {lw[0]['seconds']:.3f}s, warm median "
           f"{lw_warm:.3f}s (min {min(warm):.3f}s, max {max(warm):.3f}s, {len(warm)} passes)")  # fmt: skip
-    print(f"logwarden: the one _msearch of the 4 rules' aggregations alone: {lw_msearch:.3f}s (median of 3)")
+    if one_warm is not None:
+        print(f"logwarden: same rounds with max_concurrent_searches = 1: warm median {one_warm:.3f}s")
+    print(f"logwarden: the 4 rules' aggregations alone (store.aggregate): {lw_msearch:.3f}s (median of 3)")
     print(f"logwarden: `alerter run --once` process wall time (start-up + imports + one pass): {cli:.2f}s")
     for e in lw[-1]["errors"]:
         print(f"logwarden rule error: {e}")
@@ -452,6 +495,8 @@ def report(
             f"ratio logwarden / ElastAlert2 = {lw_warm / ea_sum:.2f} "
             f"(ElastAlert2 takes {ea_sum / lw_warm:.1f}x logwarden's time; target ratio <= 0.33)"
         )
+        if one_warm is not None:
+            print(f"ratio with max_concurrent_searches = 1: {one_warm / ea_sum:.2f}")
     same = ea_alerts == lw_alerts
     print(f"same alerts fired: {'yes' if same else 'NO'} ({len(lw_alerts)} (rule, service) pairs)")
     if not same:

@@ -1,6 +1,7 @@
 """Shipper benchmark: ``shipper run --once`` on N JSON lines of ~220 bytes. Prints numbers; asserts nothing.
 
-    .venv/bin/python bench/shipper.py [--lines 1000000] [--no-sqlite] [--no-rsyslog]
+    .venv/bin/python bench/shipper.py [--lines 1000000] [--no-sqlite] [--no-rsyslog] [--workers N]
+                                      [--read-chunk BYTES]
 
 Sinks, in one run, on the same generated file (bench/out/shipper-<N>.log, made once):
 
@@ -146,12 +147,20 @@ class Blackhole:
 
 
 def run_shipper(
-    name: str, lines: Path, n: int, store_yaml: str, work: Path, hole: Blackhole, workers: int = 1
+    name: str,
+    lines: Path,
+    n: int,
+    store_yaml: str,
+    work: Path,
+    hole: Blackhole,
+    workers: int = 1,
+    read_chunk: int = 1 << 20,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "logwarden.yaml"
     cfg.write_text(
         f"store:\n{store_yaml}\nshipper:\n  registry: {work / 'registry.db'}\n  workers: {workers}\n"
+        f"  read_chunk: {read_chunk}\n"
         f"  inputs:\n    - paths: [{lines}]\n      format: json\n      service: bench\n"
     )
     hole.reset()
@@ -164,7 +173,7 @@ def run_shipper(
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = ru.ru_utime + ru.ru_stime
     return {
-        "sink": f"{name} (workers={workers})",
+        "sink": f"{name} (w={workers},rc={read_chunk >> 10}K)",
         "docs": hole.docs if name == "blackhole" else n,
         "exit": proc.returncode,
         "wall_s": wall,
@@ -253,7 +262,7 @@ def report(r: dict[str, Any], n: int) -> None:
     docs = r["docs"]
     per_cpu = docs / r["cpu_s"] if r["cpu_s"] else float("nan")
     print(
-        f"{r['sink']:<24} docs={docs:>9} exit={r['exit']} wall={r['wall_s']:7.2f}s "
+        f"{r['sink']:<27} docs={docs:>9} exit={r['exit']} wall={r['wall_s']:7.2f}s "
         f"rate={docs / r['wall_s']:>9,.0f} docs/s  cpu={r['cpu_s']:6.2f}s "
         f"({r['cpu_s'] * 1e6 / max(docs, 1):5.2f} CPU-s per 1M, {per_cpu:>9,.0f} docs/CPU-s)  "
         f"peak RSS={r['rss_mb']:6.1f} MB"
@@ -267,6 +276,12 @@ def main() -> None:
     p.add_argument("--no-rsyslog", action="store_true")
     p.add_argument(
         "--workers", type=int, default=1, help="shipper.workers (0 = deliver on the reader thread)"
+    )
+    p.add_argument(
+        "--read-chunk",
+        type=int,
+        default=1 << 20,
+        help="shipper.read_chunk in bytes (default: the config default, 1 MiB)",
     )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -282,7 +297,10 @@ def main() -> None:
     try:
         es_yaml = f"  elasticsearch:\n    hosts: [http://127.0.0.1:{hole.port}]"
         report(
-            run_shipper("blackhole", lines, args.lines, es_yaml, work / "es", hole, args.workers), args.lines
+            run_shipper(
+                "blackhole", lines, args.lines, es_yaml, work / "es", hole, args.workers, args.read_chunk
+            ),
+            args.lines,
         )
         if not args.no_sqlite:
             db = work / "sqlite" / "store.db"
@@ -295,6 +313,7 @@ def main() -> None:
                     work / "sqlite",
                     hole,
                     args.workers,
+                    args.read_chunk,
                 ),
                 args.lines,
             )

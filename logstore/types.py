@@ -43,12 +43,17 @@ class Doc:
     ``id`` is deterministic (the shipper hashes file fingerprint + offset), so re-sending a doc is a
     no-op. ``source`` is the body: nested objects, ``@timestamp`` set. ``raw`` optionally carries
     ``source`` already serialized as JSON bytes, so the hot path serializes once.
+
+    ``final`` (added for the shipper's hot path; default False) is the producer's promise that ``raw``
+    is ``source`` serialized in the stored shape: one line, no dotted top-level key, ``@timestamp`` set
+    and ``event.id`` equal to ``id``. A store may then send ``raw`` without checking or re-serializing.
     """
 
     id: str
     ts: int  # epoch milliseconds, equal to source["@timestamp"]
     source: dict[str, Any]
     raw: bytes | None = None
+    final: bool = False
 
 
 class Outcome(enum.Enum):

@@ -1,7 +1,17 @@
 """Doc building: one parsed line + where it came from -> ``logstore.types.Doc``.
 
-The doc id is deterministic: blake2b(file id, byte offset of the line) -> 24 hex characters (96 bits), so
-a line re-read after a crash or re-sent after a retry is the same doc, stored once (create-only).
+The doc id is deterministic, a function of (file id, byte offset of the line) only, so a line re-read
+after a crash or re-sent after a retry is the same doc, stored once (create-only). 24 hex characters:
+
+    id(fid, off) = hex24( H(fid, off // 2**20) + off % 2**20 ),
+    H(fid, block) = blake2b-96(fid + "/" + block as 8 bytes little-endian) >> 1
+
+i.e. one hash per file and 1 MiB block (cached), plus offset arithmetic per line. Until 2026-11-22 it
+was one blake2b per line (~0.5 us of a per-line budget of ~7 us). A doc in flight across that upgrade
+(sent under the old id, not committed, re-sent under the new one) is stored twice, once per id. Two ids
+of different (file, block) pairs collide only if their H values lie within 2**20 of each other:
+~2**-75 per pair, as unlikely as the per-line 96-bit hash it replaces at any realistic volume. The top
+bit of H is clear, so the sum never overflows 96 bits.
 
 Fields the shipper sets on every doc: ``@timestamp`` (the line's own time, else the read time; RFC 3339
 UTC ms), ``message``, ``log.level`` (when known), ``log.file.path``, ``log.offset``, ``host.name``,
@@ -30,17 +40,42 @@ from shipper.parsers.json import _NUM_LEVELS, JsonParser
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
 ID_BYTES = 12  # 96 bits: a collision (a doc taken for a duplicate) is out of reach at any log volume
+ID_BLOCK = 1 << 20  # bytes of a file that share one hash; ids inside a block are base + offset
 
 
-def id_hasher(fid: str) -> Any:
-    """The per-file hash state; each doc copies it and adds its offset."""
-    return hashlib.blake2b(fid.encode(), digest_size=ID_BYTES)
+class FileIds:
+    """The doc ids of one file identity: ``id(offset)``; the block hash is cached (reads go forward)."""
+
+    __slots__ = ("_key", "base", "start")
+
+    def __init__(self, fid: str) -> None:
+        self._key = fid.encode()
+        self.start = -ID_BLOCK  # first offset of the cached block; the initial value matches nothing
+        self.base = 0  # H(fid, block) - start, so that id = base + offset inside the block
+
+    def block(self, offset: int) -> tuple[int, int]:
+        """(start, base) of the block holding ``offset``, cached for the next offsets."""
+        start = offset - offset % ID_BLOCK
+        if start != self.start:
+            digest = hashlib.blake2b(
+                self._key + b"/" + (start // ID_BLOCK).to_bytes(8, "little"), digest_size=ID_BYTES
+            ).digest()
+            self.base = (int.from_bytes(digest, "big") >> 1) - start
+            self.start = start
+        return self.start, self.base
+
+    def id(self, offset: int) -> str:
+        base = self.block(offset)[1]
+        return (base + offset).to_bytes(ID_BYTES, "big").hex()
+
+
+def id_hasher(fid: str) -> FileIds:
+    """The per-file id state (named for the per-line hash it replaced)."""
+    return FileIds(fid)
 
 
 def doc_id(fid: str, offset: int) -> str:
-    h = id_hasher(fid)
-    h.update(offset.to_bytes(8, "little"))
-    return h.hexdigest()
+    return FileIds(fid).id(offset)
 
 
 def _merge(theirs: dict[str, Any], ours: dict[str, Any], original: dict[str, Any]) -> None:
@@ -62,17 +97,28 @@ def _merge(theirs: dict[str, Any], ours: dict[str, Any], original: dict[str, Any
 
 _MISSING: Any = object()
 
+
+def _final(source: dict[str, Any], raw: bytes) -> bool:
+    """Whether ``raw`` can go to a store as it is (``Doc.final``): one line, no dotted top-level key.
+
+    (``@timestamp`` and ``event.id`` = the id are always set by the builder.)"""
+    return 10 not in raw and "." not in "".join(source)
+
+
 # numeric level -> (log.level, its bytes in the raw doc): build_many splices these as they are.
 _LEVEL_FRAGMENTS: dict[int, tuple[str, bytes]] = {
     n: (name, b',"level":"%s"' % name.encode()) for n, name in _NUM_LEVELS.items()
 }
 _NO_LEVEL: tuple[None, bytes] = (None, b"")
+# ".000Z".."999Z" -> 0..999: one lookup checks the end of a canonical stamp and reads its ms.
+_MILLIS: dict[str, int] = {f".{n:03d}Z": n for n in range(1000)}
+_MSG_CACHE_MAX = 1024  # messages repeat ("request completed"): their ',"message":...' bytes
 
 
 class DocBuilder:
     """Builds the docs of one input. ``static`` fields are the same for every doc of the input."""
 
-    __slots__ = ("_file", "_json", "_ours", "_parse", "_static", "_static_raw")
+    __slots__ = ("_clean", "_file", "_json", "_msg_raw", "_ours", "_parse", "_static", "_static_raw")
 
     def __init__(self, parser: Parser, host: str, service: str, fields: dict[str, Any]) -> None:
         self._parse = parser.parse
@@ -81,6 +127,8 @@ class DocBuilder:
         self._static_raw = orjson.dumps(self._static)[1:-1]
         self._ours = frozenset({"@timestamp", "log", "event", "tags", "original", *self._static})
         self._file: tuple[str, dict[str, str], bytes] = ("", {}, b"")  # last path, its dict and JSON
+        self._clean: set[str] = set()  # see build_many
+        self._msg_raw: dict[str, bytes] = {}  # message -> its ',"message":"..."' bytes (bounded)
 
     def _file_parts(self, path: str) -> tuple[str, dict[str, str], bytes]:
         parts = self._file
@@ -90,18 +138,16 @@ class DocBuilder:
 
     def build(
         self,
-        fid_hash: Any,
+        ids: FileIds,
         path: str,
         offset: int,
         line: bytes,
         now_ms: int,
         extra_tags: tuple[str, ...] = (),
     ) -> Doc:
-        """``fid_hash`` is ``id_hasher(fid)``, copied per doc (cheaper than hashing the fid again)."""
+        """One doc; ``ids`` is the file's ``id_hasher(fid)``."""
         fields, message, ts, level, tags, splice = self._parse(line)
-        h = fid_hash.copy()
-        h.update(offset.to_bytes(8, "little"))
-        did = h.hexdigest()
+        did = ids.id(offset)
         own_time = ts is not None
         if ts is None:
             ts = now_ms
@@ -138,7 +184,7 @@ class DocBuilder:
             fields.update(self._static)
             if message is not None:
                 fields["message"] = message
-            return Doc(did, ts, fields, raw)
+            return Doc(did, ts, fields, raw, _final(fields, raw))
         log = {"offset": offset, "file": file}
         if level is not None:
             log["level"] = level
@@ -151,7 +197,8 @@ class DocBuilder:
         if tags:
             ours["tags"] = list(tags)
         if not fields:
-            return Doc(did, ts, ours, orjson.dumps(ours))
+            raw = orjson.dumps(ours)
+            return Doc(did, ts, ours, raw, _final(ours, raw))
         original: dict[str, Any] = {}
         _merge(fields, ours, original)
         if own_time:
@@ -167,10 +214,11 @@ class DocBuilder:
             # Deeper than orjson serializes (254 levels): ship the text, flagged, rather than fail.
             ours["message"] = line.decode("utf-8", "replace")
             ours["tags"] = [*ours.get("tags", ()), "parse_error"]
-            return Doc(did, ts, ours, orjson.dumps(ours))
-        return Doc(did, ts, fields, raw)
+            raw = orjson.dumps(ours)
+            return Doc(did, ts, ours, raw, _final(ours, raw))
+        return Doc(did, ts, fields, raw, _final(fields, raw))
 
-    def build_many(self, fid_hash: Any, path: str, events: Sequence[Event], now_ms: int) -> list[Doc]:
+    def build_many(self, ids: FileIds, path: str, events: Sequence[Event], now_ms: int) -> list[Doc]:
         """``build`` for every event, with the common JSON line inlined (no per-line calls).
 
         Exactly the docs ``build`` makes (a property test holds them equal); any line off the
@@ -178,60 +226,82 @@ class DocBuilder:
         """
         build = self.build
         if not self._json:
-            return [build(fid_hash, path, off, line, now_ms, tags) for off, _, line, tags in events]
+            return [build(ids, path, off, line, now_ms, tags) for off, _, line, tags in events]
         out: list[Doc] = []
         append = out.append
         loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
-        copy = fid_hash.copy
         sec_cache = _time._SEC_CACHE
         levels = _LEVEL_FRAGMENTS
+        millis = _MILLIS
+        msg_cache = self._msg_raw
         disjoint = self._ours.isdisjoint
         static, static_raw = self._static, self._static_raw
+        static_final = "." not in "".join(static)
+        # Keys seen before that are neither ours nor dotted (orjson hands back the same key objects
+        # line after line): one subset test replaces the clash test and the dotted-key test.
+        clean = self._clean
         _, file, path_raw = self._file_parts(path)
+        # The id block in use: id = base + offset while start <= offset < start + ID_BLOCK.
+        start = end = base = 0
         for off, _, line, tags in events:
             if tags or not line or line[0] != 123 or line[-1] != 125:  # not '{' ... '}'
-                append(build(fid_hash, path, off, line, now_ms, tags))
+                append(build(ids, path, off, line, now_ms, tags))
                 continue
             try:
                 obj = loads(line)
             except bad_json:
-                append(build(fid_hash, path, off, line, now_ms, tags))
+                append(build(ids, path, off, line, now_ms, tags))
                 continue
-            if type(obj) is not dict or not obj or not disjoint(obj):
-                append(build(fid_hash, path, off, line, now_ms, tags))
+            if type(obj) is not dict or not obj:
+                append(build(ids, path, off, line, now_ms, tags))
                 continue
+            if obj.keys() <= clean:
+                final = static_final
+            elif not disjoint(obj):
+                append(build(ids, path, off, line, now_ms, tags))
+                continue
+            else:
+                final = static_final and "." not in "".join(obj)
+                if len(clean) > 10_000:  # bounded: keys vary without end in some logs
+                    clean.clear()
+                clean.update(k for k in obj if "." not in k)
             tv = obj.get("time")
             if tv is None:
                 tv = obj.get("timestamp")
                 if tv is None:
                     tv = obj.get("ts")
             stamp: str = tv if type(tv) is str else ""
-            sec = (
-                sec_cache.get(stamp[:19])
-                if len(stamp) == 24 and stamp[23] == "Z" and stamp[19] == "." and stamp[10] == "T"
-                else None
-            )
-            frac = stamp[20:23]
+            # "YYYY-MM-DDTHH:MM:SS" is only ever cached in that canonical shape, and ".mmmZ" must
+            # then be all that follows: two lookups validate the whole stamp.
+            sec = sec_cache.get(stamp[:19])
+            ms = millis.get(stamp[19:])
             lv = obj.get("level")
             level, level_raw = levels.get(lv, _NO_LEVEL) if type(lv) is int else _NO_LEVEL
             m = obj.get("message")
             if (
                 sec is None
-                or not (frac.isdigit() and frac.isascii())
+                or ms is None
                 or (level is None and (lv is not None or "severity" in obj or "lvl" in obj))
                 or (m is not None and type(m) is not str)
             ):
-                append(build(fid_hash, path, off, line, now_ms, tags))
+                append(build(ids, path, off, line, now_ms, tags))
                 continue
-            ts = sec * 1000 + int(frac)
+            ts = sec * 1000 + ms
             if m is None:
                 msg = obj.get("msg")
                 message = msg if type(msg) is str else line.decode()
+                message_raw = msg_cache.get(message)
+                if message_raw is None:
+                    message_raw = b',"message":' + dumps(message)
+                    if len(msg_cache) < _MSG_CACHE_MAX:
+                        msg_cache[message] = message_raw
             else:
                 message = None
-            h = copy()
-            h.update(off.to_bytes(8, "little"))
-            did = h.hexdigest()
+                message_raw = b""
+            if not start <= off < end:
+                start, base = ids.block(off)
+                end = start + ID_BLOCK
+            did = (base + off).to_bytes(ID_BYTES, "big").hex()
             raw = (
                 b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
                 % (
@@ -241,10 +311,12 @@ class DocBuilder:
                     level_raw,
                     did.encode(),
                     static_raw,
-                    b',"message":' + dumps(message) if message is not None else b"",
+                    message_raw,
                     line[1:],
                 )
             )
+            if 10 in line:  # a multiline event: NDJSON needs one line per doc
+                final = False
             obj["@timestamp"] = stamp
             obj["log"] = (
                 {"offset": off, "file": file, "level": level}
@@ -258,5 +330,5 @@ class DocBuilder:
             obj.update(static)
             if message is not None:
                 obj["message"] = message
-            append(Doc(did, ts, obj, raw))
+            append(Doc(did, ts, obj, raw, final))
         return out

@@ -8,6 +8,8 @@ Guarantees:
   with exponential backoff and full jitter, without limit while the shipper runs. REJECTED items go
   to the dead-letter table (durably) with the store's reason and count as handled. Nothing is
   dropped silently.
+- A store that has ``write_unless_all_created`` (Elasticsearch) is called through it: a batch that
+  was all created costs no per-doc result objects.
 - Offsets are committed in order per file: a file's committed offset is the end of the longest
   prefix of its batches that are all acknowledged (Vector's ordered finalizer, Filebeat's registry).
 """
@@ -19,9 +21,11 @@ import queue
 import random
 import threading
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 
 import orjson
 
@@ -33,16 +37,32 @@ from shipper import metrics
 from shipper.registry import Registry
 
 log = logging.getLogger("shipper.pipeline")
+_RAW = attrgetter("raw")
+_START = itemgetter(0)
 
 
 @dataclass(slots=True)
 class Batch:
     seq: int = 0
     docs: list[Doc] = field(default_factory=list)
-    meta: list[tuple[str, int, str]] = field(default_factory=list)  # (fid, offset, path) per doc
+    offsets: list[int] = field(default_factory=list)  # the byte offset of each doc in its file
+    # (index of the first doc, fid, path) of each run of docs from one file: no tuple per doc.
+    runs: list[tuple[int, str, str]] = field(default_factory=list)
     marks: dict[str, int] = field(default_factory=dict)  # fid -> end offset covered by this batch
     nbytes: int = 0
     opened: float = 0.0
+
+    def add_run(self, fid: str, path: str) -> None:
+        """The docs appended next come from ``fid`` (at ``path``)."""
+        runs = self.runs
+        if not runs or runs[-1][1] != fid or runs[-1][2] != path:
+            runs.append((len(self.docs), fid, path))
+
+    def meta(self, i: int) -> tuple[str, int, str]:
+        """(fid, offset, path) of doc ``i``."""
+        k = bisect_right(self.runs, i, key=lambda r: r[0]) - 1
+        _, fid, path = self.runs[k]
+        return fid, self.offsets[i], path
 
 
 class Finalizer:
@@ -118,6 +138,10 @@ class Pipeline:
         # workers: 0 delivers on the reader thread: the least CPU per doc (no thread hand-off), and
         # reading simply pauses during each bulk round trip.
         self.inline = config.workers == 0
+        # Optional store capability (ElasticStore): None instead of one WriteResult per created doc.
+        self._write_fast: Callable[[list[Doc]], list[WriteResult] | None] | None = getattr(
+            store, "write_unless_all_created", None
+        )
         self._workers = [
             threading.Thread(target=self._work, name=f"shipper-send-{i}", daemon=True)
             for i in range(config.workers)
@@ -131,8 +155,9 @@ class Pipeline:
         b = self._batch
         if not b.docs:
             b.opened = time.monotonic()
+        b.add_run(fid, path)
         b.docs.append(doc)
-        b.meta.append((fid, offset, path))
+        b.offsets.append(offset)
         b.marks[fid] = end
         b.nbytes += len(doc.raw) if doc.raw is not None else 256
         if len(b.docs) >= self.max_docs or b.nbytes >= self.max_bytes:
@@ -151,11 +176,13 @@ class Pipeline:
             # At least one: a batch that could not be handed over (shutdown) keeps every doc, in order.
             take = min(n - i, max(1, max_docs - len(b.docs)))
             part = docs[i : i + take]
-            nbytes = b.nbytes
-            for d in part:
-                nbytes += len(d.raw) if d.raw is not None else 256
+            try:
+                nbytes = b.nbytes + sum(map(len, map(_RAW, part)))
+            except TypeError:  # a doc without raw bytes
+                nbytes = b.nbytes + sum(256 if d.raw is None else len(d.raw) for d in part)
+            b.add_run(fid, path)
             b.docs.extend(part)
-            b.meta.extend([(fid, e[0], path) for e in events[i : i + take]])
+            b.offsets.extend(map(_START, events[i : i + take]))
             b.marks[fid] = events[i + take - 1][1]
             b.nbytes = nbytes
             i += take
@@ -268,9 +295,16 @@ class Pipeline:
                     self._unacked -= 1
                     self._unacked_lock.notify_all()
 
-    def _write(self, docs: list[Doc]) -> list[WriteResult] | str:
+    def _write(self, docs: list[Doc]) -> list[WriteResult] | str | None:
+        """The store's results, a reason string for a whole-batch failure, or None: all created."""
         try:
-            results = self.store.write(docs)
+            fast = self._write_fast
+            if fast is not None:
+                results = fast(docs)
+                if results is None:
+                    return None
+            else:
+                results = self.store.write(docs)
         except StoreError as e:
             return str(e)
         except Exception as e:  # the client library's own errors: transient until proven otherwise
@@ -303,9 +337,13 @@ class Pipeline:
         pending = list(range(len(b.docs)))
         attempt = 0
         while pending:
-            answer = self._write([b.docs[i] for i in pending])
+            answer = self._write(b.docs if attempt == 0 else [b.docs[i] for i in pending])
             retry: list[int] = []
             dead: list[tuple[int, str]] = []
+            if answer is None:
+                self.sent += len(pending)
+                metrics.SENT.inc(len(pending))
+                break
             if isinstance(answer, str):
                 retry = pending
                 reason = answer
@@ -360,7 +398,7 @@ class Pipeline:
         items = []
         for i, reason in dead:
             doc = b.docs[i]
-            fid, offset, path = b.meta[i]
+            fid, offset, path = b.meta(i)
             raw = doc.raw if doc.raw is not None else orjson.dumps(doc.source)
             items.append((doc.id, fid, offset, path, reason[:2000], raw, doc.ts))
         while True:

@@ -7,12 +7,13 @@ say when groups were cut. A date histogram is a ``fixed_interval`` source aligne
 of the interval (Elasticsearch's default for fixed intervals) with empty buckets omitted.
 
 Cost: on osmem-server (and, per shard, on Elasticsearch) an aggregation's price is roughly
-docs x value-reading aggregations, and ``_msearch`` items run one after the other. So ``coalesce``
-first merges requests that share (query, window, grouping) into ONE search, and within a search
-metrics that read the same field share one aggregation: avg/min/max/sum of a field are one
+docs x value-reading aggregations, and ``_msearch`` items run one after the other. So requests that
+share (query, window, grouping) are merged into ONE search first (``logstore.coalesce``), and within
+a search metrics that read the same field share one aggregation: avg/min/max/sum of a field are one
 ``stats``, every percentile of a field is one ``percentiles``, identical count queries and
-cardinalities appear once. Results are split back per request, in order; totals and group cuts are
-the merged search's, which are the same for every request in it.
+cardinalities appear once. When the store may send several searches at once
+(``max_concurrent_searches``), ``fan_out`` splits a search that reads several fields' values into
+parts that run side by side, and ``schedule`` spreads the searches over the connections.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from logstore.query import parse_query
 from logstore.types import TIMESTAMP_FIELD, AggRequest, AggResult, AggRow, Metric, datetime_to_ms
 
 STATS_KINDS = ("avg", "min", "max", "sum")
+VALUE_READING = ("stats", "percentiles", "cardinality")  # aggregation types that read every doc's value
 # Scanning this many groups without reaching the end stops with truncated=True, groups_total=None:
 # a bound on memory and time for a runaway group_by on a high-cardinality field.
 MAX_GROUPS_SCANNED = 200_000
@@ -72,6 +74,9 @@ class AggPlan:
     known_body: dict[str, Any] | None = None
     check_body: dict[str, Any] | None = None  # counts docs with the field but no known value
     checking: bool = False
+    # Relative price of one search of this plan, to spread searches over connections (``schedule``):
+    # a value-reading aggregation costs about two groupings or filters on osmem-server.
+    cost: float = 1.0
 
     def page_size(self) -> int:
         return min(COMPOSITE_PAGE_MAX, max(COMPOSITE_PAGE_MIN, self.req.group_limit + 1))
@@ -195,69 +200,97 @@ def _metric(m: Metric, aggs: dict[str, Any], shared: dict[tuple[Any, ...], str],
     return read_stats
 
 
-# ---- coalescing ---------------------------------------------------------------------------------
-
-_Key = tuple[Any, ...]
+# ---- fan-out: one search per value-reading aggregation, for servers that use one core per search --
 
 
-def _request_key(req: AggRequest) -> _Key:
-    return (req.query, req.start, req.end, req.group_by, req.interval, req.group_limit)
+def heavy_aggregation(m: Metric) -> tuple[str, str] | None:
+    """The doc-value aggregation a metric is computed by, or None when the index answers it.
 
-
-def _metric_identity(m: Metric) -> tuple[Any, ...]:
-    return (m.kind, m.field, m.query, None if m.percent is None else float(m.percent))
-
-
-def coalesce(
-    requests: Sequence[AggRequest],
-) -> tuple[list[AggRequest], Callable[[Sequence[AggResult]], list[AggResult]]]:
-    """Requests sharing (query, window, grouping) become one; a function splits results back.
-
-    Merged metrics are renamed ``c0, c1, ...`` so that two requests may use the same metric name
-    for different things; an identical metric asked twice is computed once.
+    ``stats``, ``percentiles`` and ``cardinality`` read a value per matching doc (on osmem-server
+    that is most of a search's cost); counts are ``filter`` aggregations answered from the index.
     """
-    merged: list[AggRequest] = []
-    slot_of: dict[_Key, int] = {}
-    names: list[dict[tuple[Any, ...], str]] = []
-    # For each original request: (merged index, [(its metric name, merged metric name)]).
-    routes: list[tuple[int, list[tuple[str, str]]]] = []
-    for req in requests:
-        k = _request_key(req)
-        idx = slot_of.get(k)
-        if idx is None:
-            idx = slot_of[k] = len(merged)
-            merged.append(replace(req, metrics=()))
-            names.append({})
-        known = names[idx]
-        extra: list[Metric] = []
-        route: list[tuple[str, str]] = []
-        for m in req.metrics:
-            ident = _metric_identity(m)
-            if ident not in known:
-                known[ident] = f"c{len(known)}"
-                extra.append(replace(m, name=known[ident]))
-            route.append((m.name, known[ident]))
-        if extra:
-            merged[idx] = replace(merged[idx], metrics=(*merged[idx].metrics, *extra))
-        routes.append((idx, route))
+    if m.kind == "count" or not m.field:
+        return None
+    if m.kind == "percentile":
+        return ("percentiles", m.field)
+    if m.kind == "cardinality":
+        return ("cardinality", m.field)
+    return ("stats", m.field)
 
-    def split(results: Sequence[AggResult]) -> list[AggResult]:
+
+def fan_out(
+    requests: Sequence[AggRequest], parts: int
+) -> tuple[list[AggRequest], Callable[[Sequence[AggResult]], list[AggResult]]]:
+    """Split a request that reads several fields' values into up to ``parts`` requests.
+
+    Why: osmem-server answers each search on one core, and its cost is docs x value-reading
+    aggregations; a request carrying avg and p95 of a field (two reads per doc) answers in about
+    0.6-0.8 of the time as two searches sent at once on two connections (see ``ElasticStore``)
+    when the server has a second core free; the grouping is then done twice, so on a saturated
+    machine it costs more than it saves (which is why ``max_concurrent_searches`` defaults to 1).
+
+    Each part has the same query, window and grouping. Part 0 keeps every count metric, so a
+    ratio's two counts always come from one search, and its rows, totals and group cuts are the
+    answer; the other parts only contribute their metrics' values, matched by group and bucket
+    (None for a group a part did not see, which only happens when docs land in the window between
+    the two searches).
+    """
+    expanded: list[AggRequest] = []
+    layout: list[list[int]] = []  # for each request, the indices of its parts in ``expanded``
+    for req in requests:
+        heavy = list(dict.fromkeys(h for m in req.metrics if (h := heavy_aggregation(m)) is not None))
+        k = min(parts, len(heavy))
+        if k < 2:
+            layout.append([len(expanded)])
+            expanded.append(req)
+            continue
+        slot = {h: i % k for i, h in enumerate(heavy)}
+        subsets: list[list[Metric]] = [[] for _ in range(k)]
+        for m in req.metrics:
+            h = heavy_aggregation(m)
+            subsets[0 if h is None else slot[h]].append(m)
+        layout.append(list(range(len(expanded), len(expanded) + k)))
+        expanded.extend(replace(req, metrics=tuple(s)) for s in subsets)
+
+    def join(results: Sequence[AggResult]) -> list[AggResult]:
         out: list[AggResult] = []
-        for idx, route in routes:
-            res = results[idx]
-            rows = [
-                AggRow(
-                    group=dict(row.group),
-                    count=row.count,
-                    values={mine: row.values.get(theirs) for mine, theirs in route},
-                    bucket=row.bucket,
-                )
-                for row in res.rows
-            ]
-            out.append(AggResult(res.total, rows, res.truncated, res.groups_total))
+        for idx in layout:
+            base = results[idx[0]]
+            if len(idx) == 1:
+                out.append(base)
+                continue
+            by = expanded[idx[0]].group_by
+            rows = [AggRow(dict(r.group), r.count, dict(r.values), r.bucket) for r in base.rows]
+            for j in idx[1:]:
+                theirs = {_row_key(r, by): r.values for r in results[j].rows}
+                names = [m.name for m in expanded[j].metrics]
+                for row in rows:
+                    values = theirs.get(_row_key(row, by), {})
+                    for name in names:
+                        row.values[name] = values.get(name)
+            out.append(AggResult(base.total, rows, base.truncated, base.groups_total))
         return out
 
-    return merged, split
+    return expanded, join
+
+
+def _row_key(row: AggRow, by: tuple[str, ...]) -> tuple[Any, ...]:
+    return (*(row.group.get(f) for f in by), row.bucket)
+
+
+def schedule(costs: Sequence[float], lanes: int) -> list[list[int]]:
+    """Indices of ``costs`` in at most ``lanes`` groups of about equal total (longest first).
+
+    Each group becomes one ``_msearch`` on its own connection; the groups run at the same time.
+    """
+    lanes = max(1, min(lanes, len(costs)))
+    groups: list[list[int]] = [[] for _ in range(lanes)]
+    load = [0.0] * lanes
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        lane = load.index(min(load))
+        groups[lane].append(i)
+        load[lane] += costs[i]
+    return [sorted(g) for g in groups if g]
 
 
 def known_field(req: AggRequest, types: TypeLookup) -> str | None:
@@ -277,6 +310,7 @@ def plan(req: AggRequest, index: str, types: TypeLookup, known: list[Any] | None
     body: dict[str, Any] = {"size": 0, "track_total_hits": True, "query": query}
     grouped = bool(req.group_by)
     p = AggPlan(req, header, body, readers, grouped)
+    p.cost = 1.0 + 2.0 * sum(next(iter(a)) in VALUE_READING for a in metric_aggs.values())
     if grouped:
         sources: list[dict[str, Any]] = []
         for i, f in enumerate(req.group_by):

@@ -6,11 +6,14 @@ Guarantees and choices:
   for per-doc or transient trouble: a whole-request 429/5xx/connection error/timeout makes every doc
   RETRYABLE (the pipeline owns retries). The client itself is built with retries off.
 - The NDJSON body is assembled from ``Doc.raw`` bytes; a doc is re-serialized only when its source
-  needs dotted keys expanded or ``event.id`` set.
+  needs dotted keys expanded or ``event.id`` set. A ``Doc.final`` doc (the shipper's) is sent as it
+  is, unchecked. A bulk reply with ``"errors": false`` is not parsed beyond that flag, and
+  ``write_unless_all_created`` (the shipper's hot path) then answers None instead of a result per doc.
 - ``search`` streams pages sorted by (``@timestamp``, ``event.id``) with ``search_after`` inside a
   point in time where the server has one; without PIT (osmem) it pages on the index pattern.
 - ``aggregate`` sends all requests in one ``_msearch`` (requests sharing query, window and grouping
-  merged into one search); only composite pagination needs more.
+  merged into one search); only composite pagination needs more. With ``max_concurrent_searches``
+  above 1 the searches are spread over that many concurrent ``_msearch`` requests instead.
 - The cluster is checked at open (one line naming URL and reason on failure); the index template is
   (re)installed idempotently; missing server features (composable templates, ILM) cost one warning.
 """
@@ -21,6 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +34,7 @@ from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
 from elasticsearch.serializer import NdjsonSerializer
 
 from logstore._source import prepare_source
+from logstore.coalesce import coalesce
 from logstore.config import ElasticsearchConfig, format_duration
 from logstore.elastic import _aggs
 from logstore.elastic._dsl import fields_needing_types, translate, with_window
@@ -125,10 +130,28 @@ def _serializers() -> dict[str, Any]:
     try:
         from elasticsearch.serializer import OrjsonSerializer
 
-        out["application/json"] = OrjsonSerializer()  # bulk replies parse ~4x faster
+        class _Json(OrjsonSerializer):
+            """orjson (bulk replies parse ~4x faster), and a ``_bulk`` reply without errors is not
+            parsed at all: ``{"errors": false}`` is all ``write`` reads of it (parsing the items,
+            one object per doc, cost ~1 us a doc)."""
+
+            def loads(self, data: bytes) -> Any:
+                items = data.find(b'"items":', 0, 200) if data[:1] == b"{" else -1
+                if items > 0:
+                    head = data[:items]
+                    # Only took, errors and ingest_took (numbers, booleans) precede the items.
+                    if b'"errors":false' in head and _BULK_HEAD.fullmatch(head):
+                        return {"errors": False}
+                return super().loads(data)
+
+        out["application/json"] = _Json()
     except ImportError:  # pragma: no cover - orjson is a dependency
         pass
     return out
+
+
+# The part of a bulk reply before its items: {"took":5,"errors":false,"ingest_took":0, (any order).
+_BULK_HEAD = re.compile(rb'\{\s*(?:"(?:took|errors|ingest_took)"\s*:\s*(?:-?\d+|true|false)\s*,\s*)+')
 
 
 class ElasticStore:
@@ -278,41 +301,70 @@ class ElasticStore:
     # ---- write -----------------------------------------------------------------------------------
 
     def write(self, docs: Sequence[Doc]) -> list[WriteResult]:
+        results = self.write_unless_all_created(docs)
+        if results is None:
+            return [WriteResult(d.id, Outcome.CREATED) for d in docs]
+        return results
+
+    def write_unless_all_created(self, docs: Sequence[Doc]) -> list[WriteResult] | None:
+        """``write``, but None when every doc was created: no per-doc results to build on the hot
+        path (~0.5 us a doc). Not part of the Store protocol; the shipper's pipeline looks it up."""
         if not docs:
             return []
         self._types_cache.clear()
         prefix_of = self.namer.action_prefix
         dumps = orjson.dumps
+        # Body lines: action, source, action, source, ... joined by newlines once at the end.
         parts: list[bytes] = []
-        append = parts.append
-        sent: list[Doc] = []
+        extend = parts.extend
         local: dict[int, WriteResult] = {}  # position -> a doc refused before sending
+        # The action prefix of the previous doc, reused while the doc's day and the object under the
+        # index pattern's first field are the same (the shipper's docs share one service dict): the
+        # same object has one value, so the index name is the same.
+        top = self._prefix_top
+        last: tuple[int, Any, bytes] = (-1, None, b"")
         for pos, doc in enumerate(docs):
             source = doc.source
-            if TIMESTAMP_FIELD not in source:
-                local[pos] = WriteResult(doc.id, Outcome.REJECTED, f"the doc has no {TIMESTAMP_FIELD}")
-                continue
-            try:
-                fixed = prepare_source(source, doc.id)
-                if fixed is None:
-                    raw = doc.raw
-                    if raw is None or b"\n" in raw:
-                        raw = dumps(source)
-                else:
-                    source = fixed
-                    raw = dumps(fixed)
-            except (TypeError, ValueError) as e:  # orjson.JSONEncodeError is a TypeError
-                local[pos] = WriteResult(doc.id, Outcome.REJECTED, f"cannot serialize the doc as JSON: {e}")
-                continue
-            append(prefix_of(source, doc.ts) + dumps(doc.id) + b"}}\n" + raw + b"\n")
-            sent.append(doc)
-        remote = self._send_bulk(sent, b"".join(parts)) if sent else []
+            raw = doc.raw
+            if not doc.final or raw is None:
+                if TIMESTAMP_FIELD not in source:
+                    local[pos] = WriteResult(doc.id, Outcome.REJECTED, f"the doc has no {TIMESTAMP_FIELD}")
+                    continue
+                try:
+                    fixed = prepare_source(source, doc.id)
+                    if fixed is None:
+                        if raw is None or 10 in raw:  # a newline would split the NDJSON line
+                            raw = dumps(source)
+                    else:
+                        source = fixed
+                        raw = dumps(fixed)
+                except (TypeError, ValueError) as e:  # orjson.JSONEncodeError is a TypeError
+                    local[pos] = WriteResult(
+                        doc.id, Outcome.REJECTED, f"cannot serialize the doc as JSON: {e}"
+                    )
+                    continue
+            day = doc.ts // 86_400_000
+            key = source.get(top) if top is not None else None
+            if key is None or last[1] is not key or last[0] != day:
+                last = (day, key, prefix_of(source, doc.ts))
+            extend((last[2] + dumps(doc.id) + b"}}", raw))
+        sent = [d for pos, d in enumerate(docs) if pos not in local] if local else docs
+        parts.append(b"")  # the body's final newline, without copying the joined body again
+        remote = self._send_bulk(sent, b"\n".join(parts)) if sent else []
         if not local:
             return remote
+        if remote is None:
+            remote = [WriteResult(d.id, Outcome.CREATED) for d in sent]
         it = iter(remote)
         return [local[pos] if pos in local else next(it) for pos in range(len(docs))]
 
-    def _send_bulk(self, docs: Sequence[Doc], body: bytes) -> list[WriteResult]:
+    @property
+    def _prefix_top(self) -> str | None:
+        """The top-level key of the index pattern's only placeholder field (None: no reuse)."""
+        fields = self.namer.fields
+        return fields[0].partition(".")[0] if len(fields) == 1 else None
+
+    def _send_bulk(self, docs: Sequence[Doc], body: bytes) -> list[WriteResult] | None:
         try:
             resp = self.client.perform_request("POST", "/_bulk", headers=_NDJSON, body=body)
         except ApiError as e:
@@ -325,13 +377,15 @@ class ElasticStore:
         except TransportError as e:
             reason = _connection_reason(e)
             return [WriteResult(d.id, Outcome.RETRYABLE, reason) for d in docs]
-        return self._classify(docs, resp.body)
+        reply = resp.body
+        if isinstance(reply, dict) and reply.get("errors") is False:
+            return None  # no item failed (a 409 also sets errors): nothing to walk on the hot path
+        return self._classify(docs, reply)
 
     @staticmethod
     def _classify(docs: Sequence[Doc], reply: Any) -> list[WriteResult]:
         items = reply.get("items") if isinstance(reply, dict) else None
         if isinstance(reply, dict) and reply.get("errors") is False:
-            # No item failed (a 409 also sets errors): skip walking the items on the hot path.
             return [WriteResult(d.id, Outcome.CREATED) for d in docs]
         items = items or []
         out: list[WriteResult] = []
@@ -537,27 +591,19 @@ class ElasticStore:
             raise self._search_error(e, requests[0].query) from None
         # Requests sharing query, window and grouping become one search (see _aggs: osmem runs
         # _msearch items one after the other, each costing docs x aggregations).
-        merged, split = _aggs.coalesce(requests)
+        merged, split = coalesce(requests)
+        lanes = self.config.max_concurrent_searches
+        parts, join = _aggs.fan_out(merged, lanes) if lanes > 1 else (merged, list)
         plans = [
             _aggs.plan(req, self.index_pattern, types, _KNOWN_GROUPS.get(self._known_key(req.group_by)))
-            for req in merged
+            for req in parts
         ]
         pending: list[tuple[_aggs.AggPlan, dict[str, Any]]] = [(p, p.first_body()) for p in plans]
         first = True
         while pending:
-            lines: list[bytes] = []
-            for p, body in pending:
-                lines.append(orjson.dumps(p.header))
-                lines.append(orjson.dumps(body))
-            try:
-                reply = self.client.perform_request(
-                    "POST", "/_msearch", headers=_NDJSON, body=b"\n".join(lines) + b"\n"
-                ).body
-            except (ApiError, TransportError) as e:
-                raise self._search_error(e, pending[0][0].req.query) from None
-            responses = reply.get("responses", [])
+            responses = self._msearch(pending, lanes)
             nxt: list[tuple[_aggs.AggPlan, dict[str, Any]]] = []
-            for (p, _body), r in zip(pending, responses, strict=False):
+            for (p, _body), r in zip(pending, responses, strict=True):
                 if "error" in r:
                     err = r["error"]
                     reason = _item_reason(err) if isinstance(err, dict) else _short(err)
@@ -573,7 +619,44 @@ class ElasticStore:
             # Learn from every complete single-field grouping; the keyword check comes at plan time.
             if len(p.req.group_by) == 1 and not p.req.interval and not p.overflow:
                 _KNOWN_GROUPS.learn(self._known_key(p.req.group_by), {g[0] for g in p.groups})
-        return split([_aggs.result(p) for p in plans])
+        return split(join([_aggs.result(p) for p in plans]))
+
+    def _msearch(self, items: Sequence[tuple[_aggs.AggPlan, dict[str, Any]]], lanes: int) -> list[Any]:
+        """One reply per (plan, body), in order: one ``_msearch``, or up to ``lanes`` at once.
+
+        Why several: osmem-server answers the searches of one ``_msearch`` one after the other on
+        one core; spread over concurrent requests they run on as many cores as are free. Every
+        request is waited for; the first failure is raised.
+        """
+        groups = _aggs.schedule([p.cost for p, _ in items], lanes)
+        if len(groups) == 1:
+            return self._msearch_once(items)
+        out: list[Any] = [None] * len(items)
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="logstore-msearch") as pool:
+            futures = [pool.submit(self._msearch_once, [items[i] for i in g]) for g in groups]
+            replies = [f.exception() or f.result() for f in futures]
+        for g, reply in zip(groups, replies, strict=True):
+            if isinstance(reply, BaseException):
+                raise reply
+            for i, r in zip(g, reply, strict=True):
+                out[i] = r
+        return out
+
+    def _msearch_once(self, items: Sequence[tuple[_aggs.AggPlan, dict[str, Any]]]) -> list[Any]:
+        lines: list[bytes] = []
+        for p, body in items:
+            lines.append(orjson.dumps(p.header))
+            lines.append(orjson.dumps(body))
+        try:
+            reply = self.client.perform_request(
+                "POST", "/_msearch", headers=_NDJSON, body=b"\n".join(lines) + b"\n"
+            ).body
+        except (ApiError, TransportError) as e:
+            raise self._search_error(e, items[0][0].req.query) from None
+        responses = list(reply.get("responses", []))
+        if len(responses) != len(items):
+            raise self._fail(f"_msearch answered {len(responses)} searches for {len(items)}")
+        return responses
 
     def _known_key(self, group_by: tuple[str, ...]) -> tuple[str, ...]:
         return (self.url, self.index_pattern, *group_by)

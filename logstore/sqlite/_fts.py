@@ -33,6 +33,7 @@ SUFFIX = ".fts"
 # Rows per indexing transaction: big enough to amortize the commit and the FTS5 segment flush,
 # small enough that a reader's catch-up never holds the index lock for long.
 CHUNK = 50_000
+AUTOMERGE = 16
 # How long the background indexer lets commits gather before indexing them in one transaction.
 GATHER_S = 0.25
 
@@ -80,6 +81,10 @@ def create(conn: sqlite3.Connection, schema: str = "main") -> None:
     """The index's tables in ``schema`` of ``conn`` (idempotent)."""
     for stmt in _DDL:
         conn.execute(stmt.replace("EXISTS ", f"EXISTS {schema}.", 1))
+    # FTS5 merges segments once AUTOMERGE of one level exist (default 4). 16 measured 28 % less CPU
+    # per indexed doc over 1M access-log docs (113k -> 157k docs per CPU-s) and the same query times
+    # (a word in every 4th doc of 1M: 200 ms either way; 5-minute windows under 1 ms).
+    conn.execute(f"INSERT INTO {schema}.logstore_fts (logstore_fts, rank) VALUES ('automerge', {AUTOMERGE})")
 
 
 class FtsIndex:

@@ -243,4 +243,6 @@ def test_build_many_equals_build(lines: list[bytes]) -> None:
     events = [(i * 100, i * 100 + 50, line.replace(b"\n", b""), ()) for i, line in enumerate(lines)]
     many = b.build_many(id_hasher(FID), "/p.log", events, 1_700_000_000_000)
     one = [b.build(id_hasher(FID), "/p.log", off, line, 1_700_000_000_000) for off, _, line, _ in events]
-    assert [(d.id, d.ts, d.source, d.raw) for d in many] == [(d.id, d.ts, d.source, d.raw) for d in one]
+    assert [(d.id, d.ts, d.source, d.raw, d.final) for d in many] == [
+        (d.id, d.ts, d.source, d.raw, d.final) for d in one
+    ]

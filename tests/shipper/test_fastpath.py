@@ -1,0 +1,115 @@
+"""The shipper's hot path: block-hashed doc ids, ``Doc.final``, and the Elasticsearch write shortcuts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from logstore.elastic._store import _serializers
+from logstore.types import Doc, Outcome, format_ts
+from shipper.build import ID_BLOCK, DocBuilder, Event, FileIds, doc_id, id_hasher
+from shipper.parsers import make_parser
+
+FID = "0123456789abcdef"
+LINE = b'{"time":"2026-11-22T06:39:00.123Z","level":30,"msg":"done","req":{"id":7}}'
+
+
+def _events(lines: list[bytes], start: int = 0) -> list[Event]:
+    out: list[Event] = []
+    off = start
+    for line in lines:
+        out.append((off, off + len(line) + 1, line, ()))
+        off += len(line) + 1
+    return out
+
+
+def test_ids_are_deterministic_24_hex_and_distinct_across_blocks() -> None:
+    """An id depends only on (fid, offset): 24 hex digits, the same from any FileIds, distinct per offset."""
+    offsets = [0, 1, ID_BLOCK - 1, ID_BLOCK, ID_BLOCK + 1, 5 * ID_BLOCK + 17, 1 << 40]
+    ids = FileIds(FID)
+    got = [ids.id(o) for o in offsets]
+    assert all(len(i) == 24 and int(i, 16) >= 0 for i in got)
+    assert len(set(got)) == len(got)
+    # Out of order and from fresh states: the block cache never changes the answer.
+    assert [doc_id(FID, o) for o in reversed(offsets)] == list(reversed(got))
+    assert FileIds("fedcba9876543210").id(0) != got[0]
+
+
+def test_build_many_ids_match_doc_id_across_a_block_boundary() -> None:
+    """Docs built in one batch that crosses a 1 MiB block carry doc_id(fid, their offset)."""
+    events = _events([LINE] * 4, start=ID_BLOCK - 2 * (len(LINE) + 1))
+    b = DocBuilder(make_parser("json"), "h", "svc", {})
+    docs = b.build_many(id_hasher(FID), "/p.log", events, 0)
+    assert [d.id for d in docs] == [doc_id(FID, off) for off, _, _, _ in events]
+    assert all(d.source["event"]["id"] == d.id for d in docs)
+
+
+def test_common_lines_are_final_and_raw_is_the_source() -> None:
+    """A plain JSON line yields a final doc whose raw bytes are exactly its source."""
+    b = DocBuilder(make_parser("json"), "h", "svc", {"env": "prod"})
+    (doc,) = b.build_many(id_hasher(FID), "/p.log", _events([LINE]), 0)
+    assert doc.final and doc.raw is not None
+    assert orjson.loads(doc.raw) == doc.source
+    assert doc.source["@timestamp"] == format_ts(doc.ts) == "2026-11-22T06:39:00.123Z"
+    assert doc.source["log"]["level"] == "info" and doc.source["message"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("line", "fields"),
+    [
+        (b'{"time":"2026-11-22T06:39:00.123Z","http.status":200}', {}),  # a dotted key of the line
+        (b'{"time":"2026-11-22T06:39:00.123Z",\n"a":1}', {}),  # a multiline event: not one line
+        (LINE, {"deploy.env": "x"}),  # a dotted key in the input's fields
+    ],
+)
+def test_dotted_keys_and_newlines_are_not_final(line: bytes, fields: dict[str, Any]) -> None:
+    """A doc the store would have to reshape or re-serialize is not marked final, on both paths."""
+    b = DocBuilder(make_parser("json"), "h", "svc", fields)
+    (many,) = b.build_many(id_hasher(FID), "/p.log", _events([line]), 0)
+    one = b.build(id_hasher(FID), "/p.log", 0, line, 0)
+    assert not many.final and not one.final
+    # Seen once, a key stays remembered as clean or not: the second line decides the same way.
+    (again,) = b.build_many(id_hasher(FID), "/p.log", _events([line], 500), 0)
+    assert not again.final
+
+
+def test_bulk_reply_without_errors_is_not_parsed() -> None:
+    """The client's JSON serializer answers {"errors": false} for a clean bulk reply, parses all else."""
+    loads = _serializers()["application/json"].loads
+    clean = b'{"took":3,"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * 3) + b"]}"
+    assert loads(clean) == {"errors": False}
+    assert loads(b'{"errors":false,"took":1,"ingest_took":0,"items":[]}') == {"errors": False}
+    failed = b'{"took":3,"errors":true,"items":[{"create":{"status":409}}]}'
+    assert loads(failed)["items"][0]["create"]["status"] == 409
+    search = b'{"took":1,"timed_out":false,"hits":{"items":1,"errors":false}}'
+    assert loads(search)["hits"] == {"items": 1, "errors": False}
+
+
+def test_es_write_final_and_plain_docs_in_one_batch(es_store: Any) -> None:
+    """Final, non-final and refused docs in one bulk: each is classified in place and stored once."""
+    b = DocBuilder(make_parser("json"), "h", "svc", {})
+    final, other = b.build_many(
+        id_hasher(FID), "/p.log", _events([LINE, b'{"time":"2026-11-22T06:39:01.000Z","a.b":1}']), 0
+    )
+    assert final.final and not other.final
+    no_time = Doc("no-time", final.ts, {"message": "x"})
+    results = es_store.write([final, no_time, other])
+    assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.REJECTED, Outcome.CREATED]
+    assert [r.outcome for r in es_store.write([final, other])] == [Outcome.DUPLICATE] * 2
+    es_store.refresh()
+    hits = {h.id: h for h in es_store.search("*")}
+    assert set(hits) == {final.id, other.id}
+    assert hits[other.id].source["a"] == {"b": 1}  # the non-final doc was reshaped by the store
+    assert hits[final.id].source["event"]["id"] == final.id
+
+
+def test_es_write_unless_all_created_is_none_only_when_all_created(es_store: Any) -> None:
+    """None for a batch that was all created; per-doc results once any doc is a duplicate."""
+    b = DocBuilder(make_parser("json"), "h", "svc", {})
+    docs = b.build_many(id_hasher(FID), "/p.log", _events([LINE] * 3), 0)
+    assert es_store.write_unless_all_created(docs[:2]) is None
+    again = es_store.write_unless_all_created(docs)
+    assert again is not None
+    assert [r.outcome for r in again] == [Outcome.DUPLICATE, Outcome.DUPLICATE, Outcome.CREATED]
