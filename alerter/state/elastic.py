@@ -17,7 +17,9 @@ from alerter.state.base import Instance, RuleMeta
 from logstore.types import StoreError
 
 _KIND = "alerter_doc_type"
-_MAX = 10000
+_MAX = 10000  # hits of one search (the server's default max_result_window)
+_RULES_PER_MSEARCH = 50
+_RULE_PAGE = 1000
 
 
 class ElasticStateStore:
@@ -41,14 +43,62 @@ class ElasticStateStore:
                 raise StoreError(f"{index}: cannot create the alerter state index: {e}") from None
 
     def _all(self, kind: str) -> list[dict[str, Any]]:
+        """Every doc of ``kind``, however many: one search per rule (listed by a composite
+        aggregation), several per ``_msearch``. A single search returns at most ``_MAX`` hits, so only
+        one rule with more instances than that is refused, with its name."""
         self._es.indices.refresh(index=self._index)
-        resp = self._es.search(index=self._index, query={"term": {_KIND: kind}}, size=_MAX)
-        hits = resp["hits"]["hits"]
-        if len(hits) >= _MAX:
-            raise StoreError(
-                f"{self._index}: more than {_MAX} alerter {kind} docs; lower alerter.state.retention"
+        out: list[dict[str, Any]] = []
+        rules = self._rules(kind)
+        for k in range(0, len(rules), _RULES_PER_MSEARCH):
+            chunk = rules[k : k + _RULES_PER_MSEARCH]
+            searches: list[dict[str, Any]] = []
+            for rule in chunk:
+                searches.append({"index": self._index})
+                searches.append(
+                    {
+                        "query": {
+                            "bool": {"filter": [{"term": {_KIND: kind}}, {"term": {"alerter_rule": rule}}]}
+                        },
+                        "size": _MAX,
+                        "track_total_hits": True,
+                    }
+                )
+            resp = self._es.msearch(searches=searches)
+            for rule, answer in zip(chunk, resp["responses"], strict=True):
+                if "error" in answer:
+                    raise StoreError(f"{self._index}: loading alerter {kind} docs failed: {answer['error']}")
+                hits = answer["hits"]["hits"]
+                if len(hits) >= _MAX:
+                    raise StoreError(
+                        f"{self._index}: rule {rule!r} has more than {_MAX} alerter {kind} docs;"
+                        " lower alerter.state.retention or the rule's group limit"
+                    )
+                out.extend(orjson.loads(h["_source"]["alerter_json"]) for h in hits)
+        return out
+
+    def _rules(self, kind: str) -> list[str]:
+        """The rules that have docs of ``kind``: a composite aggregation, paged to the end."""
+        rules: list[str] = []
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {
+                "size": _RULE_PAGE,
+                "sources": [{"rule": {"terms": {"field": "alerter_rule"}}}],
+            }
+            if after is not None:
+                composite["after"] = after
+            resp = self._es.search(
+                index=self._index,
+                query={"term": {_KIND: kind}},
+                size=0,
+                aggs={"rules": {"composite": composite}},
             )
-        return [orjson.loads(h["_source"]["alerter_json"]) for h in hits]
+            agg = resp["aggregations"]["rules"]
+            buckets = agg.get("buckets", [])
+            rules.extend(str(b["key"]["rule"]) for b in buckets)
+            after = agg.get("after_key")
+            if len(buckets) < _RULE_PAGE or after is None:
+                return rules
 
     def load(self) -> tuple[list[Instance], list[RuleMeta]]:
         return (
