@@ -33,6 +33,8 @@ from typing import Any
 
 import orjson
 
+from logstore.config.shipper import ShipperConfig
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 PEERS = REPO / "bench" / "peers"
@@ -154,7 +156,7 @@ def run_shipper(
     work: Path,
     hole: Blackhole,
     workers: int = 1,
-    read_chunk: int = 1 << 20,
+    read_chunk: int = ShipperConfig().read_chunk,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "logwarden.yaml"
@@ -280,8 +282,8 @@ def main() -> None:
     p.add_argument(
         "--read-chunk",
         type=int,
-        default=1 << 20,
-        help="shipper.read_chunk in bytes (default: the config default, 1 MiB)",
+        default=ShipperConfig().read_chunk,
+        help="shipper.read_chunk in bytes (default: the config default, 256 KiB)",
     )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,9 @@ class ShipperConfig(Strict):
     # Registry rows of files that are gone and fully shipped are forgotten after this long.
     clean_removed: Duration = timedelta(hours=24)
     fingerprint_bytes: int = Field(default=1024, ge=16, le=1 << 20)
-    read_chunk: int = Field(default=1 << 20, ge=4096)
+    # Bytes read from a file at once. 256 KiB (~1,200 lines of 220 bytes) against 1 MiB: ~10 MB less
+    # peak memory, CPU per line the same within noise (docs/benchmarks.md, shipper section).
+    read_chunk: int = Field(default=256 << 10, ge=4096)
     shutdown_timeout: Duration = timedelta(seconds=10)
     host_name: str | None = None  # default: the machine's hostname
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
