@@ -47,11 +47,25 @@ class Harvester:
         self.skipped_empty = 0
         self.final = False
         self.gz: IO[bytes] | None = None
+        self.gz_raw: IO[bytes] | None = None
         self.fd = -1
         row = state.row
         if row.gz:
+            # Opened by descriptor and checked against the inode the scan matched: rotation renames
+            # archives (app.log.2.gz -> app.log.3.gz) all the time, so by the time the path is opened
+            # it may name the next archive, whose content read at this file's offset would be shipped
+            # under this file's ids (and this file's own tail never).
             try:
-                gz = gzip.open(row.path, "rb")  # noqa: SIM115 - held across reads; close() closes it
+                fd = os.open(row.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as e:
+                raise Changed(f"cannot open {row.path}: {e}") from None
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (row.dev, row.ino):
+                os.close(fd)
+                raise Changed(f"{row.path} was replaced before it could be opened")
+            self.gz_raw = os.fdopen(fd, "rb")  # GzipFile does not close a file object it was given
+            try:
+                gz = gzip.GzipFile(fileobj=self.gz_raw, mode="rb")
                 self.gz = cast(IO[bytes], gz)
                 gz.seek(self.pos)
             except (OSError, EOFError, zlib.error) as e:
@@ -83,6 +97,9 @@ class Harvester:
             except OSError:
                 pass
             self.gz = None
+        if self.gz_raw is not None:
+            self.gz_raw.close()
+            self.gz_raw = None
 
     def _read_plain(self) -> bytes:
         data = os.pread(self.fd, self.chunk, self.pos)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -118,3 +119,27 @@ def test_multiline_max_lines_splits_deterministically() -> None:
     out = m.feed([(i, i + 1, b"S" if i == 0 else b" c", ()) for i in range(5)], now=0.0)
     assert [e[0] for e in out] == [0, 2]
     assert m.flush() == [(4, 5, b" c", ())]
+
+
+def test_gz_reader_refuses_the_next_archive_renamed_onto_its_path(tmp_path: Path) -> None:
+    """A .gz whose path now names another archive (rotation renamed them) is not read as this file."""
+    mine, other = tmp_path / "app.log.2.gz", tmp_path / "app.log.3.gz"
+    with gzip.open(mine, "wb") as f:
+        f.write(b"mine 1\nmine 2\n")
+    st = os.stat(mine)
+    head = gzip.decompress(mine.read_bytes())[:8]
+    row = FileRow("gzfid", str(mine), st.st_dev, st.st_ino, True, 8, fingerprint(head), 7, 0, 0, 0.0)
+    state = FileState(row, 7, fid_hasher("gzfid"))
+    # The scan matched the archive at app.log.2.gz; before the reader opens it, logrotate shifts it
+    # to .3.gz and the next archive takes .2.gz.
+    mine.rename(other)
+    with gzip.open(mine, "wb") as f:
+        f.write(b"next 1\nnext 2\n")
+    with pytest.raises(Changed, match="replaced"):
+        Harvester(state, 4096, 100)
+    row.path = str(other)
+    h = Harvester(state, 4096, 100)
+    try:
+        assert [line for _, _, line, _ in h.read()] == [b"mine 2"]
+    finally:
+        h.close()
