@@ -31,7 +31,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from logstore.config.shipper import InputConfig
 from shipper.registry import FileRow, Registry
@@ -47,33 +47,60 @@ def fid_hasher(fid: str) -> Any:
     return id_hasher(fid)
 
 
-def read_head(path: str, n: int, gz: bool) -> bytes:
-    """The first ``n`` bytes of the file's content (decompressed for .gz); b'' when unreadable."""
+def _open_same(path: str, st: os.stat_result) -> IO[bytes] | None:
+    """``path`` opened for reading if it is still the file ``st`` describes, else None.
+
+    Why: rotation renames files between a scan's stat and its reads (app.log.2.gz becomes .3.gz and
+    the next archive takes its name); reading by path then would judge one file by another's bytes.
+    """
     try:
-        if gz:
-            with gzip.open(path, "rb") as f:
-                return f.read(n)
-        with open(path, "rb") as f:
+        f = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    except OSError:
+        return None
+    now = os.fstat(f.fileno())
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+        f.close()
+        return None
+    return f
+
+
+def read_head(path: str, n: int, gz: bool, st: os.stat_result) -> bytes:
+    """The first ``n`` bytes of the file's content (decompressed for .gz); b'' when unreadable or
+    when ``path`` no longer holds the file ``st`` describes."""
+    f = _open_same(path, st)
+    if f is None:
+        return b""
+    try:
+        with f:
+            if gz:
+                with gzip.GzipFile(fileobj=f, mode="rb") as g:
+                    return g.read(n)
             return f.read(n)
     except (OSError, EOFError, zlib.error):
         return b""
 
 
-def gz_isize(path: str) -> int | None:
+def gz_isize(path: str, st: os.stat_result) -> int | None:
     """The uncompressed size mod 2**32 from a gzip trailer, without decompressing."""
+    f = _open_same(path, st)
+    if f is None:
+        return None
     try:
-        with open(path, "rb") as f:
+        with f:
             f.seek(-4, os.SEEK_END)
             return int(struct.unpack("<I", f.read(4))[0])
     except (OSError, struct.error):
         return None
 
 
-def gz_complete(path: str) -> bool:
+def gz_complete(path: str, st: os.stat_result) -> bool:
     """Whether a .gz decompresses to its end (a compressor may still be writing it)."""
+    f = _open_same(path, st)
+    if f is None:
+        return False
     try:
-        with gzip.open(path, "rb") as f:
-            while f.read(1 << 20):
+        with f, gzip.GzipFile(fileobj=f, mode="rb") as g:
+            while g.read(1 << 20):
                 pass
         return True
     except (OSError, EOFError, zlib.error):
@@ -185,18 +212,18 @@ class Tracker:
         for path, idx, st, gz in leftovers:
             if st.st_size == 0:
                 continue
-            head = read_head(path, self.n, gz)
+            head = read_head(path, self.n, gz, st)
             if not head:
                 continue
             match = self._match(head, claimed=False)
             if match is not None:
                 self._claim(match, path, st, idx, gz, now)
                 if gz:
-                    self._maybe_done_gz(match, path)
+                    self._maybe_done_gz(match, path, st)
                 continue
             if self._match(head, claimed=True) is not None:
                 continue  # a twin of a file being read is a copy
-            if gz and not gz_complete(path):
+            if gz and not gz_complete(path, st):
                 continue  # still being compressed; its head may be all there is so far
             result.new.append(self._new(path, st, idx, head, now, gz))
         for s in list(self.states.values()):
@@ -217,7 +244,7 @@ class Tracker:
             return True
         if not gz and (st.st_size < s.read_offset or st.st_size < s.row.fp_len):
             return False
-        head = read_head(path, self.n, gz)
+        head = read_head(path, self.n, gz, st)
         if len(head) < s.row.fp_len or fingerprint(head[: s.row.fp_len]) != s.row.fp_hash:
             return False
         if gz:
@@ -255,8 +282,8 @@ class Tracker:
         if changed:
             self.registry.upsert(s.row)
 
-    def _maybe_done_gz(self, s: FileState, path: str) -> None:
-        isize = gz_isize(path)
+    def _maybe_done_gz(self, s: FileState, path: str, st: os.stat_result) -> None:
+        isize = gz_isize(path, st)
         if isize is not None and isize == s.read_offset % (1 << 32):
             # Everything it holds was read from the plain file already (a restart re-reads from the
             # committed offset if that was not all acknowledged: see __init__).
