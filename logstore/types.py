@@ -162,4 +162,8 @@ class StoreError(Exception):
     """
 
 
+class StoreAuthError(StoreError):
+    """The store refused our credentials or permissions (HTTP 401/403): waiting will not fix it."""
+
+
 JsonDoc = Mapping[str, Any]

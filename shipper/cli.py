@@ -18,7 +18,7 @@ from typing import Any
 
 from logstore.config import Config, ConfigError, load_config
 from logstore.observe import setup_logging
-from logstore.types import Outcome, StoreError
+from logstore.types import Outcome, StoreAuthError, StoreError
 
 EXIT_USAGE = 2
 
@@ -207,8 +207,9 @@ def _open_store_patiently(config: Config, once: bool, log: logging.Logger) -> An
             try:
                 return open_store(config.store)
             except StoreError as e:
-                # Credentials and permissions will not fix themselves: those stay user errors.
-                if once or any(w in str(e) for w in ("401", "403", "authentication", "not authorized")):
+                # Credentials and permissions will not fix themselves: those stay user errors. (By
+                # type: the message names the URL, whose port may well contain "401".)
+                if once or isinstance(e, StoreAuthError):
                     raise
                 log.warning("store unavailable; retrying", extra={"reason": str(e), "delay_s": delay})
                 if stop.wait(delay):

@@ -53,6 +53,7 @@ from logstore.types import (
     Hit,
     Outcome,
     RetentionResult,
+    StoreAuthError,
     StoreError,
     WriteResult,
     datetime_to_ms,
@@ -203,8 +204,9 @@ class ElasticStore:
                 f"elasticsearch at {', '.join(config.hosts)}: bad client settings: {e}"
             ) from None
 
-    def _fail(self, reason: str) -> StoreError:
-        return StoreError(f"elasticsearch at {self.url}: {reason}")
+    def _fail(self, reason: str, auth: bool = False) -> StoreError:
+        cls = StoreAuthError if auth else StoreError
+        return cls(f"elasticsearch at {self.url}: {reason}")
 
     def _check_cluster(self) -> None:
         try:
@@ -213,9 +215,11 @@ class ElasticStore:
             raise self._fail("the server does not identify as Elasticsearch") from None
         except ApiError as e:
             if e.status_code == 401:
-                raise self._fail("authentication failed (401): check api_key or username/password") from None
+                raise self._fail(
+                    "authentication failed (401): check api_key or username/password", auth=True
+                ) from None
             if e.status_code == 403:
-                raise self._fail(f"not authorized (403): {_api_reason(e)}") from None
+                raise self._fail(f"not authorized (403): {_api_reason(e)}", auth=True) from None
             raise self._fail(f"HTTP {e.status_code}: {_api_reason(e)}") from None
         except TransportError as e:
             raise self._fail(_connection_reason(e)) from None
@@ -371,7 +375,7 @@ class ElasticStore:
             status = e.status_code
             reason = f"HTTP {status}: {_api_reason(e)}"
             if status in (401, 403):
-                raise self._fail(reason) from None
+                raise self._fail(reason, auth=True) from None
             outcome = Outcome.RETRYABLE if status == 429 or status >= 500 else Outcome.REJECTED
             return [WriteResult(d.id, outcome, reason) for d in docs]
         except TransportError as e:

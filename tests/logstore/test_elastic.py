@@ -20,7 +20,7 @@ from logstore.elastic import ElasticStore
 from logstore.elastic import _aggs as aggs_module
 from logstore.elastic._dsl import MATCH_NONE, fields_needing_types, translate
 from logstore.elastic._naming import IndexNamer
-from logstore.types import format_ts
+from logstore.types import StoreAuthError, format_ts
 from tests.rig.proxy import FaultProxy
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -208,6 +208,7 @@ def test_401_at_open_names_authentication(es_store_config: StoreConfig, es_proxy
     text = str(err.value)
     assert "401" in text and "authentication" in text and es_proxy.url in text
     assert "\n" not in text
+    assert isinstance(err.value, StoreAuthError)  # callers stop retrying on the type, not the text
 
 
 def test_credentials_reach_the_server(es_store_config: StoreConfig, es_proxy: FaultProxy) -> None:

@@ -215,3 +215,38 @@ def test_run_waits_for_a_store_that_is_down_at_start(
             proc.wait(10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_unreachable_store_whose_url_contains_401_is_waited_for(tmp_path: Path) -> None:
+    """Only a real 401/403 stops the sidecar: a down store whose URL happens to contain "401" is retried."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again at once: nothing listens there
+    cfg = tmp_path / "logwarden.yaml"
+    cfg.write_text(
+        f"store:\n  elasticsearch:\n    hosts: ['http://127.0.0.1:{port}/logs401']\n"
+        f"shipper:\n  registry: {tmp_path / 'registry.db'}\n"
+        f"  inputs:\n    - paths: ['{tmp_path}/*.log']\n      format: json\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        cwd=str(REPO),
+    )
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:  # the client's own warnings may come first
+            line = json.loads(raw)
+            if line.get("logger") == "shipper":
+                break
+        assert line.get("msg") == "store unavailable; retrying", line
+        assert "401" in line["reason"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
