@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alerter.conditions.base import Evaluation, Sample, Window, group_key, rows_by_group
+from alerter.conditions.base import Evaluation, Sample, Window, group_key, rows_by_group, rule_request
 from alerter.conditions.lookback import LookbackCache
 from alerter.rules.model import AbsenceCondition, Rule
 from logstore.types import AggRequest, AggResult
@@ -22,14 +22,13 @@ class Absence:
     def requests(self, rule: Rule, window: Window, group_limit: int) -> list[AggRequest]:
         spec = rule.condition.absence
         assert isinstance(spec, AbsenceCondition)
-        gb = tuple(rule.group_by)
-        now = AggRequest(rule.query, window.start, window.end, group_by=gb, group_limit=group_limit)
-        if not gb:
+        now = rule_request(rule, window.start, window.end, group_limit)
+        if not rule.group_by:
             return [now]
         lookback = Window(window.start - spec.lookback, window.start)
         qstart, qend = self.seen.plan(rule, lookback.start, lookback.end)
         self._plans[rule.name] = (lookback, Window(qstart, qend))
-        return [now, AggRequest(rule.query, qstart, qend, group_by=gb, group_limit=group_limit)]
+        return [now, rule_request(rule, qstart, qend, group_limit)]
 
     def evaluate(self, rule: Rule, window: Window, results: Sequence[AggResult]) -> Evaluation:
         res = results[0]

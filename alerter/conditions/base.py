@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from alerter.rules.model import Rule
-from logstore.types import AggRequest, AggResult, AggRow
+from logstore.types import AggRequest, AggResult, AggRow, Metric
 
 
 class RuleError(Exception):
@@ -48,6 +48,15 @@ class ConditionKind(Protocol):
     def requests(self, rule: Rule, window: Window, group_limit: int) -> list[AggRequest]: ...
 
     def evaluate(self, rule: Rule, window: Window, results: Sequence[AggResult]) -> Evaluation: ...
+
+
+def rule_request(
+    rule: Rule, start: datetime, end: datetime, group_limit: int, *metrics: Metric
+) -> AggRequest:
+    """The rule's query over [start, end), grouped by its ``group_by``, with ``metrics``."""
+    return AggRequest(
+        rule.query, start, end, metrics=metrics, group_by=tuple(rule.group_by), group_limit=group_limit
+    )
 
 
 def group_key(group: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alerter.conditions.base import Evaluation, Sample, Window
+from alerter.conditions.base import Evaluation, Sample, Window, rule_request
 from alerter.rules.model import CountCondition, Rule
 from logstore.types import AggRequest, AggResult
 
 
 class Count:
     def requests(self, rule: Rule, window: Window, group_limit: int) -> list[AggRequest]:
-        return [
-            AggRequest(
-                rule.query, window.start, window.end, group_by=tuple(rule.group_by), group_limit=group_limit
-            )
-        ]
+        return [rule_request(rule, window.start, window.end, group_limit)]
 
     def evaluate(self, rule: Rule, window: Window, results: Sequence[AggResult]) -> Evaluation:
         spec = rule.condition.count

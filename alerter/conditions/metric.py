@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alerter.conditions.base import Evaluation, Sample, Window, numeric, ungrouped_row
+from alerter.conditions.base import Evaluation, Sample, Window, numeric, rule_request, ungrouped_row
 from alerter.rules.model import MetricCondition, Rule
 from logstore.types import AggRequest, AggResult, AggRow, Metric
 from logstore.types import MetricKind as MetricKindName
@@ -21,16 +21,7 @@ class MetricKind:
     def requests(self, rule: Rule, window: Window, group_limit: int) -> list[AggRequest]:
         spec = rule.condition.metric
         assert isinstance(spec, MetricCondition)
-        return [
-            AggRequest(
-                rule.query,
-                window.start,
-                window.end,
-                metrics=(_metric(spec),),
-                group_by=tuple(rule.group_by),
-                group_limit=group_limit,
-            )
-        ]
+        return [rule_request(rule, window.start, window.end, group_limit, _metric(spec))]
 
     def evaluate(self, rule: Rule, window: Window, results: Sequence[AggResult]) -> Evaluation:
         spec = rule.condition.metric

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alerter.conditions.base import Evaluation, Sample, Window, numeric, ungrouped_row
+from alerter.conditions.base import Evaluation, Sample, Window, numeric, rule_request, ungrouped_row
 from alerter.rules.model import RatioCondition, Rule
 from logstore.types import AggRequest, AggResult, AggRow, Metric
 
@@ -17,16 +17,7 @@ class Ratio:
         spec = rule.condition.ratio
         assert isinstance(spec, RatioCondition)
         metric = Metric(name="matched", kind="count", query=spec.query)
-        return [
-            AggRequest(
-                rule.query,
-                window.start,
-                window.end,
-                metrics=(metric,),
-                group_by=tuple(rule.group_by),
-                group_limit=group_limit,
-            )
-        ]
+        return [rule_request(rule, window.start, window.end, group_limit, metric)]
 
     def evaluate(self, rule: Rule, window: Window, results: Sequence[AggResult]) -> Evaluation:
         spec = rule.condition.ratio

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from alerter.conditions.base import Evaluation, Sample, Window, rows_by_group
+from alerter.conditions.base import Evaluation, Sample, Window, rows_by_group, rule_request
 from alerter.rules.model import Rule, SpikeCondition
 from logstore.types import AggRequest, AggResult
 
@@ -26,10 +26,9 @@ def _reference(rule: Rule, window: Window) -> Window:
 class Spike:
     def requests(self, rule: Rule, window: Window, group_limit: int) -> list[AggRequest]:
         ref = _reference(rule, window)
-        gb = tuple(rule.group_by)
         return [
-            AggRequest(rule.query, window.start, window.end, group_by=gb, group_limit=group_limit),
-            AggRequest(rule.query, ref.start, ref.end, group_by=gb, group_limit=group_limit),
+            rule_request(rule, window.start, window.end, group_limit),
+            rule_request(rule, ref.start, ref.end, group_limit),
         ]
 
     def evaluate(self, rule: Rule, window: Window, results: Sequence[AggResult]) -> Evaluation:

@@ -28,7 +28,7 @@ import orjson
 from logstore._source import prepare_source
 from logstore.config import SqliteConfig
 from logstore.protocol import Order
-from logstore.query import Node, parse_query
+from logstore.query import parse_query
 from logstore.sqlite._aggregate import run_aggregate
 from logstore.sqlite._fts import FtsIndex, fts_text_of_doc
 from logstore.sqlite._schema import connect, describe, ensure_indexes, open_raw, store_id, transaction
@@ -293,20 +293,18 @@ class SqliteStore:
         limit: int | None = None,
         after: Cursor | None = None,
     ) -> Iterator[Hit]:
-        node = parse_query(query)  # raises QueryError now, before the first next()
-        with self._lock:
-            where, cond = self._where(query, node, start, end)
+        where, cond = self._where(query, start, end)  # a QueryError now, before the first next()
         return self._pages(where, cond, order, limit, after)
 
-    def _where(
-        self, query: str, node: Node, start: datetime | None, end: datetime | None
-    ) -> tuple[Where, str]:
+    def _where(self, query: str, start: datetime | None, end: datetime | None) -> tuple[Where, str]:
         """The WHERE clause of a search or count (building it may read the FTS vocabulary)."""
-        where = Where(self.conn, query, indexed=self._indexed, before_text=self._fts.try_catch_up)
-        try:
-            return where, f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
-        except sqlite3.Error as e:
-            raise self._fail(e) from None
+        node = parse_query(query)
+        with self._lock:
+            where = Where(self.conn, query, indexed=self._indexed, before_text=self._fts.try_catch_up)
+            try:
+                return where, f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
+            except sqlite3.Error as e:
+                raise self._fail(e) from None
 
     def search_raw(
         self,
@@ -324,9 +322,7 @@ class SqliteStore:
         unchanged (``logq -o json``), skipping a parse and a re-serialization per hit. Same hits,
         same order as ``search``; the bytes parse to the same value as ``Hit.source``.
         """
-        node = parse_query(query)
-        with self._lock:
-            where, cond = self._where(query, node, start, end)
+        where, cond = self._where(query, start, end)
         return self._raw_pages(where, cond, order, limit, after)
 
     def _raw_pages(
@@ -399,9 +395,8 @@ class SqliteStore:
                 remaining -= len(rows)
 
     def count(self, query: str, start: datetime | None = None, end: datetime | None = None) -> int:
-        node = parse_query(query)
-        with self._lock:
-            where, cond = self._where(query, node, start, end)
+        with self._lock:  # re-entrant: _where takes it too
+            where, cond = self._where(query, start, end)
             try:
                 row = self.conn.execute(
                     f"SELECT count(*) FROM logstore_events e WHERE {cond}", where.params

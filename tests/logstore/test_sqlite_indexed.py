@@ -12,7 +12,6 @@ import pytest
 
 from logstore import AggRequest, Doc
 from logstore.config import ConfigError, SqliteConfig, load_config
-from logstore.query import parse_query
 from logstore.sqlite import SqliteStore
 from logstore.sqlite._schema import index_name
 from logstore.types import format_ts
@@ -104,7 +103,7 @@ def _odd_docs() -> list[Doc]:
 def _plan(store: SqliteStore, query: str) -> str:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     end = datetime(2027, 1, 1, tzinfo=UTC)
-    where, cond = store._where(query, parse_query(query), start, end)
+    where, cond = store._where(query, start, end)
     sql = f"SELECT e.id FROM logstore_events e WHERE {cond} ORDER BY e.ts, e.id LIMIT 1000"
     rows = store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", where.params).fetchall()
     return "\n".join(str(r[3]) for r in rows)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -32,6 +33,22 @@ from alerter.notify.state.types import (
 )
 
 SCHEMA_VERSION = 1
+
+
+def _slot_row(slot: Slot, owner: str, now: datetime, sent: bool) -> tuple[Any, ...]:
+    """A notification-log row: claimed by ``owner`` at ``now``, and sent then too when ``sent``."""
+    return (
+        slot.id,
+        slot.channel,
+        slot.fingerprint,
+        slot.state,
+        ts(slot.started_at),
+        slot.repeat,
+        owner,
+        ts(now),
+        ts(now) if sent else None,
+    )
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerter_notify_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -157,17 +174,8 @@ class SqliteNotifyState:
     def claim(self, slot: Slot, owner: str, now: datetime, lease: timedelta) -> Claim:
         with self._tx() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO alerter_notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                (
-                    slot.id,
-                    slot.channel,
-                    slot.fingerprint,
-                    slot.state,
-                    ts(slot.started_at),
-                    slot.repeat,
-                    owner,
-                    ts(now),
-                ),
+                "INSERT OR IGNORE INTO alerter_notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _slot_row(slot, owner, now, sent=False),
             )
             if cur.rowcount == 1:
                 return Claim(ClaimOutcome.MINE)
@@ -188,22 +196,11 @@ class SqliteNotifyState:
 
     def mark_sent(self, slots: Sequence[Slot], owner: str, now: datetime) -> None:
         with self._tx() as db:
-            for slot in slots:
-                db.execute(
-                    "INSERT INTO alerter_notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (slot_id) DO UPDATE SET sent_at = excluded.sent_at, owner = excluded.owner",
-                    (
-                        slot.id,
-                        slot.channel,
-                        slot.fingerprint,
-                        slot.state,
-                        ts(slot.started_at),
-                        slot.repeat,
-                        owner,
-                        ts(now),
-                        ts(now),
-                    ),
-                )
+            db.executemany(
+                "INSERT INTO alerter_notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (slot_id) DO UPDATE SET sent_at = excluded.sent_at, owner = excluded.owner",
+                [_slot_row(slot, owner, now, sent=True) for slot in slots],
+            )
 
     def record_message(self, message: MessageRecord) -> None:
         with self._tx() as db:
