@@ -89,6 +89,10 @@ class Blackhole:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The reply's headers and body are two writes: with Nagle on, the body waits for the
+            # client's delayed ACK of the headers (up to 40 ms a request), and the sink becomes the
+            # bottleneck it must not be (for every shipper measured).
+            disable_nagle_algorithm = True
 
             def _body(self) -> bytes:
                 n = int(self.headers.get("Content-Length") or 0)
@@ -157,12 +161,13 @@ def run_shipper(
     hole: Blackhole,
     workers: int = 1,
     read_chunk: int = ShipperConfig().read_chunk,
+    processes: int = 0,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "logwarden.yaml"
     cfg.write_text(
         f"store:\n{store_yaml}\nshipper:\n  registry: {work / 'registry.db'}\n  workers: {workers}\n"
-        f"  read_chunk: {read_chunk}\n"
+        f"  read_chunk: {read_chunk}\n  processes: {processes}\n"
         f"  inputs:\n    - paths: [{lines}]\n      format: json\n      service: bench\n"
     )
     hole.reset()
@@ -175,7 +180,7 @@ def run_shipper(
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = ru.ru_utime + ru.ru_stime
     return {
-        "sink": f"{name} (w={workers},rc={read_chunk >> 10}K)",
+        "sink": f"{name} (w={workers},p={processes},rc={read_chunk >> 10}K)",
         "docs": hole.docs if name == "blackhole" else n,
         "exit": proc.returncode,
         "wall_s": wall,
@@ -285,6 +290,12 @@ def main() -> None:
         default=ShipperConfig().read_chunk,
         help="shipper.read_chunk in bytes (default: the config default, 256 KiB)",
     )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="shipper.processes: build processes for the blackhole (Elasticsearch) run (default 0)",
+    )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     lines = OUT / f"shipper-{args.lines}.log"
@@ -300,7 +311,15 @@ def main() -> None:
         es_yaml = f"  elasticsearch:\n    hosts: [http://127.0.0.1:{hole.port}]"
         report(
             run_shipper(
-                "blackhole", lines, args.lines, es_yaml, work / "es", hole, args.workers, args.read_chunk
+                "blackhole",
+                lines,
+                args.lines,
+                es_yaml,
+                work / "es",
+                hole,
+                args.workers,
+                args.read_chunk,
+                args.processes,
             ),
             args.lines,
         )

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -36,6 +36,9 @@ from logstore.types import Doc
 from shipper.parsers import Parser, _time
 from shipper.parsers._time import format_ms
 from shipper.parsers.json import _NUM_LEVELS, JsonParser
+
+if TYPE_CHECKING:
+    from logstore.elastic._naming import IndexNamer
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
@@ -96,6 +99,10 @@ def _merge(theirs: dict[str, Any], ours: dict[str, Any], original: dict[str, Any
 
 
 _MISSING: Any = object()
+
+
+class _Refused(Exception):
+    """bulk_many: a doc would be refused before sending; the caller takes the docs path."""
 
 
 def _final(source: dict[str, Any], raw: bytes) -> bool:
@@ -224,11 +231,51 @@ class DocBuilder:
         Exactly the docs ``build`` makes (a property test holds them equal); any line off the
         common shape (no canonical RFC 3339 time, an unusual level, a clash) takes ``build``.
         """
-        build = self.build
         if not self._json:
-            return [build(ids, path, off, line, now_ms, tags) for off, _, line, tags in events]
-        out: list[Doc] = []
+            return [self.build(ids, path, off, line, now_ms, tags) for off, _, line, tags in events]
+        return cast(list[Doc], self._many(ids, path, events, now_ms, None))
+
+    def bulk_many(
+        self, ids: FileIds, path: str, events: Sequence[Event], now_ms: int, namer: IndexNamer
+    ) -> list[bytes] | None:
+        """The ``_bulk`` body lines of these events' docs: exactly ``bulk_lines(namer,
+        build_many(...))`` (a property test holds them equal), without making the docs (a build
+        process sends them and nothing else reads them: ~25 % less CPU a line). None when that
+        needs the docs: a doc refused before sending, an index name from the line's own fields."""
+        if not self._json or not all(f.partition(".")[0] in self._static for f in namer.fields):
+            return None
+        try:
+            return cast(list[bytes], self._many(ids, path, events, now_ms, namer))
+        except _Refused:
+            return None
+
+    def _many(
+        self, ids: FileIds, path: str, events: Sequence[Event], now_ms: int, namer: IndexNamer | None
+    ) -> list[Any]:
+        """build_many's docs (``namer`` None), or bulk_many's body lines (action, source, ...)."""
+        build = self.build
+        out: list[Any] = []
         append = out.append
+        extend = out.extend
+        if namer is None:
+
+            def slow(off: int, line: bytes, tags: tuple[str, ...]) -> None:
+                append(build(ids, path, off, line, now_ms, tags))
+
+        else:
+            # (Here, not at the top: a shipper on SQLite never imports the Elasticsearch package.)
+            from logstore.elastic._bulk import bulk_lines
+
+            prefix_of = namer.action_prefix
+
+            def slow(off: int, line: bytes, tags: tuple[str, ...]) -> None:
+                parts, local = bulk_lines(namer, [build(ids, path, off, line, now_ms, tags)])
+                if local:
+                    raise _Refused
+                extend(parts)
+
+        pday = -1
+        prefix = b""
         loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
         sec_cache = _time._SEC_CACHE
         levels = _LEVEL_FRAGMENTS
@@ -245,20 +292,20 @@ class DocBuilder:
         start = end = base = 0
         for off, _, line, tags in events:
             if tags or not line or line[0] != 123 or line[-1] != 125:  # not '{' ... '}'
-                append(build(ids, path, off, line, now_ms, tags))
+                slow(off, line, tags)
                 continue
             try:
                 obj = loads(line)
             except bad_json:
-                append(build(ids, path, off, line, now_ms, tags))
+                slow(off, line, tags)
                 continue
             if type(obj) is not dict or not obj:
-                append(build(ids, path, off, line, now_ms, tags))
+                slow(off, line, tags)
                 continue
             if obj.keys() <= clean:
                 final = static_final
             elif not disjoint(obj):
-                append(build(ids, path, off, line, now_ms, tags))
+                slow(off, line, tags)
                 continue
             else:
                 final = static_final and "." not in "".join(obj)
@@ -284,7 +331,7 @@ class DocBuilder:
                 or (level is None and (lv is not None or "severity" in obj or "lvl" in obj))
                 or (m is not None and type(m) is not str)
             ):
-                append(build(ids, path, off, line, now_ms, tags))
+                slow(off, line, tags)
                 continue
             ts = sec * 1000 + ms
             if m is None:
@@ -301,6 +348,22 @@ class DocBuilder:
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK
+            if namer is not None:
+                if not final or 10 in line:  # the store would re-serialize it
+                    slow(off, line, tags)
+                    continue
+                day = ts // 86_400_000
+                if day != pday:  # the index name: day + static fields (checked in bulk_many)
+                    pday, prefix = day, prefix_of(static, ts)
+                didb = (base + off).to_bytes(ID_BYTES, "big").hex().encode()
+                extend(
+                    (
+                        prefix + b'"' + didb + b'"}}',
+                        b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
+                        % (stamp.encode(), off, path_raw, level_raw, didb, static_raw, message_raw, line[1:]),
+                    )
+                )
+                continue
             did = (base + off).to_bytes(ID_BYTES, "big").hex()
             raw = (
                 b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'

@@ -244,12 +244,12 @@ def _run(config: Config, once: bool) -> int:
                 TimeRemainingColumn(),
             )
             task = bar.add_task("shipping", total=None)
-            bar.start()
 
             def progress_cb(p: Progress) -> None:
                 bar.update(task, total=p.total, completed=p.done)
 
         try:
+            # (Before any thread starts: with shipper.processes it forks its build processes.)
             shipper = Shipper(config, store, once=once, progress=progress_cb)
         except Exception as e:
             from shipper.registry import RegistryError
@@ -257,6 +257,8 @@ def _run(config: Config, once: bool) -> int:
             if isinstance(e, RegistryError):
                 raise ConfigError(f"{config.source}: shipper.registry: {e}") from None
             raise
+        if bar is not None:
+            bar.start()
         http = None
         m = config.shipper.metrics
         if m.port is not None:

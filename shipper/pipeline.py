@@ -38,6 +38,7 @@ from shipper.registry import Registry
 
 log = logging.getLogger("shipper.pipeline")
 _RAW = attrgetter("raw")
+Event = tuple[int, int, bytes, tuple[str, ...]]
 _START = itemgetter(0)
 
 
@@ -51,6 +52,12 @@ class Batch:
     marks: dict[str, int] = field(default_factory=dict)  # fid -> end offset covered by this batch
     nbytes: int = 0
     opened: float = 0.0
+    # A block built and sent by a build process (shipper/parallel.py): its doc count, the store's
+    # answer to that first attempt (when ``answered``), and how to build its docs here for the rest.
+    ndocs: int = 0
+    answered: bool = False
+    answer: list[WriteResult] | str | None = None
+    rebuild: Callable[[], tuple[list[Doc], list[Event]]] | None = None
 
     def add_run(self, fid: str, path: str) -> None:
         """The docs appended next come from ``fid`` (at ``path``)."""
@@ -128,7 +135,8 @@ class Pipeline:
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=config.max_in_flight)
         self._seq = 0
         self._batch = Batch()
-        self._waiting: Batch | None = None  # registered but not yet queued (a flush hit its deadline)
+        # Registered but not yet queued (a flush hit its deadline), oldest first.
+        self._waiting: deque[Batch] = deque()
         self._unacked = 0
         self._unacked_lock = threading.Condition()
         self._fail_since: float | None = None
@@ -203,7 +211,7 @@ class Pipeline:
 
     def flush(self, deadline: float | None = None) -> bool:
         """Hand the open batch to the senders; blocks while max_in_flight batches are out (backpressure)."""
-        if self._waiting is not None and not self._hand_over(self._waiting, deadline):
+        if not self._hand_over_waiting(deadline):
             return False
         b = self._batch
         if not b.marks:
@@ -219,12 +227,64 @@ class Pipeline:
             self._unacked += 1
         return self._hand_over(b, deadline)
 
+    def open_block(self, fid: str, path: str, end: int) -> Batch:
+        """A batch for one block of ``fid`` up to ``end``, registered now, in read order: the block is
+        built and sent elsewhere (``block_done`` takes the outcome). What the open batch holds of
+        this file was read before the block, so it is registered first."""
+        if fid in self._batch.marks:
+            self.flush()
+        b = Batch(marks={fid: end}, opened=time.monotonic())
+        b.runs.append((0, fid, path))
+        self._seq += 1
+        b.seq = self._seq
+        self.finalizer.register(b.seq, b.marks)
+        with self._unacked_lock:
+            self._unacked += 1
+        return b
+
+    def block_done(
+        self,
+        b: Batch,
+        sent: bool,
+        answer: list[WriteResult] | str | None,
+        rebuild: Callable[[], tuple[list[Doc], list[Event]]],
+    ) -> bool:
+        """A build process's outcome for block ``b``: every doc created (``sent``, ``answer`` None)
+        acknowledges it; anything else hands its docs, built here, to the usual delivery, which
+        starts from ``answer`` (when sent) and owns the retries."""
+        if sent and answer is None:
+            self.sent += b.ndocs
+            metrics.SENT.inc(b.ndocs)
+            self._fail_since = None
+            metrics.BATCH.observe(time.monotonic() - b.opened)
+            self._commit(self.finalizer.ack(b.seq, b.marks))
+            with self._unacked_lock:
+                self._unacked -= 1
+                self._unacked_lock.notify_all()
+            return True
+        b.rebuild = rebuild
+        docs, events = rebuild()
+        b.docs = docs
+        b.offsets = [e[0] for e in events]
+        # The answer is per doc of the body: it applies only to the very same docs.
+        b.answered = sent and (isinstance(answer, str) or len(docs) == b.ndocs)
+        b.answer = answer
+        if not self._hand_over_waiting(None):
+            self._waiting.append(b)
+            return False
+        return self._hand_over(b, None)
+
+    def _hand_over_waiting(self, deadline: float | None) -> bool:
+        while self._waiting:
+            if not self._hand_over(self._waiting.popleft(), deadline):
+                return False
+        return True
+
     def _hand_over(self, b: Batch, deadline: float | None) -> bool:
         """Queue ``b``; past the deadline it is kept aside (still unacknowledged) for the next flush."""
-        self._waiting = None
         if self.inline:
             if not self._deliver(b, deadline):
-                self._waiting = b
+                self._waiting.appendleft(b)
                 return False
             self._commit(self.finalizer.ack(b.seq, b.marks))
             with self._unacked_lock:
@@ -238,8 +298,14 @@ class Pipeline:
             except queue.Full:
                 if self.on_blocked is not None:
                     self.on_blocked()
-                if self.abort.is_set() or (deadline is not None and time.monotonic() > deadline):
-                    self._waiting = b
+                if (
+                    self.abort.is_set()
+                    or (deadline is not None and time.monotonic() > deadline)
+                    or (
+                        deadline is None and self.stop.is_set()
+                    )  # run() takes it from here, with its deadline
+                ):
+                    self._waiting.appendleft(b)
                     return False
 
     def backlogged(self) -> bool:
@@ -337,7 +403,10 @@ class Pipeline:
         pending = list(range(len(b.docs)))
         attempt = 0
         while pending:
-            answer = self._write(b.docs if attempt == 0 else [b.docs[i] for i in pending])
+            if b.answered:  # a build process sent the batch once already: start from its answer
+                answer, b.answered = b.answer, False
+            else:
+                answer = self._write(b.docs if attempt == 0 else [b.docs[i] for i in pending])
             retry: list[int] = []
             dead: list[tuple[int, str]] = []
             if answer is None:

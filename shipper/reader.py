@@ -31,8 +31,41 @@ Event = tuple[int, int, bytes, tuple[str, ...]]
 _TRUNC = (TRUNCATED,)
 
 
+def split_lines(data: bytes, start: int, max_line: int, encoding: str | None) -> tuple[list[Event], int]:
+    """The complete lines of ``data`` (read from offset ``start``) as events, and how many were empty.
+
+    The bytes after the last newline are not an event: the caller keeps them (see ``Harvester``).
+    A line over ``max_line`` ships its first ``max_line`` bytes tagged ``truncated``; ``\\r\\n`` ends a
+    line like ``\\n``; with a non-UTF-8 ``encoding`` each line is converted to UTF-8.
+    """
+    lines = data.split(b"\n")
+    lines.pop()
+    out: list[Event] = []
+    append = out.append
+    skipped = 0
+    off = start
+    for line in lines:
+        n = len(line) + 1
+        if line and line[-1] == 13:  # \r\n
+            line = line[:-1]
+        if not line:
+            skipped += 1
+        elif len(line) > max_line:
+            line = line[:max_line]
+            append((off, off + n, line.decode(encoding, "replace").encode() if encoding else line, _TRUNC))
+        else:
+            append((off, off + n, line.decode(encoding, "replace").encode() if encoding else line, ()))
+        off += n
+    return out, skipped
+
+
 class Changed(Exception):
     """The identity's content is not under this reader any more; close it and rescan."""
+
+
+def text_encoding(encoding: str) -> str | None:
+    """The encoding lines must be converted from, or None when they are UTF-8 already."""
+    return None if encoding.lower().replace("-", "") in ("utf8", "ascii") else encoding
 
 
 class Harvester:
@@ -40,7 +73,7 @@ class Harvester:
         self.state = state
         self.chunk = chunk
         self.max_line = max_line
-        self.encoding = None if encoding.lower().replace("-", "") in ("utf8", "ascii") else encoding
+        self.encoding = text_encoding(encoding)
         self.pos = state.read_offset
         self.buf = b""
         self.skip_from: int | None = None  # start of an over-long line whose rest is being skipped
@@ -101,8 +134,8 @@ class Harvester:
             self.gz_raw.close()
             self.gz_raw = None
 
-    def _read_plain(self) -> bytes:
-        data = os.pread(self.fd, self.chunk, self.pos)
+    def _read_plain(self, size: int) -> bytes:
+        data = os.pread(self.fd, size, self.pos)
         row = self.state.row
         if data:
             if self.pos == 0 and len(data) >= row.fp_len:
@@ -119,10 +152,10 @@ class Harvester:
             self.final = True  # deleted while open: nobody can add to it any more
         return data
 
-    def _read_gz(self) -> bytes:
+    def _read_gz(self, size: int) -> bytes:
         assert self.gz is not None
         try:
-            data = self.gz.read(self.chunk)
+            data = self.gz.read(size)
         except (OSError, EOFError, zlib.error) as e:
             # A .gz still being written by the compressor: retry from the same place on the next scan.
             raise Changed(f"{self.state.row.path}: {e}") from None
@@ -132,16 +165,38 @@ class Harvester:
 
     def read(self) -> list[Event]:
         """Complete lines from the next chunk; [] at the end of the file for now."""
-        data = self._read_gz() if self.gz is not None else self._read_plain()
-        if not data:
+        got = self._next(self.chunk)
+        if got is None:
             return self.flush_partial() if self.final else []
+        start, data = got
+        events, skipped = split_lines(data, start, self.max_line, self.encoding)
+        self.skipped_empty += skipped
+        return self._tail(events, data[data.rfind(b"\n") + 1 :])
+
+    def read_block(self, size: int) -> tuple[int, bytes, list[Event]]:
+        """The next chunk as (start, complete lines, events after them): what ``read`` would return,
+        with the lines still unsplit, so a build process can split them (``split_lines``). The events
+        after the lines (an over-long unterminated line, a deleted file's last line) go on the usual
+        path after the block. (start, b"", events) at the end of the file for now. Reads up to
+        ``size`` bytes (a block may be bigger than the chunk ``read`` reads)."""
+        got = self._next(size)
+        if got is None:
+            return self.pos, b"", self.flush_partial() if self.final else []
+        start, data = got
+        cut = data.rfind(b"\n") + 1
+        return start, data[:cut], self._tail([], data[cut:])
+
+    def _next(self, size: int) -> tuple[int, bytes] | None:
+        """(offset of data, data): the next chunk after any buffered partial line, or None."""
+        data = self._read_gz(size) if self.gz is not None else self._read_plain(size)
+        if not data:
+            return None
         start = self.pos
         self.pos += len(data)
-        out: list[Event] = []
         if self.skip_from is not None:
             nl = data.find(b"\n")
             if nl < 0:
-                return out
+                return start + len(data), b""
             self.skip_from = None
             start += nl + 1
             data = data[nl + 1 :]
@@ -149,25 +204,15 @@ class Harvester:
             start -= len(self.buf)
             data = self.buf + data
             self.buf = b""
-        lines = data.split(b"\n")
-        tail = lines.pop()
-        off = start
-        max_line = self.max_line
-        enc = self.encoding
-        for line in lines:
-            n = len(line) + 1
-            if line and line[-1] == 13:  # \r\n
-                line = line[:-1]
-            if not line:
-                self.skipped_empty += 1
-            elif len(line) > max_line:
-                out.append((off, off + n, self._enc(line[:max_line]) if enc else line[:max_line], _TRUNC))
-            else:
-                out.append((off, off + n, self._enc(line) if enc else line, ()))
-            off += n
-        if len(tail) > max_line:
+        return start, data
+
+    def _tail(self, out: list[Event], tail: bytes) -> list[Event]:
+        """Take what follows the last newline of a chunk (it ends at ``self.pos``)."""
+        if len(tail) > self.max_line:
             # The end event's offset stays at the line start until its newline: a restart re-reads it.
-            out.append((off, off, self._enc(tail[:max_line]) if enc else tail[:max_line], _TRUNC))
+            off = self.pos - len(tail)
+            line = tail[: self.max_line]
+            out.append((off, off, self._enc(line) if self.encoding else line, _TRUNC))
             self.skip_from = off
         else:
             self.buf = tail

@@ -6,13 +6,17 @@ Filesystem events (watchdog/inotify) only wake the reader early; the periodic sc
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +24,26 @@ from logstore.config import Config
 from logstore.config.shipper import InputConfig
 from logstore.observe import log_event
 from logstore.protocol import Store
-from logstore.types import Health
+from logstore.types import Doc, Health
 from shipper import metrics
-from shipper.build import DocBuilder
+from shipper.build import DocBuilder, FileIds
 from shipper.files import FileState, ScanResult, Tracker
+from shipper.parallel import Block, BuildPool, Built
 from shipper.parsers import make_parser
-from shipper.pipeline import Pipeline
-from shipper.reader import Changed, Harvester, Multiline
+from shipper.pipeline import Batch, Event, Pipeline
+from shipper.reader import Changed, Harvester, Multiline, split_lines, text_encoding
 from shipper.registry import Registry
 
 log = logging.getLogger("shipper")
 _GC_EVERY = 30.0
+# A read of at least this part of ``read_chunk`` (a backlog) goes to a build process (with
+# shipper.processes); smaller reads (a tailed file's few new lines) are built here: no hand-off
+# latency, no IPC for a handful of lines.
+_BLOCK_PART = 4
+# A block is up to this big (or read_chunk, if bigger): one bulk request each. 1 MiB against 256
+# KiB: ~10 % less CPU a line in both processes (fewer round trips, commits and hand-offs), for
+# ~2.5 MiB more memory per block in flight (2 per build process).
+_BLOCK_BYTES = 1 << 20
 
 
 @dataclass
@@ -74,12 +87,30 @@ class Shipper:
             DocBuilder(make_parser(inp.format), host, inp.service, dict(inp.fields)) for inp in self.sc.inputs
         ]
         self.pipeline: Pipeline | None = None
+        self.pool: BuildPool | None = None
+        # Blocks handed to build processes, in read order: (their batch, the block, the result).
+        self._building: deque[tuple[Batch, Block, Future[Built]]] = deque()
+        es = config.store.elasticsearch
+        if es is not None and getattr(store, "write_body", None) is not None:
+            # Blocks (big reads) are built straight into bulk bodies, here (processes: 0) or in
+            # build processes forked here, before any thread of this process starts.
+            self.pool = BuildPool(
+                self.sc.processes,
+                [
+                    (b, inp.max_line_bytes, text_encoding(inp.encoding))
+                    for b, inp in zip(self.builders, self.sc.inputs, strict=True)
+                ],
+                es,
+                self.sc.batch,
+                store,  # type: ignore[arg-type]  # an ElasticStore: it has write_body
+            )
         self._observer: Any = None
         self._released: list[FileState] = []
         self._next_scan = 0.0
         self._last_scan = 0.0
         self._rescan = False
         self.lines_read = 0
+        self.blocks_built = 0  # blocks a build process built and sent
 
     # -- control -------------------------------------------------------------------------------------
 
@@ -123,6 +154,8 @@ class Shipper:
                     self._scan()
                     self._next_scan = now + scan_every
                 progressed = self._read_round()
+                if self._building:
+                    progressed = self._collect(wait=False) or progressed
                 now = time.monotonic()
                 self._timeouts(now, close_inactive)
                 if self.pipeline.due(now):
@@ -133,7 +166,7 @@ class Shipper:
                     continue
                 if self.once:
                     self._scan()
-                    if not self._read_round():
+                    if not self._read_round() and not self._collect(wait=True):
                         self._finish_once()
                         self._drain_once()
                         break
@@ -269,7 +302,7 @@ class Shipper:
         h = r.harvester
         before = h.pos
         try:
-            events = h.read()
+            events = self._read_blocks(s, h) if self.pool is not None and r.multiline is None else h.read()
         except Changed as e:
             self._close(s, str(e))
             self.tracker._release(s, ScanResult())
@@ -296,6 +329,75 @@ class Shipper:
             self._close(s, "read to the end (deleted or compressed)")
             self.registry.upsert(s.row)
         return h.pos != before
+
+    def _read_blocks(self, s: FileState, h: Harvester) -> list[Event]:
+        """``h.read()`` with a build process doing the work of a big read: the events left to build
+        here (a small read, and what follows a block: an over-long or a deleted file's last line)."""
+        start, data, rest = h.read_block(max(h.chunk, _BLOCK_BYTES))
+        if not data:
+            return rest
+        if len(data) < h.chunk // _BLOCK_PART or self.pool is None:
+            events, skipped = split_lines(data, start, h.max_line, h.encoding)
+            h.skipped_empty += skipped
+            return events + rest if rest else events
+        assert self.pipeline is not None
+        room = 2 * max(1, self.pool.processes)
+        if len(self._building) >= room:
+            self._collect(wait=True, keep=room - 1)
+        block = Block(s.row.input, s.fid, s.row.path, start, data, int(time.time() * 1000))
+        batch = self.pipeline.open_block(s.fid, s.row.path, start + len(data))
+        self._building.append((batch, block, self.pool.submit(block)))
+        return rest
+
+    def _collect(self, wait: bool, keep: int = 0, deadline: float | None = None) -> bool:
+        """Take the outcomes of blocks in read order: the finished ones, or (``wait``) until at most
+        ``keep`` are left or the deadline passes. True if any was taken."""
+        assert self.pipeline is not None
+        got = False
+        while len(self._building) > keep:
+            batch, block, future = self._building[0]
+            if not future.done():
+                if not wait:
+                    break
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    break
+                wait_futures([future], timeout=timeout)
+                continue
+            self._building.popleft()
+            try:
+                built = future.result()
+            except Exception as e:  # a build process died: build here from now on
+                log_event(
+                    log, "build process failed; building in the shipper process", logging.ERROR, error=repr(e)
+                )
+                built = Built(False, 0, 0)
+                self._close_pool()
+            if built.skipped:
+                metrics.LINES_SKIPPED.inc(built.skipped)
+            self.lines_read += built.docs
+            metrics.LINES_READ.inc(built.docs)
+            if built.sent:
+                self.blocks_built += 1
+                metrics.BLOCKS.inc()
+            batch.ndocs = built.docs
+            self.pipeline.block_done(
+                batch, built.sent, built.results, functools.partial(self._rebuild, block)
+            )
+            got = True
+        return got
+
+    def _rebuild(self, block: Block) -> tuple[list[Doc], list[Event]]:
+        """A block's docs, built in this process: exactly what a build process makes of it."""
+        inp = self.sc.inputs[block.input]
+        events, _ = split_lines(block.data, block.start, inp.max_line_bytes, text_encoding(inp.encoding))
+        docs = self.builders[block.input].build_many(FileIds(block.fid), block.path, events, block.now_ms)
+        return docs, events
+
+    def _close_pool(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
 
     def _ship(self, s: FileState, events: list[tuple[int, int, bytes, tuple[str, ...]]]) -> None:
         assert self.pipeline is not None
@@ -345,6 +447,7 @@ class Shipper:
     def _drain_once(self) -> None:
         """--once waits for every batch however slow the store is; a signal falls back to the deadline."""
         assert self.pipeline is not None
+        self._collect(wait=True)
         while not self.stopping.is_set():
             if not self.pipeline.flush(time.monotonic() + 0.5):
                 continue
@@ -365,7 +468,9 @@ class Shipper:
         deadline = time.monotonic() + self.sc.shutdown_timeout.total_seconds()
         ok = True
         if self.pipeline is not None:
+            self._collect(wait=True, deadline=deadline)
             ok = self.pipeline.close(deadline)
+        self._close_pool()
         if self._observer is not None:
             try:
                 self._observer.stop()
@@ -384,6 +489,7 @@ class Shipper:
             "shipper stopped",
             flushed=ok,
             lines=self.lines_read,
+            blocks=self.blocks_built,
             sent=self.pipeline.sent if self.pipeline else 0,
             rejected=self.pipeline.rejected if self.pipeline else 0,
         )

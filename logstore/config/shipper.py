@@ -95,6 +95,10 @@ class ShipperConfig(Strict):
     # Sender threads (overlap reading with bulk round trips); 0 = deliver on the reader thread, a
     # little less CPU and memory per doc (docs/benchmarks.md).
     workers: int = Field(default=1, ge=0, le=16)
+    # Build processes for a backlog (shipper/parallel.py): whole blocks of lines are parsed and
+    # serialized in this many forked processes, so a backfill or burst uses every core. 0 = off.
+    # Applies to stores that take a prebuilt bulk body (Elasticsearch) and inputs without multiline.
+    processes: int = Field(default=0, ge=0, le=64)
     scan_interval: Duration = timedelta(seconds=1)
     # inotify is a wake-up hint only; poll: true relies on the periodic scan alone (NFS, containers).
     poll: bool = False

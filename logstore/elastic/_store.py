@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -33,10 +33,10 @@ from elastic_transport import ConnectionTimeout, TlsError, TransportError
 from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
 from elasticsearch.serializer import NdjsonSerializer
 
-from logstore._source import prepare_source
 from logstore.coalesce import coalesce
 from logstore.config import ElasticsearchConfig, format_duration
 from logstore.elastic import _aggs
+from logstore.elastic._bulk import bulk_lines
 from logstore.elastic._dsl import fields_needing_types, translate, with_window
 from logstore.elastic._mapping import composable_template, delete_policy, legacy_template
 from logstore.elastic._naming import IndexNamer
@@ -160,7 +160,7 @@ class ElasticStore:
 
     name = "elasticsearch"
 
-    def __init__(self, config: ElasticsearchConfig, *, page_size: int = 1000) -> None:
+    def __init__(self, config: ElasticsearchConfig, *, page_size: int = 1000, checked: bool = False) -> None:
         self.config = config
         self.page_size = max(1, page_size)
         self.namer = IndexNamer(config.index)
@@ -171,8 +171,16 @@ class ElasticStore:
         self._legacy_template = False
         self._ilm = False
         self.client = self._build_client(config)
-        self._check_cluster()
-        self._install()
+        if not checked:
+            self._check_cluster()
+            self._install()
+
+    @classmethod
+    def writer(cls, config: ElasticsearchConfig) -> ElasticStore:
+        """Another connection to a store this process family has opened already (the cluster is
+        checked and the template installed): no round trip until the first write. For the
+        shipper's build processes, which must not share the parent's connections."""
+        return cls(config, checked=True)
 
     # ---- open ------------------------------------------------------------------------------------
 
@@ -316,45 +324,10 @@ class ElasticStore:
         if not docs:
             return []
         self._types_cache.clear()
-        prefix_of = self.namer.action_prefix
-        dumps = orjson.dumps
-        # Body lines: action, source, action, source, ... joined by newlines once at the end.
-        parts: list[bytes] = []
-        extend = parts.extend
-        local: dict[int, WriteResult] = {}  # position -> a doc refused before sending
-        # The action prefix of the previous doc, reused while the doc's day and the object under the
-        # index pattern's first field are the same (the shipper's docs share one service dict): the
-        # same object has one value, so the index name is the same.
-        top = self._prefix_top
-        last: tuple[int, Any, bytes] = (-1, None, b"")
-        for pos, doc in enumerate(docs):
-            source = doc.source
-            raw = doc.raw
-            if not doc.final or raw is None:
-                if TIMESTAMP_FIELD not in source:
-                    local[pos] = WriteResult(doc.id, Outcome.REJECTED, f"the doc has no {TIMESTAMP_FIELD}")
-                    continue
-                try:
-                    fixed = prepare_source(source, doc.id)
-                    if fixed is None:
-                        if raw is None or 10 in raw:  # a newline would split the NDJSON line
-                            raw = dumps(source)
-                    else:
-                        source = fixed
-                        raw = dumps(fixed)
-                except (TypeError, ValueError) as e:  # orjson.JSONEncodeError is a TypeError
-                    local[pos] = WriteResult(
-                        doc.id, Outcome.REJECTED, f"cannot serialize the doc as JSON: {e}"
-                    )
-                    continue
-            day = doc.ts // 86_400_000
-            key = source.get(top) if top is not None else None
-            if key is None or last[1] is not key or last[0] != day:
-                last = (day, key, prefix_of(source, doc.ts))
-            extend((last[2] + dumps(doc.id) + b"}}", raw))
+        parts, local = bulk_lines(self.namer, docs)
         sent = [d for pos, d in enumerate(docs) if pos not in local] if local else docs
         parts.append(b"")  # the body's final newline, without copying the joined body again
-        remote = self._send_bulk(sent, b"\n".join(parts)) if sent else []
+        remote = self._send_bulk(lambda: [d.id for d in sent], b"\n".join(parts)) if sent else []
         if not local:
             return remote
         if remote is None:
@@ -362,13 +335,16 @@ class ElasticStore:
         it = iter(remote)
         return [local[pos] if pos in local else next(it) for pos in range(len(docs))]
 
-    @property
-    def _prefix_top(self) -> str | None:
-        """The top-level key of the index pattern's only placeholder field (None: no reuse)."""
-        fields = self.namer.fields
-        return fields[0].partition(".")[0] if len(fields) == 1 else None
+    def write_body(self, body: bytes, ids: Callable[[], Sequence[str]]) -> list[WriteResult] | None:
+        """Send a ``_bulk`` body built elsewhere by ``bulk_lines`` (the shipper's build processes).
+        ``ids()`` gives the doc ids of its create actions, in order; it is called only when some doc
+        was not created. None when every doc was created, else a result per doc. Not part of the
+        Store protocol."""
+        self._types_cache.clear()
+        return self._send_bulk(ids, body)
 
-    def _send_bulk(self, docs: Sequence[Doc], body: bytes) -> list[WriteResult] | None:
+    def _send_bulk(self, ids: Callable[[], Sequence[str]], body: bytes) -> list[WriteResult] | None:
+        """POST one ``_bulk``; None when every item was created. ``ids`` is only called otherwise."""
         try:
             resp = self.client.perform_request("POST", "/_bulk", headers=_NDJSON, body=body)
         except ApiError as e:
@@ -377,36 +353,36 @@ class ElasticStore:
             if status in (401, 403):
                 raise self._fail(reason, auth=True) from None
             outcome = Outcome.RETRYABLE if status == 429 or status >= 500 else Outcome.REJECTED
-            return [WriteResult(d.id, outcome, reason) for d in docs]
+            return [WriteResult(i, outcome, reason) for i in ids()]
         except TransportError as e:
             reason = _connection_reason(e)
-            return [WriteResult(d.id, Outcome.RETRYABLE, reason) for d in docs]
+            return [WriteResult(i, Outcome.RETRYABLE, reason) for i in ids()]
         reply = resp.body
         if isinstance(reply, dict) and reply.get("errors") is False:
             return None  # no item failed (a 409 also sets errors): nothing to walk on the hot path
-        return self._classify(docs, reply)
+        return self._classify(ids(), reply)
 
     @staticmethod
-    def _classify(docs: Sequence[Doc], reply: Any) -> list[WriteResult]:
+    def _classify(ids: Sequence[str], reply: Any) -> list[WriteResult]:
         items = reply.get("items") if isinstance(reply, dict) else None
         if isinstance(reply, dict) and reply.get("errors") is False:
-            return [WriteResult(d.id, Outcome.CREATED) for d in docs]
+            return [WriteResult(i, Outcome.CREATED) for i in ids]
         items = items or []
         out: list[WriteResult] = []
-        for i, doc in enumerate(docs):
-            if i >= len(items):
-                out.append(WriteResult(doc.id, Outcome.RETRYABLE, "no reply for this item"))
+        for n, doc_id in enumerate(ids):
+            if n >= len(items):
+                out.append(WriteResult(doc_id, Outcome.RETRYABLE, "no reply for this item"))
                 continue
-            item: dict[str, Any] = next(iter(items[i].values()), {}) if items[i] else {}
+            item: dict[str, Any] = next(iter(items[n].values()), {}) if items[n] else {}
             status = int(item.get("status", 0))
             if 200 <= status < 300:
-                out.append(WriteResult(doc.id, Outcome.CREATED))
+                out.append(WriteResult(doc_id, Outcome.CREATED))
             elif status == 409:
-                out.append(WriteResult(doc.id, Outcome.DUPLICATE))
+                out.append(WriteResult(doc_id, Outcome.DUPLICATE))
             elif status == 429 or status >= 500 or status == 0:
-                out.append(WriteResult(doc.id, Outcome.RETRYABLE, _item_reason(item.get("error"))))
+                out.append(WriteResult(doc_id, Outcome.RETRYABLE, _item_reason(item.get("error"))))
             else:
-                out.append(WriteResult(doc.id, Outcome.REJECTED, _item_reason(item.get("error"))))
+                out.append(WriteResult(doc_id, Outcome.REJECTED, _item_reason(item.get("error"))))
         return out
 
     # ---- field types (only for clauses that cannot run on every type) ---------------------------
@@ -597,12 +573,26 @@ class ElasticStore:
         # _msearch items one after the other, each costing docs x aggregations).
         merged, split = coalesce(requests)
         lanes = self.config.max_concurrent_searches
-        parts, join = _aggs.fan_out(merged, lanes) if lanes > 1 else (merged, list)
+
+        def by_group(req: AggRequest) -> bool:
+            # Several lanes and remembered groups: split by group, not by metric (see _aggs).
+            return _aggs.group_splittable(req, types, _KNOWN_GROUPS.get(self._known_key(req.group_by)))
+
+        parts, join = _aggs.fan_out(merged, lanes, by_group) if lanes > 1 else (merged, list)
         plans = [
             _aggs.plan(req, self.index_pattern, types, _KNOWN_GROUPS.get(self._known_key(req.group_by)))
             for req in parts
         ]
-        pending: list[tuple[_aggs.AggPlan, dict[str, Any]]] = [(p, p.first_body()) for p in plans]
+        searches: list[_aggs.AggPlan] = []
+        for p in plans:
+            split_parts: list[_aggs.AggPlan] = []
+            if lanes > 1 and by_group(p.req):
+                key = self._known_key(p.req.group_by)
+                weights = _KNOWN_GROUPS.weights(key, p.req.query)
+                missing = _KNOWN_GROUPS.missing(key, p.req.query)
+                split_parts = _aggs.split_by_group(p, lanes, weights, missing)
+            searches += split_parts or [p]  # a split plan's parts go out instead of it
+        pending: list[tuple[_aggs.AggPlan, dict[str, Any]]] = [(p, p.first_body()) for p in searches]
         first = True
         while pending:
             responses = self._msearch(pending, lanes)
@@ -617,12 +607,26 @@ class ElasticStore:
                 more = _aggs.absorb(p, r, first)
                 if more is not None:
                     nxt.append((p, more))
+            for p in plans if first else ():
+                more = _aggs.join_parts(p)  # a split plan's parts have all answered now
+                if more is not None:
+                    nxt.append((p, more))
             pending = nxt
             first = False
         for p in plans:
             # Learn from every complete single-field grouping; the keyword check comes at plan time.
             if len(p.req.group_by) == 1 and not p.req.interval and not p.overflow:
-                _KNOWN_GROUPS.learn(self._known_key(p.req.group_by), {g[0] for g in p.groups})
+                counts: dict[Any, int] = {}
+                for row in p.rows:
+                    value = row.group.get(p.req.group_by[0])
+                    counts[value] = counts.get(value, 0) + row.count
+                _KNOWN_GROUPS.learn(
+                    self._known_key(p.req.group_by),
+                    {g[0] for g in p.groups},
+                    counts,
+                    missing=p.total > sum(counts.values()),
+                    scope=p.req.query,
+                )
         return split(join([_aggs.result(p) for p in plans]))
 
     def _msearch(self, items: Sequence[tuple[_aggs.AggPlan, dict[str, Any]]], lanes: int) -> list[Any]:

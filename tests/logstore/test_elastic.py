@@ -677,7 +677,7 @@ def test_bulk_reply_walk_classifies_each_item() -> None:
             {"create": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "bad field"}}},
         ],
     }
-    got = ElasticStore._classify(docs, reply)
+    got = ElasticStore._classify([d.id for d in docs], reply)
     assert [r.outcome for r in got] == [
         Outcome.CREATED,
         Outcome.DUPLICATE,
@@ -687,9 +687,9 @@ def test_bulk_reply_walk_classifies_each_item() -> None:
         Outcome.RETRYABLE,
     ]
     assert got[4].reason == "mapper_parsing_exception: bad field"
-    assert {r.outcome for r in ElasticStore._classify(docs, {"errors": False, "items": []})} == {
-        Outcome.CREATED
-    }
+    assert {
+        r.outcome for r in ElasticStore._classify([d.id for d in docs], {"errors": False, "items": []})
+    } == {Outcome.CREATED}
 
 
 # ---- DSL (no server) ----------------------------------------------------------------------------

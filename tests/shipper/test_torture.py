@@ -24,8 +24,10 @@ from tests.shipper.harness import LogDir, wait_until
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _config(tmp: Path, store_yaml: str, workers: int = 1) -> Path:
+def _config(tmp: Path, store_yaml: str, workers: int = 1, processes: int = 0) -> Path:
     cfg = tmp / "logwarden.yaml"
+    # With build processes, small reads (16 KiB) make most reads blocks for them.
+    chunk = f"\n  processes: {processes}\n  read_chunk: 16384" if processes else ""
     cfg.write_text(
         f"""
 store:
@@ -33,7 +35,7 @@ store:
 shipper:
   registry: {tmp / "registry.db"}
   scan_interval: 200ms
-  workers: {workers}
+  workers: {workers}{chunk}
   batch: {{max_docs: 2000, max_wait: 200ms}}
   retry: {{initial: 50ms, max: 1s}}
   inputs:
@@ -190,11 +192,12 @@ def test_sigkill_and_rotations_on_sqlite_lose_and_double_nothing(tmp_path: Path)
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("processes", [0, 2])
 def test_sigkill_rotations_and_store_faults_on_elasticsearch(
-    tmp_path: Path, es_proxy: object, es_store_config: StoreConfig
+    tmp_path: Path, es_proxy: object, es_store_config: StoreConfig, processes: int
 ) -> None:
     """osmem behind the fault proxy: down for 10 s, 429s, partial bulk failures, rotations, SIGKILLs:
-    every line stored exactly once (with inline delivery, workers: 0)."""
+    every line stored exactly once (with inline delivery, workers: 0; and with build processes)."""
     from tests.rig.proxy import FaultProxy
 
     assert isinstance(es_proxy, FaultProxy)
@@ -204,7 +207,7 @@ def test_sigkill_rotations_and_store_faults_on_elasticsearch(
         f"  elasticsearch:\n    hosts: [{es_proxy.url}]\n    index: '{es.index}'\n"
         f"    template_name: {es.template_name}\n    state_index: {es.state_index}"
     )
-    cfg = _config(tmp_path, store_yaml, workers=0)
+    cfg = _config(tmp_path, store_yaml, workers=0, processes=processes)
     faults_done = threading.Event()
 
     def faults() -> None:

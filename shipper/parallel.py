@@ -1,0 +1,220 @@
+"""Build processes: split, parse and serialize whole blocks of lines in other processes.
+
+Why: one Python process parses ~100k lines/s at best (the GIL); a backlog (a backfill, a burst,
+a shipper restarted after a while) wants every core, as a C shipper uses them. A block is a run of
+complete lines of one file; a build process turns it into a finished ``_bulk`` body (the work of
+``split_lines`` + ``DocBuilder.build_many`` + ``bulk_lines``, ~90 % of a doc's CPU), and the reader
+process only reads, sends bodies and commits offsets. It applies to stores that take a prebuilt
+body (``write_body``: Elasticsearch).
+
+What does not change: doc ids, doc contents (the same builder code runs, with the same read time
+for lines without their own), the order offsets are committed in (the pipeline registers a block's
+batch when it is read, before the result exists), retries, dead letters. A block whose result is
+not a clean body (a doc refused before sending, a crashed build process) is rebuilt in the reader
+process and takes the ordinary path.
+
+The processes are forked once, before the shipper starts any thread, and do nothing but build: no
+store connection, no registry, no signals (the parent owns shutdown; a build process whose parent
+dies sees its pipe close and exits).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import gc
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+
+from logstore.config import ElasticsearchConfig
+from logstore.config.shipper import BatchConfig
+from logstore.elastic._bulk import bulk_lines
+from logstore.types import Outcome, StoreError, WriteResult
+from shipper.build import DocBuilder, FileIds
+from shipper.reader import split_lines
+
+if TYPE_CHECKING:
+    from logstore.elastic import ElasticStore
+
+# One input's building: its builder and (max_line_bytes, encoding or None for UTF-8).
+InputBuild = tuple[DocBuilder, int, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """What a build process needs: a run of complete lines of one file, and where they start."""
+
+    input: int
+    fid: str
+    path: str
+    start: int
+    data: bytes
+    now_ms: int  # the read time: @timestamp of lines without their own
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What became of a block: ``sent`` with ``results`` None = every doc was created; ``results``
+    the store's answer otherwise (a reason for the whole request, or one result per doc);
+    not ``sent`` = build it in the reader process and send it from there."""
+
+    sent: bool
+    docs: int
+    skipped: int
+    results: list[WriteResult] | str | None = None
+
+
+_inputs: list[InputBuild] = []
+_max_docs = 2000
+_max_bytes = 5 << 20
+_config: ElasticsearchConfig | None = None
+_store: ElasticStore | None = None
+_ids: dict[str, FileIds] = {}
+
+
+def _init(parent: int) -> None:
+    # The parent handles SIGINT/SIGTERM and shuts the pool down; a Ctrl-C reaching the whole
+    # process group must not kill a build process in the middle of a block.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # A block's docs are acyclic and freed by reference counting; the cyclic GC would only re-scan
+    # them (~30 % of the CPU, as in the shipper process: see shipper/cli.py).
+    gc.freeze()
+    gc.disable()
+    # A forked build process holds both ends of the pool's pipes, so it would not notice a parent
+    # killed with SIGKILL: the kernel kills it with its parent instead (Linux), else it polls.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _orphan_watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)  # polling the parent's pid is the only portable signal of its death
+    os._exit(0)
+
+
+def build_block(block: Block) -> Built:
+    """Runs in a build process (the state above was inherited by fork): build, then send once.
+
+    The store's answer is classified by the store as always; retrying is the pipeline's, in the
+    reader process, which gets the answer back."""
+    global _store
+    builder, max_line, encoding = _inputs[block.input]
+    events, skipped = split_lines(block.data, block.start, max_line, encoding)
+    ids = _ids.get(block.fid)
+    if ids is None:
+        if len(_ids) > 1024:
+            _ids.clear()
+        ids = _ids[block.fid] = FileIds(block.fid)
+    assert _config is not None
+    if _store is None:
+        from logstore.elastic import ElasticStore
+
+        _store = ElasticStore.writer(_config)
+    parts = builder.bulk_many(ids, block.path, events, block.now_ms, _store.namer)
+    if parts is None:  # the docs are needed to know: make them
+        docs = builder.build_many(ids, block.path, events, block.now_ms)
+        parts, local = bulk_lines(_store.namer, docs)
+        if local:
+            return Built(False, len(docs), skipped)
+    n = len(parts) // 2
+    if not n:
+        return Built(False, 0, skipped)
+    # One request per batch.max_docs docs (and about batch.max_bytes), as the pipeline batches.
+    answers: list[tuple[int, list[WriteResult] | None]] = []
+    i = 0
+    while i < len(parts):
+        j, size = i, 0
+        while j < len(parts) and (j == i or (j - i < 2 * _max_docs and size < _max_bytes)):
+            size += len(parts[j]) + len(parts[j + 1]) + 2
+            j += 2
+        request = parts[i:j]
+        request.append(b"")
+        try:
+            answer = _store.write_body(b"\n".join(request), functools.partial(_action_ids, request))
+        except StoreError as e:
+            return Built(True, n, skipped, str(e))
+        except Exception as e:  # the client library's own errors: transient until proven otherwise
+            return Built(True, n, skipped, f"{type(e).__name__}: {e}")
+        answers.append(((j - i) // 2, answer))
+        i = j
+    if all(a is None for _, a in answers):
+        return Built(True, n, skipped)
+    results: list[WriteResult] = []
+    for count, a in answers:
+        results.extend(a if a is not None else [WriteResult("", Outcome.CREATED)] * count)
+    return Built(True, n, skipped, results)
+
+
+def _action_ids(parts: list[bytes]) -> list[str]:
+    """The doc ids of a body's create actions (only needed when some doc was not created)."""
+    return [orjson.loads(action)["create"]["_id"] for action in parts[0:-1:2]]
+
+
+class BuildPool:
+    """``processes`` forked build processes; ``submit`` a block, get a future of its ``Built``.
+
+    With 0 processes a block is built and sent right away in the calling thread, on ``store``:
+    the same path without the hand-off (the least CPU per line; one core)."""
+
+    def __init__(
+        self,
+        processes: int,
+        inputs: list[InputBuild],
+        config: ElasticsearchConfig,
+        batch: BatchConfig,
+        store: ElasticStore | None = None,
+    ) -> None:
+        global _config, _max_docs, _max_bytes, _store
+        _inputs[:] = inputs
+        _config = config
+        _max_docs, _max_bytes = batch.max_docs, batch.max_bytes
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+        if not processes:
+            _store = store
+            return
+        self._pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init,
+            initargs=(os.getpid(),),
+        )
+        # Fork now, while the caller has no thread running (with the fork start method the pool
+        # starts every process on the first submit).
+        self._pool.submit(os.getpid).result()
+
+    def submit(self, block: Block) -> Future[Built]:
+        if self._pool is not None:
+            return self._pool.submit(build_block, block)
+        done: Future[Built] = Future()
+        try:
+            done.set_result(build_block(block))
+        except Exception as e:  # reported like a build process's failure
+            done.set_exception(e)
+        return done
+
+    def close(self) -> None:
+        """Stop now: a block still being sent is abandoned (its batch stays unacknowledged, so its
+        lines are read again after a restart; re-sent docs are duplicates, stored once)."""
+        if self._pool is None:
+            return
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            p.join(5)
