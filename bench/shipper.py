@@ -1,7 +1,7 @@
 """Shipper benchmark: ``shipper run --once`` on N JSON lines of ~220 bytes. Prints numbers; asserts nothing.
 
     .venv/bin/python bench/shipper.py [--lines 1000000] [--no-sqlite] [--no-rsyslog] [--workers N]
-                                      [--read-chunk BYTES]
+                                      [--read-chunk BYTES] [--processes N] [--sink-nagle]
 
 Sinks, in one run, on the same generated file (bench/out/shipper-<N>.log, made once):
 
@@ -12,8 +12,10 @@ Sinks, in one run, on the same generated file (bench/out/shipper-<N>.log, made o
 - ``rsyslog`` (peer, when ``rsyslogd`` is installed: ``apt-get install rsyslog rsyslog-elasticsearch``):
   imfile -> omelasticsearch into the same blackhole; config in bench/peers/rsyslog-blackhole.conf.
 
-For each: wall seconds, docs/s, CPU seconds (user+sys of the shipper process, startup included) per 1M
-docs, docs per CPU-second, and peak RSS.
+For each: wall seconds, docs/s, CPU seconds (user+sys of the shipper process and its build
+processes, startup included) per 1M docs, docs per CPU-second, and peak memory: the shipper's peak
+RSS, or with build processes the sampled peak of the summed PSS of its process tree (pages shared
+after the fork counted once).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def make_lines(path: Path, n: int) -> None:
 class Blackhole:
     """An Elasticsearch-shaped sink that stores nothing and answers every bulk item 201 created."""
 
-    def __init__(self) -> None:
+    def __init__(self, nagle: bool = False) -> None:
         self.docs = 0
         self.bytes = 0
         self.lock = threading.Lock()
@@ -92,7 +94,7 @@ class Blackhole:
             # The reply's headers and body are two writes: with Nagle on, the body waits for the
             # client's delayed ACK of the headers (up to 40 ms a request), and the sink becomes the
             # bottleneck it must not be (for every shipper measured).
-            disable_nagle_algorithm = True
+            disable_nagle_algorithm = not nagle
 
             def _body(self) -> bytes:
                 n = int(self.headers.get("Content-Length") or 0)
@@ -173,9 +175,25 @@ def run_shipper(
     hole.reset()
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed shipper starts from .pyc files (compile_code)
+    import psutil
+
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "shipper.cli", "run", "--once", "-c", str(cfg)], env=env)
-    _, status, ru = os.wait4(proc.pid, 0)
+    ps = psutil.Process(proc.pid)
+    # The memory of the shipper and its build processes: the sum of their PSS (a page shared after
+    # the fork counts once, split among its sharers; RSS would count it in every process).
+    tree_peak = 0
+    while True:
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            children = ps.children(recursive=True)
+            if children:
+                tree_peak = max(tree_peak, sum(p.memory_full_info().pss for p in [ps, *children]))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)  # sampling memory while the shipper runs, not waiting for a condition
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = ru.ru_utime + ru.ru_stime
@@ -185,7 +203,7 @@ def run_shipper(
         "exit": proc.returncode,
         "wall_s": wall,
         "cpu_s": cpu,
-        "rss_mb": ru.ru_maxrss / 1024,
+        "rss_mb": max(ru.ru_maxrss / 1024, tree_peak / 2**20),
     }
 
 
@@ -291,10 +309,15 @@ def main() -> None:
         help="shipper.read_chunk in bytes (default: the config default, 256 KiB)",
     )
     p.add_argument(
+        "--sink-nagle",
+        action="store_true",
+        help="leave Nagle on in the blackhole (the sink of session 1-2: ~40 ms stalls per bulk reply)",
+    )
+    p.add_argument(
         "--processes",
         type=int,
-        default=0,
-        help="shipper.processes: build processes for the blackhole (Elasticsearch) run (default 0)",
+        default=2,
+        help="shipper.processes: build processes for the blackhole (Elasticsearch) run (default 2)",
     )
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -305,7 +328,7 @@ def main() -> None:
         f"input: {lines} ({args.lines} lines, {size / args.lines:.0f} bytes/line avg, {size / 2**20:.0f} MiB)"
     )
     compile_code()
-    hole = Blackhole()
+    hole = Blackhole(nagle=args.sink_nagle)
     work = Path(tempfile.mkdtemp(prefix="bench-shipper-", dir=OUT))
     try:
         es_yaml = f"  elasticsearch:\n    hosts: [http://127.0.0.1:{hole.port}]"
