@@ -28,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -167,8 +167,9 @@ def _action_ids(parts: list[bytes]) -> list[str]:
 class BuildPool:
     """``processes`` forked build processes; ``submit`` a block, get a future of its ``Built``.
 
-    With 0 processes a block is built and sent right away in the calling thread, on ``store``:
-    the same path without the hand-off (the least CPU per line; one core)."""
+    With 0 processes a block is built and sent on ``store`` in one thread of this process (``inline``:
+    right away in the calling thread): the same path without the hand-off to another process, the
+    least CPU per line, one core; the thread keeps the reader free to scan while a bulk is out."""
 
     def __init__(
         self,
@@ -177,15 +178,18 @@ class BuildPool:
         config: ElasticsearchConfig,
         batch: BatchConfig,
         store: ElasticStore | None = None,
+        inline: bool = False,
     ) -> None:
         global _config, _max_docs, _max_bytes, _store
         _inputs[:] = inputs
         _config = config
         _max_docs, _max_bytes = batch.max_docs, batch.max_bytes
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = None
         if not processes:
             _store = store
+            if not inline:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipper-build")
             return
         self._pool = ProcessPoolExecutor(
             max_workers=processes,
@@ -211,6 +215,9 @@ class BuildPool:
         """Stop now: a block still being sent is abandoned (its batch stays unacknowledged, so its
         lines are read again after a restart; re-sent docs are duplicates, stored once)."""
         if self._pool is None:
+            return
+        if isinstance(self._pool, ThreadPoolExecutor):
+            self._pool.shutdown(wait=False, cancel_futures=True)  # a daemon thread: it ends with us
             return
         processes = list(getattr(self._pool, "_processes", {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -97,12 +97,18 @@ class Shipper:
             self.pool = BuildPool(
                 self.sc.processes,
                 [
-                    (b, inp.max_line_bytes, text_encoding(inp.encoding))
-                    for b, inp in zip(self.builders, self.sc.inputs, strict=True)
+                    # Builders of its own: theirs keep caches, and a build thread runs beside ours.
+                    (
+                        DocBuilder(make_parser(inp.format), host, inp.service, dict(inp.fields)),
+                        inp.max_line_bytes,
+                        text_encoding(inp.encoding),
+                    )
+                    for inp in self.sc.inputs
                 ],
                 es,
                 self.sc.batch,
                 store,  # type: ignore[arg-type]  # an ElasticStore: it has write_body
+                inline=self.sc.workers == 0,
             )
         self._observer: Any = None
         self._released: list[FileState] = []
@@ -359,10 +365,11 @@ class Shipper:
             if not future.done():
                 if not wait:
                     break
-                timeout = None if deadline is None else deadline - time.monotonic()
-                if timeout is not None and timeout <= 0:
+                timeout = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if timeout <= 0:
                     break
-                wait_futures([future], timeout=timeout)
+                if not wait_futures([future], timeout=timeout).done:
+                    self._scan_while_blocked()  # a slow store holds the reader, not the scan
                 continue
             self._building.popleft()
             try:
