@@ -352,7 +352,9 @@ class Shipper:
             self._collect(wait=True, keep=room - 1)
         block = Block(s.row.input, s.fid, s.row.path, start, data, int(time.time() * 1000))
         batch = self.pipeline.open_block(s.fid, s.row.path, start + len(data))
-        self._building.append((batch, block, self.pool.submit(block)))
+        future = self.pool.submit(block)
+        future.add_done_callback(lambda _: self.wake.set())  # its acknowledgement need not wait a tick
+        self._building.append((batch, block, future))
         return rest
 
     def _collect(self, wait: bool, keep: int = 0, deadline: float | None = None) -> bool:
