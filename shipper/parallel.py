@@ -1,21 +1,22 @@
-"""Build processes: split, parse and serialize whole blocks of lines in other processes.
+"""Blocks: a backlog's lines built straight into ``_bulk`` bodies and sent, here or in other processes.
 
-Why: one Python process parses ~100k lines/s at best (the GIL); a backlog (a backfill, a burst,
-a shipper restarted after a while) wants every core, as a C shipper uses them. A block is a run of
-complete lines of one file; a build process turns it into a finished ``_bulk`` body (the work of
-``split_lines`` + ``DocBuilder.build_many`` + ``bulk_lines``, ~90 % of a doc's CPU), and the reader
-process only reads, sends bodies and commits offsets. It applies to stores that take a prebuilt
-body (``write_body``: Elasticsearch).
+Why: one Python process parses ~100k lines/s at best (the GIL); a backlog (a backfill, a burst, a
+shipper restarted after a while) wants every core, as a C shipper uses them. A block is a run of
+complete lines of one file. ``build_block`` splits it, turns the lines into body lines without a
+``Doc`` per line (``DocBuilder.bulk_many``), and sends them once: ~90 % of a line's CPU. The reader
+process only reads, registers each block's batch, and takes the outcome. It applies to stores that
+take a prebuilt body (``write_body``: Elasticsearch).
 
-What does not change: doc ids, doc contents (the same builder code runs, with the same read time
-for lines without their own), the order offsets are committed in (the pipeline registers a block's
-batch when it is read, before the result exists), retries, dead letters. A block whose result is
-not a clean body (a doc refused before sending, a crashed build process) is rebuilt in the reader
-process and takes the ordinary path.
+What does not change: doc ids, doc contents (the same builder code, with the read time taken when
+the block was read), the order offsets are committed in (the pipeline registers a block's batch
+when it is read, before the result exists), retries and dead letters: any outcome but "all
+created" (a failed item, the store down, a doc refused before sending, a crashed build process)
+builds the block's docs again in the reader process, and the pipeline takes over from the store's
+first answer.
 
-The processes are forked once, before the shipper starts any thread, and do nothing but build: no
-store connection, no registry, no signals (the parent owns shutdown; a build process whose parent
-dies sees its pipe close and exits).
+Build processes (``shipper.processes``) are forked once, before the shipper starts any thread; each
+opens its own connection (``ElasticStore.writer``: no cluster check, no template) and touches no
+registry and no signal (the parent owns shutdown; the kernel kills them with a killed parent).
 """
 
 from __future__ import annotations
