@@ -17,17 +17,22 @@ FaultProxy), then evaluates the same four rules both ways over the same 1-hour w
     Engine, state and alert docs in Elasticsearch) with the clock pinned to the end of the data, so
     the tick's window is exactly the data's hour: one pass over all four rules (their aggregations
     merged into two searches). With ``--concurrency 2`` (the default here; the product default of
-    ``store.elasticsearch.max_concurrent_searches`` is 1) the avg and p95 reads go out as separate
-    searches on two connections at once, since osmem answers each search on one core.
+    ``store.elasticsearch.max_concurrent_searches`` is 1) the merged search goes out as two parts on
+    two connections at once, since osmem answers each search on one core: split by service (each
+    part groups about half of the docs' services, with every metric) once the services are
+    remembered from the first (cold) pass, by metric before that.
     Every pass gets a fresh state index, so each one fires and writes its alerts like a first run.
 
 Prints per-rule seconds for ElastAlert2, their sum, logwarden's one-pass time, the ratio (target:
-logwarden <= 1/3 of ElastAlert2's sum) and whether the same (rule, service) alerts fired.
+logwarden <= 1/3 of ElastAlert2's sum) and whether the same (rule, service) alerts fired; also the
+osmem-server CPU seconds of logwarden's warm passes (less noisy than wall time on a shared machine).
 It asserts nothing about time: the machine is shared and noisy.
 
     .venv/bin/python bench/alerter_vs_elastalert.py                 # 50k docs, 5 rounds
     .venv/bin/python bench/alerter_vs_elastalert.py --docs 10000 --rounds 3
     .venv/bin/python bench/alerter_vs_elastalert.py --concurrency 1   # one _msearch per round trip
+    .venv/bin/python bench/alerter_vs_elastalert.py --rounds 5 --compare --splits 7  # + split A/B
+    .venv/bin/python bench/alerter_vs_elastalert.py --rounds 1 --probe 5  # + osmem price of shapes
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -218,6 +223,25 @@ def _set_concurrency(n: int) -> None:
     CONCURRENCY = n
 
 
+# osmem-server's CPU seconds so far (user + system), once main has started it; None without psutil.
+_server_cpu: Callable[[], float] | None = None
+
+
+def _watch_server(pid: int) -> None:
+    global _server_cpu
+    try:
+        import psutil  # a test extra: only for this extra column
+    except ImportError:
+        return
+    proc = psutil.Process(pid)
+
+    def cpu() -> float:
+        t = proc.cpu_times()
+        return float(t.user + t.system)
+
+    _server_cpu = cpu
+
+
 def write_logwarden_config(
     work: Path, proxy_url: str, state_index: str, concurrency: int | None = None
 ) -> Path:
@@ -272,9 +296,11 @@ def logwarden_pass(
         state = open_state(config, store)
         engine = Engine(store, _notifier(config, store), state, config.alerter, config_path=config.source)
         runner = Runner(engine, ruleset, clock=lambda: end)
+        cpu0 = _server_cpu() if _server_cpu is not None else 0.0
         t0 = time.perf_counter()
         runner.run_once()
         seconds = time.perf_counter() - t0
+        server_cpu = _server_cpu() - cpu0 if _server_cpu is not None else None
         alerted: dict[str, list[str]] = {}
         errors = [f"{m.rule}: {m.last_error}" for m in engine.metas.values() if m.failures]
         for rule, per in engine.instances.items():
@@ -285,17 +311,20 @@ def logwarden_pass(
         state.close()
     finally:
         store.close()
-    return {"seconds": seconds, "alerted": {k: sorted(v) for k, v in alerted.items()}, "errors": errors}
+    alerted_sorted = {k: sorted(v) for k, v in alerted.items()}
+    return {"seconds": seconds, "server_cpu": server_cpu, "alerted": alerted_sorted, "errors": errors}
 
 
-def msearch_seconds(work: Path, proxy_url: str, end: datetime, repeat: int = 3) -> float:
-    """Median time of the store round trip alone: the four rules' aggregations in one ``_msearch``."""
+def rule_requests(
+    work: Path, proxy_url: str, end: datetime, concurrency: int | None = None
+) -> tuple[Any, list[Any]]:
+    """The logwarden config of a pass and the aggregation requests its four rules make at ``end``."""
     from alerter.conditions import build_conditions
     from alerter.runner import RuleSet
     from alerter.schedule import window_for
     from logstore.config import load_config
 
-    config = load_config(str(write_logwarden_config(work, proxy_url, "bench-state-0")))
+    config = load_config(str(write_logwarden_config(work, proxy_url, "bench-state-0", concurrency)))
     ruleset = RuleSet(config)
     ruleset.reload()
     kinds = build_conditions()
@@ -306,6 +335,12 @@ def msearch_seconds(work: Path, proxy_url: str, end: datetime, repeat: int = 3) 
             rule, window_for(rule, end), config.alerter.group_limit
         )
     ]
+    return config, requests
+
+
+def msearch_seconds(work: Path, proxy_url: str, end: datetime, repeat: int = 3) -> float:
+    """Median time of the store round trip alone: the four rules' aggregations in one ``_msearch``."""
+    config, requests = rule_requests(work, proxy_url, end)
     store = open_store(config.store)
     try:
         times = []
@@ -316,6 +351,157 @@ def msearch_seconds(work: Path, proxy_url: str, end: datetime, repeat: int = 3) 
     finally:
         store.close()
     return statistics.median(times)
+
+
+def split_modes(work: Path, proxy_url: str, end: datetime, reps: int) -> None:
+    """Time ``store.aggregate`` of the four rules three ways, ``reps`` times each, in shuffled order.
+
+    One lane; two lanes split by metric (the split before session 3, which every part repeats the
+    grouping of); two lanes split by group (the current one, see ``logstore.elastic._aggs``). The
+    answers must be equal. Prints wall and osmem-server CPU medians and, per round, each mode's time
+    over the metric split's (a paired comparison: the rest of the machine loads both alike). The
+    order is shuffled every round because osmem-server is a Go program whose garbage collections,
+    triggered by allocation, otherwise fall on the same mode every time.
+    """
+    from logstore.elastic import _aggs
+
+    config, requests = rule_requests(work, proxy_url, end, concurrency=2)
+    es = config.store.elasticsearch
+    assert es is not None
+    one_cfg = StoreConfig(
+        elasticsearch=ElasticsearchConfig.model_validate({**es.model_dump(), "max_concurrent_searches": 1})
+    )
+    one, two = open_store(one_cfg), open_store(config.store)
+    real = _aggs.group_splittable
+    never = lambda *args: False  # noqa: E731
+    modes: dict[str, tuple[Any, Any]] = {
+        "one lane": (one, real),
+        "two lanes, split by metric": (two, never),
+        "two lanes, split by group": (two, real),
+    }
+    wall: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
+    answers: dict[str, Any] = {}
+
+    def flat(results: Any) -> Any:
+        return [
+            (r.total, r.truncated, r.groups_total, [(x.group, x.count, x.values) for x in r.rows])
+            for r in results
+        ]
+
+    rng = random.Random(7)
+    try:
+        one.aggregate(requests)  # remember the services (what a running alerter has after its first pass)
+        for _ in range(reps):
+            for mode in rng.sample(list(modes), len(modes)):
+                store, splittable = modes[mode]
+                _aggs.group_splittable = splittable
+                c0 = _server_cpu() if _server_cpu is not None else 0.0
+                t0 = time.perf_counter()
+                answers[mode] = flat(store.aggregate(requests))
+                wall[mode].append(time.perf_counter() - t0)
+                if _server_cpu is not None:
+                    cpu[mode].append(_server_cpu() - c0)
+    finally:
+        _aggs.group_splittable = real
+        one.close()
+        two.close()
+    print(f"\nstore.aggregate of the 4 rules, {reps} interleaved runs per mode (medians):")
+    for mode in modes:
+        line = f"  {mode:<28} wall {statistics.median(wall[mode]):.3f}s (min {min(wall[mode]):.3f}s)"
+        if cpu[mode]:
+            line += f", osmem-server CPU {statistics.median(cpu[mode]):.2f}s"
+        paired = [a / b for a, b in zip(wall[mode], wall["two lanes, split by metric"], strict=True)]
+        line += f"; paired vs split by metric: {statistics.median(paired):.2f}"
+        line += f", faster in {sum(r < 1 for r in paired)}/{reps}"
+        print(line)
+    same = len({repr(a) for a in answers.values()}) == 1
+    print(f"  same answers in every mode: {'yes' if same else 'NO'}")
+
+
+def probe_shapes(es_url: str, start: datetime, end: datetime, reps: int) -> None:
+    """osmem-server's price of hand-written search sets (one ``_msearch`` each, sequential), straight to it.
+
+    The shapes the split designs send for the three ``*`` rules (plus the 502 search) and their
+    pieces: what a grouping, a value-reading aggregation, a ``terms`` restriction or the check for
+    unknown values cost. Prints wall and osmem CPU medians over ``reps`` interleaved runs.
+    """
+    import urllib.request
+
+    services = sorted(SERVICES)
+    half_a, half_b = ["admin", "billing", "static", "web"], ["api", "auth", "media", "search"]
+    window = {"range": {"@timestamp": {"gte": datetime_to_ms(start), "lt": datetime_to_ms(end)}}}
+    stats = {"stats": {"field": "latency_ms"}}
+    pct = {"percentiles": {"field": "latency_ms", "percents": [95.0], "keyed": False}}
+    five = {"filter": {"range": {"http.response.status_code": {"gte": 500, "lte": 599}}}}
+    every = {"m0": stats, "m1": pct, "m2": five}
+
+    def grouped(values: list[str], aggs: dict[str, Any], query: Any = window, total: bool = False) -> Any:
+        terms = {f"k{i}": {"term": {"service.name": v}} for i, v in enumerate(values)}
+        known: dict[str, Any] = {"filters": {"filters": terms}}
+        if aggs:
+            known["aggs"] = aggs
+        return {"size": 0, "track_total_hits": total, "query": query, "aggs": {"known": known}}
+
+    def only(values: list[str]) -> Any:
+        return {"bool": {"filter": [window, {"terms": {"service.name": values}}]}}
+
+    s502 = grouped(services, {}, {"bool": {"filter": [{"term": {"http.response.status_code": 502}}, window]}})
+    count = {"size": 0, "track_total_hits": True, "query": window}
+    unknown = {
+        "bool": {
+            "filter": [{"exists": {"field": "service.name"}}],
+            "must_not": [{"terms": {"service.name": services}}],
+        }
+    }
+    shapes: dict[str, list[Any]] = {
+        "unsplit (502 + one search)": [s502, grouped(services, every, total=True)],
+        "split by metric": [
+            s502, grouped(services, {"m0": stats, "m2": five}, total=True), grouped(services, {"m1": pct})
+        ],
+        "split by group": [s502, grouped(half_a, every, total=True), grouped(half_b, every)],
+        "split by group, terms-restricted": [
+            s502, count, grouped(half_a, every, only(half_a)), grouped(half_b, every, only(half_b))
+        ],
+        "count only": [count],
+        "count + unknown-value check": [{**count, "aggs": {"unknown": {"filter": unknown}}}],
+        "filters over 8 services": [grouped(services, {})],
+        "filters over 8 + stats": [grouped(services, {"m0": stats})],
+        "filters over 8 + percentiles": [grouped(services, {"m1": pct})],
+        "filters over 8 + 5xx filter": [grouped(services, {"m2": five})],
+    }  # fmt: skip
+
+    def msearch(bodies: list[Any]) -> None:
+        lines = [line for b in bodies for line in (json.dumps({"index": INDEX}), json.dumps(b))]
+        req = urllib.request.Request(
+            es_url.rstrip("/") + "/_msearch",
+            data=("\n".join(lines) + "\n").encode(),
+            method="POST",
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            reply = json.loads(resp.read())
+        if any("error" in r for r in reply.get("responses", [])):
+            raise RuntimeError(f"probe search failed: {reply}")
+
+    wall: dict[str, list[float]] = {k: [] for k in shapes}
+    cpu: dict[str, list[float]] = {k: [] for k in shapes}
+    for bodies in shapes.values():
+        msearch(bodies)  # warm
+    for _ in range(reps):
+        for name, bodies in shapes.items():
+            c0 = _server_cpu() if _server_cpu is not None else 0.0
+            t0 = time.perf_counter()
+            msearch(bodies)
+            wall[name].append(time.perf_counter() - t0)
+            if _server_cpu is not None:
+                cpu[name].append(_server_cpu() - c0)
+    print(f"\nosmem-server, search sets sent one after the other, {reps} interleaved runs (medians):")
+    for name in shapes:
+        line = f"  {name:<36} wall {statistics.median(wall[name]):.3f}s"
+        if cpu[name]:
+            line += f", osmem-server CPU {statistics.median(cpu[name]):.2f}s"
+        print(line)
 
 
 def cli_once_seconds(work: Path, proxy_url: str) -> float:
@@ -374,6 +560,20 @@ def main() -> int:
         action="store_true",
         help="also time a pass with max_concurrent_searches 1 in every round (same conditions)",
     )
+    p.add_argument(
+        "--splits",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time store.aggregate N times each: one lane, two split by metric, two split by group",
+    )
+    p.add_argument(
+        "--probe",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time hand-written search sets straight to osmem N times each (what the splits cost)",
+    )
     p.add_argument("--venv", type=Path, default=OUT / "elastalert-venv", help="ElastAlert2's own venv")
     p.add_argument("--keep", action="store_true", help="keep the work dir (configs, ElastAlert2 log)")
     args = p.parse_args()
@@ -395,6 +595,7 @@ def main() -> int:
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     start = end - WINDOW
     server = OsmemServer.start(japanese=False)
+    _watch_server(server.pid)
     proxy = None
     try:
         proxy = FaultProxy(str(server.url)).start()
@@ -425,6 +626,10 @@ def main() -> int:
                     ea_problem = str(e)
             print(f"round {n + 1}/{args.rounds} done", flush=True)
         lw_msearch = msearch_seconds(work, proxy.url, end)
+        if args.splits > 0:
+            split_modes(work, proxy.url, end, args.splits)
+        if args.probe > 0:
+            probe_shapes(str(server.url), start, end, args.probe)
         cli = cli_once_seconds(work, proxy.url)
     finally:
         if proxy is not None:
@@ -459,6 +664,13 @@ def report(
           f"{lw_warm:.3f}s (min {min(warm):.3f}s, max {max(warm):.3f}s, {len(warm)} passes)")  # fmt: skip
     if one_warm is not None:
         print(f"logwarden: same rounds with max_concurrent_searches = 1: warm median {one_warm:.3f}s")
+    cpu = [r["server_cpu"] for r in lw[1:] if r.get("server_cpu") is not None]
+    cpu_one = [r["server_cpu"] for r in (lw_one or [])[1:] if r.get("server_cpu") is not None]
+    if cpu:
+        line = f"osmem-server CPU per warm logwarden pass: median {statistics.median(cpu):.2f}s"
+        if cpu_one:
+            line += f" (max_concurrent_searches = 1: {statistics.median(cpu_one):.2f}s)"
+        print(line)
     print(f"logwarden: the 4 rules' aggregations alone (store.aggregate): {lw_msearch:.3f}s (median of 3)")
     print(f"logwarden: `alerter run --once` process wall time (start-up + imports + one pass): {cli:.2f}s")
     for e in lw[-1]["errors"]:

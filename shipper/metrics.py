@@ -12,7 +12,9 @@ RETRIED = Counter("shipper_events_retried_total", "Doc sends retried (429, 5xx, 
 DROPPED = Counter(
     "shipper_events_dropped_total", "Docs the store rejected for good, written to the dead-letter table"
 )
-BLOCKS = Counter("shipper_blocks_built_total", "Blocks of lines built and sent by build processes")
+BLOCKS = Counter(
+    "shipper_blocks_built_total", "Blocks of a backlog built and sent by a build thread or process"
+)
 LAG = Gauge("shipper_lag_bytes", "Bytes in the matched files not yet committed")
 OPEN_FILES = Gauge("shipper_files_open", "Files held open by harvesters")
 BATCH = Histogram(

@@ -1,7 +1,8 @@
 """Elasticsearch aggregation across concurrent searches (max_concurrent_searches > 1), on osmem.
 
-Fan-out splits a search reading several fields' values into parts; the parts and the other searches
-go out as concurrent ``_msearch`` requests. Answers must equal the one-request answers exactly.
+Fan-out splits a search reading several fields' values into parts (by group once its values are
+remembered, see test_elastic_group_split.py; by metric otherwise); the parts and the other searches go
+out as concurrent ``_msearch`` requests. Answers must equal the one-request answers exactly.
 """
 
 from __future__ import annotations
@@ -126,20 +127,26 @@ def value_reading(body: dict[str, Any]) -> set[str]:
 def test_concurrent_answers_equal_one_request(
     stores: tuple[ElasticStore, ElasticStore], monkeypatch: Any
 ) -> None:
-    """Two lanes answer exactly what one _msearch answers, with no search reading two fields' values."""
+    """Two lanes answer exactly what one _msearch answers: split by metric, then by remembered group."""
     one, two = stores
     answers = []
     # First by composite (nothing remembered yet), then by remembered group values (filters).
-    for store in (two, one, two):
+    for n, store in enumerate((two, one, two)):
         seen = spy(store, monkeypatch)
         answers.append([flat(r) for r in store.aggregate(rule_requests())])
         monkeypatch.undo()
         bodies = [b for batch in seen for b in batch]
         if store is two:
             assert len(seen) == 2, "two concurrent _msearch requests"
-            assert all(len(value_reading(b)) <= 1 for b in bodies)
             # avg+p95+ratio share one query and grouping: two parts; the histogram's p50+max: two.
             assert len(bodies) == 6
+            grouped = [b for b in bodies if "known" in (b.get("aggs") or {}) and value_reading(b)]
+            if n == 0:  # split by metric: no search reads two fields' values
+                assert all(len(value_reading(b)) <= 1 for b in bodies) and not grouped
+            else:  # split by group: each part groups half of the services, reading both
+                assert len(grouped) == 2 and all(
+                    value_reading(b) == {"stats", "percentiles"} for b in grouped
+                )
         else:
             assert len(seen) == 1 and len(bodies) == 4
     assert answers[0] == answers[1] == answers[2]
