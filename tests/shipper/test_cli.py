@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -20,6 +22,25 @@ from shipper.registry import Registry
 from tests.shipper.harness import LogDir, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def _running(cfg: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``shipper run -c cfg`` as a process, stderr piped; killed if still running, and reaped, after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        cwd=str(REPO),
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def _config(tmp: Path, extra: str = "") -> Path:
@@ -129,14 +150,7 @@ def test_metrics_health_and_sigterm(tmp_path: Path) -> None:
     logs = LogDir(tmp_path / "logs")
     logs.write("a.log", 50)
     cfg = _config(tmp_path, "  metrics: {host: 127.0.0.1, port: 0}\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
-        env=env,
-        stderr=subprocess.PIPE,
-        cwd=str(REPO),
-    )
-    try:
+    with _running(cfg) as proc:
         assert proc.stderr is not None
         port = None
         for raw in proc.stderr:
@@ -157,12 +171,6 @@ def test_metrics_health_and_sigterm(tmp_path: Path) -> None:
             assert r.status == 200 and json.loads(r.read())["status"] == "ok"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def test_run_waits_for_a_store_that_is_down_at_start(
@@ -184,37 +192,27 @@ def test_run_waits_for_a_store_that_is_down_at_start(
         f"  inputs:\n    - paths: ['{tmp_path / 'logs'}/*.log']\n      format: json\n"
     )
     es_proxy.refuse_connections(True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stderr=subprocess.PIPE,
-        cwd=str(REPO),
-    )
     store = None
-    try:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            if json.loads(raw).get("msg") == "store unavailable; retrying":
-                break
-        es_proxy.refuse_connections(False)
-        store = open_store(es_store_config)
+    with _running(cfg) as proc:
+        try:
+            assert proc.stderr is not None
+            for raw in proc.stderr:
+                if json.loads(raw).get("msg") == "store unavailable; retrying":
+                    break
+            es_proxy.refuse_connections(False)
+            store = open_store(es_store_config)
 
-        def shipped() -> bool:
-            store.refresh()
-            return store.count("") >= 20
+            def shipped() -> bool:
+                store.refresh()
+                return store.count("") >= 20
 
-        wait_until(shipped, 40, "20 docs after the store came up")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
-    finally:
-        es_proxy.reset()
-        if store is not None:
-            store.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+            wait_until(shipped, 40, "20 docs after the store came up")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+        finally:
+            es_proxy.reset()
+            if store is not None:
+                store.close()
 
 
 def test_unreachable_store_whose_url_contains_401_is_waited_for(tmp_path: Path) -> None:
@@ -230,13 +228,7 @@ def test_unreachable_store_whose_url_contains_401_is_waited_for(tmp_path: Path) 
         f"shipper:\n  registry: {tmp_path / 'registry.db'}\n"
         f"  inputs:\n    - paths: ['{tmp_path}/*.log']\n      format: json\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stderr=subprocess.PIPE,
-        cwd=str(REPO),
-    )
-    try:
+    with _running(cfg) as proc:
         assert proc.stderr is not None
         for raw in proc.stderr:  # the client's own warnings may come first
             line = json.loads(raw)
@@ -246,7 +238,3 @@ def test_unreachable_store_whose_url_contains_401_is_waited_for(tmp_path: Path) 
         assert "401" in line["reason"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
