@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import orjson
 
+from logstore.elastic._bulk import bulk_lines
+from logstore.elastic._naming import IndexNamer
 from logstore.types import Doc
 from shipper.parsers import Parser, _time
 from shipper.parsers._time import format_ms
 from shipper.parsers.json import _NUM_LEVELS, JsonParser
-
-if TYPE_CHECKING:
-    from logstore.elastic._naming import IndexNamer
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
@@ -263,9 +262,6 @@ class DocBuilder:
                 append(build(ids, path, off, line, now_ms, tags))
 
         else:
-            # (Here, not at the top: a shipper on SQLite never imports the Elasticsearch package.)
-            from logstore.elastic._bulk import bulk_lines
-
             prefix_of = namer.action_prefix
 
             def slow(off: int, line: bytes, tags: tuple[str, ...]) -> None:

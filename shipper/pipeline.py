@@ -52,12 +52,11 @@ class Batch:
     marks: dict[str, int] = field(default_factory=dict)  # fid -> end offset covered by this batch
     nbytes: int = 0
     opened: float = 0.0
-    # A block built and sent by a build process (shipper/parallel.py): its doc count, the store's
-    # answer to that first attempt (when ``answered``), and how to build its docs here for the rest.
+    # A block built and sent by a build process (shipper/parallel.py): its doc count, and the store's
+    # answer to that first attempt (when ``answered``).
     ndocs: int = 0
     answered: bool = False
     answer: list[WriteResult] | str | None = None
-    rebuild: Callable[[], tuple[list[Doc], list[Event]]] | None = None
 
     def add_run(self, fid: str, path: str) -> None:
         """The docs appended next come from ``fid`` (at ``path``)."""
@@ -258,11 +257,8 @@ class Pipeline:
             self._fail_since = None
             metrics.BATCH.observe(time.monotonic() - b.opened)
             self._commit(self.finalizer.ack(b.seq, b.marks))
-            with self._unacked_lock:
-                self._unacked -= 1
-                self._unacked_lock.notify_all()
+            self._settled()
             return True
-        b.rebuild = rebuild
         docs, events = rebuild()
         b.docs = docs
         b.offsets = [e[0] for e in events]
@@ -287,9 +283,7 @@ class Pipeline:
                 self._waiting.appendleft(b)
                 return False
             self._commit(self.finalizer.ack(b.seq, b.marks))
-            with self._unacked_lock:
-                self._unacked -= 1
-                self._unacked_lock.notify_all()
+            self._settled()
             return True
         while True:
             try:
@@ -298,12 +292,11 @@ class Pipeline:
             except queue.Full:
                 if self.on_blocked is not None:
                     self.on_blocked()
+                # Stopping without a deadline: run() takes the batch from here, with its own.
                 if (
                     self.abort.is_set()
                     or (deadline is not None and time.monotonic() > deadline)
-                    or (
-                        deadline is None and self.stop.is_set()
-                    )  # run() takes it from here, with its deadline
+                    or (deadline is None and self.stop.is_set())
                 ):
                     self._waiting.appendleft(b)
                     return False
@@ -357,9 +350,13 @@ class Pipeline:
             except Exception as e:  # a bug here must not kill the sender silently: log, keep offsets
                 log_event(log, "batch delivery crashed", logging.ERROR, error=repr(e))
             finally:
-                with self._unacked_lock:
-                    self._unacked -= 1
-                    self._unacked_lock.notify_all()
+                self._settled()
+
+    def _settled(self) -> None:
+        """A handed-over batch is done with (acknowledged, or given up on by a crashed sender)."""
+        with self._unacked_lock:
+            self._unacked -= 1
+            self._unacked_lock.notify_all()
 
     def _write(self, docs: list[Doc]) -> list[WriteResult] | str | None:
         """The store's results, a reason string for a whole-batch failure, or None: all created."""

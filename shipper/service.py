@@ -342,14 +342,16 @@ class Shipper:
         start, data, rest = h.read_block(max(h.chunk, _BLOCK_BYTES))
         if not data:
             return rest
-        if len(data) < h.chunk // _BLOCK_PART or self.pool is None:
+        big = len(data) >= h.chunk // _BLOCK_PART
+        if big and self.pool is not None:
+            room = 2 * max(1, self.pool.processes)
+            if len(self._building) >= room:
+                self._collect(wait=True, keep=room - 1)  # may close a failed pool: checked again below
+        if not big or self.pool is None:
             events, skipped = split_lines(data, start, h.max_line, h.encoding)
             h.skipped_empty += skipped
             return events + rest if rest else events
         assert self.pipeline is not None
-        room = 2 * max(1, self.pool.processes)
-        if len(self._building) >= room:
-            self._collect(wait=True, keep=room - 1)
         block = Block(s.row.input, s.fid, s.row.path, start, data, int(time.time() * 1000))
         batch = self.pipeline.open_block(s.fid, s.row.path, start + len(data))
         future = self.pool.submit(block)

@@ -6,6 +6,19 @@ Public surface: ``ElasticStore(config, *, page_size=1000)``; ``.client`` (the of
 
 from __future__ import annotations
 
-from logstore.elastic._store import ElasticStore
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logstore.elastic._store import ElasticStore
 
 __all__ = ["ElasticStore"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the shipper imports this package's client-free modules (_bulk, _naming)
+    # on every start, and the Elasticsearch client costs ~0.2 s of imports a SQLite user never needs.
+    if name == "ElasticStore":
+        from logstore.elastic._store import ElasticStore
+
+        return ElasticStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
