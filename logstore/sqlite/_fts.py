@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,14 @@ TEXT_SQL = (
     "CASE json_type(doc, '$.message') WHEN 'text' THEN json_extract(doc, '$.message')"
     " WHEN 'null' THEN NULL ELSE logstore_fts_text(doc) END"
 )
+# Rows handed over by this process's writer: rowid ?1 + 1 + position, the text as it was written
+# (JSON null for a row without text or not inserted). One bound value per chunk, parsed in C.
+_INDEX_FED = (
+    "INSERT INTO logstore_fts (rowid, message)"
+    " SELECT ?1 + 1 + key, value FROM json_each(?2) WHERE value IS NOT NULL"
+)
+# Texts a writer may leave waiting before the indexer drops them and reads the rows back instead.
+MAX_FED = 200_000
 _INDEX = (
     "INSERT INTO logstore_fts (rowid, message)"
     f" SELECT rowid, t FROM (SELECT rowid, {TEXT_SQL} AS t FROM ev.logstore_events"
@@ -106,6 +115,11 @@ class FtsIndex:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned = False
+        # (rowid before the first row, texts) handed over by this process's writer after its commits:
+        # indexing them needs no read of the events file (no JSON parse, no read lock on its WAL).
+        self._fed: deque[tuple[int, list[str | None]]] = deque()
+        self._fed_rows = 0
+        self._fed_lock = threading.Lock()
 
     # ---- the connection: the index file as main, the events file attached read-only in use ----
 
@@ -160,6 +174,55 @@ class FtsIndex:
 
     # ---- indexing ------------------------------------------------------------------------------
 
+    def feed(self, base: int, texts: list[str | None]) -> None:
+        """The writer committed rows ``base + 1 ..`` with these texts (None: not indexed); index them
+        in the background. Dropped past ``MAX_FED`` rows waiting: catch-up reads them back instead."""
+        with self._fed_lock:
+            if self._fed_rows + len(texts) > MAX_FED:
+                self._fed.clear()
+                self._fed_rows = 0
+            self._fed.append((base, texts))
+            self._fed_rows += len(texts)
+        self.wake()
+
+    def forget_fed(self) -> None:
+        """Drop the texts waiting to be indexed (catch-up reads those rows back instead). Retention
+        calls it, holding the index's lock, before deleting rows the index has not reached: their
+        texts must not be indexed after the rows are gone."""
+        with self._fed_lock:
+            self._fed.clear()
+            self._fed_rows = 0
+
+    def _fed_span(self, mark: int) -> tuple[int, int | None]:
+        """(where the fed texts run on to without a gap from ``mark``, or ``mark``; the first fed
+        rowid after a gap, or None)."""
+        end = mark
+        with self._fed_lock:
+            for base, texts in self._fed:
+                if base > end:
+                    return end, base
+                end = max(end, base + len(texts))
+        return end, None
+
+    def _take_fed(self, mark: int, upto: int) -> list[str | None] | None:
+        """The fed texts of rows ``mark + 1 .. upto`` if all of them are waiting, else None. Fed rows
+        up to ``upto`` are let go either way (they are indexed now, one way or the other)."""
+        out: list[str | None] = []
+        pos = mark
+        with self._fed_lock:
+            while self._fed and self._fed[0][0] < upto:
+                base, texts = self._fed.popleft()
+                self._fed_rows -= len(texts)
+                end = base + len(texts)
+                if end > upto:  # its tail waits for the next round
+                    self._fed.appendleft((upto, texts[upto - base :]))
+                    self._fed_rows += end - upto
+                    end = upto
+                if base <= pos < end:
+                    out.extend(texts[pos - base : end - base])
+                    pos = end
+        return out if pos == upto else None
+
     def catch_up(self, interruptible: bool = False) -> int:
         """Index every committed row not indexed yet; the number of rows looked at.
 
@@ -170,21 +233,38 @@ class FtsIndex:
         with self._lock:
             conn = self._connection()
             while True:
+                # How far the events file goes, read before the index's transaction: inside it, the
+                # read would keep a snapshot of the events file open for the whole transaction, and
+                # the store's checkpoints could neither copy past it nor start the WAL over.
+                top, hwm = conn.execute(
+                    "SELECT (SELECT coalesce(max(rowid), 0) FROM ev.logstore_events),"
+                    " (SELECT value FROM ev.logstore_meta WHERE key = 'rowid_hwm')"
+                ).fetchone()
                 # Deferred BEGIN: the first statement takes the index file's write lock only (IMMEDIATE
                 # would lock the attached events file too, and stall the writer). Taking it before
                 # reading the watermark makes two indexers (two processes) take turns, never overlap.
                 with transaction(conn, "BEGIN"):
                     conn.execute("UPDATE logstore_fts_state SET watermark = watermark")
                     mark = conn.execute("SELECT watermark FROM logstore_fts_state").fetchone()[0]
-                    top = conn.execute("SELECT max(rowid) FROM ev.logstore_events").fetchone()[0] or 0
-                    if self._ahead(conn, mark):
+                    if hwm is not None and mark > int(hwm):
+                        log.warning("full-text index %s is ahead of its store: rebuilding it", self.path)
                         self._reset(conn)
                         mark = 0
-                    upto = min(top, mark + CHUNK)
-                    if upto > mark:
+                    # The writer's fed texts first (they may run past top: trailing duplicate rows).
+                    fed_end, gap_end = self._fed_span(mark)
+                    if fed_end > mark:
+                        upto = min(fed_end, mark + CHUNK)
+                        top = max(top, upto)
+                    else:  # read the rows back from the events file, up to where fed texts resume
+                        upto = min(top, mark + CHUNK, gap_end or top)
+                    texts = self._take_fed(mark, upto) if upto > mark else None
+                    if texts is not None:
+                        conn.execute(_INDEX_FED, (mark, orjson.dumps(texts).decode()))
+                        conn.execute("UPDATE logstore_fts_state SET watermark = ?", (upto,))
+                    elif upto > mark:
                         conn.execute(_INDEX, (mark, upto))
                         conn.execute("UPDATE logstore_fts_state SET watermark = ?", (upto,))
-                done += upto - mark
+                done += max(upto - mark, 0)
                 if upto >= top or (interruptible and self._stop.is_set()):
                     return done
 

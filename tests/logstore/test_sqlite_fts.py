@@ -241,3 +241,18 @@ def test_two_writer_processes_index_every_doc_once(tmp_path: Path) -> None:
         assert _watermark(path) == reader.conn.execute("SELECT max(rowid) FROM logstore_events").fetchone()[0]
     finally:
         reader.close()
+
+
+def test_duplicate_in_a_batch_indexes_only_the_stored_text(tmp_path: Path, lagging: None) -> None:
+    """The writer hands its texts to the indexer; a duplicate id's new text is not stored, so not indexed."""
+    store = _open(tmp_path / "logs.db")
+    try:
+        store.write([_doc("a", "first words")])
+        results = store.write([_doc("a", "sneaky replacement"), _doc("b", "second words")])
+        assert [r.outcome for r in results] == [Outcome.DUPLICATE, Outcome.CREATED]
+        assert store.count("sneaky") == 0
+        assert sorted(h.id for h in store.search("words")) == ["a", "b"]
+        words = {t for (t,) in store.conn.execute("SELECT term FROM fts.logstore_fts_vocab")}
+        assert "sneaky" not in words and "second" in words
+    finally:
+        store.close()
