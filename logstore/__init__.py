@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from logstore._sqlite_library import quiet_memory_statistics
 from logstore.config import StoreConfig
 from logstore.protocol import Order, Store
 from logstore.query import QueryError, parse_query
@@ -45,6 +46,10 @@ __all__ = [
     "open_store",
     "parse_query",
 ]
+
+
+# Before anything of logwarden opens a SQLite file (see _sqlite_library for why and when it acts).
+quiet_memory_statistics()
 
 
 def _open_sqlite(config: StoreConfig) -> Store:

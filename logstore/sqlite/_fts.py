@@ -286,7 +286,9 @@ class FtsIndex:
         self._wake.set()
 
     def _loop(self) -> None:
-        while True:
+        # close() sets _stop before _wake: a wake-up cleared below after close() began is not lost,
+        # because _stop is then seen here (it was: a close racing the clear waited forever in join).
+        while not self._stop.is_set():
             self._wake.wait()
             # Let writes pile up a little first: FTS5 flushes a segment and merges at every commit, so
             # one transaction of many rows costs less per doc than many small ones (1M docs indexed

@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -195,6 +196,7 @@ def test_version_3_file_moves_its_index_to_the_side_file(tmp_path: Path) -> None
 
 _WRITER = """
 import sys
+import threading
 from pathlib import Path
 from logstore import Doc
 from logstore.config import SqliteConfig
@@ -256,3 +258,28 @@ def test_duplicate_in_a_batch_indexes_only_the_stored_text(tmp_path: Path, laggi
         assert "sneaky" not in words and "second" in words
     finally:
         store.close()
+
+
+def test_close_racing_the_indexers_wake_up_does_not_hang(tmp_path: Path) -> None:
+    """A close() that lands while the indexer takes a wake-up still stops it (it used to wait forever)."""
+    clearing, closing = threading.Event(), threading.Event()
+
+    class RacingWake(threading.Event):
+        def set(self) -> None:
+            super().set()
+            if store._fts._stop.is_set():
+                closing.set()  # close() has set both flags
+
+        def clear(self) -> None:
+            clearing.set()
+            closing.wait(5)  # the indexer decided not to stop; close() runs now, then it clears
+            super().clear()
+
+    store = _open(tmp_path / "logs.db")
+    store._fts._wake = RacingWake()
+    store.write([_doc("a", "hello")])  # starts the indexer and wakes it
+    assert clearing.wait(5)
+    closer = threading.Thread(target=store.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive()

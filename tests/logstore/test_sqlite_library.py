@@ -1,0 +1,40 @@
+"""Process-wide SQLite tuning: memory statistics off when logstore is imported, and only when safe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+# sqlite3_memory_used() of the library Python's sqlite3 uses, with one connection open: 0 once the
+# statistics are off, the connection's bytes while they count.
+_USED = textwrap.dedent(
+    """
+    import ctypes, sqlite3
+    from logstore._sqlite_library import _loaded_library
+    conn = sqlite3.connect(":memory:")
+    conn.execute("SELECT 1").fetchone()
+    lib = _loaded_library()
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    print(lib.sqlite3_memory_used())
+    """
+)
+
+
+def _used(prelude: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", prelude + _USED], capture_output=True, text=True, check=True, timeout=60
+    )
+    return int(out.stdout.strip())
+
+
+def test_importing_logstore_turns_memory_statistics_off() -> None:
+    """After ``import logstore`` SQLite keeps no allocation statistics (its global mutex is gone)."""
+    assert _used("import logstore\n") == 0
+
+
+def test_sqlite_in_use_before_the_import_is_left_alone() -> None:
+    """With a connection already open, logstore does not shut SQLite down: the statistics still count."""
+    prelude = "import sqlite3\nheld = sqlite3.connect(':memory:')\nheld.execute('SELECT 1')\n"
+    prelude += "import logstore\n"
+    assert _used(prelude) > 0
