@@ -165,7 +165,7 @@ def agg_store(n: int, batch: int, span_ms: int) -> Path:
             rows = []
             for doc in docs:
                 rowid += 1
-                row = _prepare(doc)[0]
+                row = _prepare(doc)
                 row[0] = rowid
                 rows.append(row)
             conn.execute("BEGIN")

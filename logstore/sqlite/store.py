@@ -49,7 +49,7 @@ from logstore.types import (
 
 _INSERT_EVENT = (
     "INSERT OR IGNORE INTO logstore_events (rowid, id, ts, service, level, host, doc, status, duration)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?)"
 )
 _DELETE_FTS = "INSERT INTO fts.logstore_fts (logstore_fts, rowid, message) VALUES ('delete', ?, ?)"
 _RETENTION_CHUNK = 5000
@@ -153,7 +153,10 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
     event = source.get("event")
     if type(event) is not dict:
         raise ValueError("event is not an object")
-    text = raw.decode() if raw is not None else orjson.dumps(source).decode()
+    if raw is None:
+        raw = orjson.dumps(source)
+    elif not doc.final:
+        raw.decode()  # UnicodeDecodeError: a caller's bytes must be UTF-8 (orjson's and the shipper's are)
     # Hot columns hold strings only; anything else stays NULL and queries read the JSON instead.
     obj = source.get("service")
     service = obj.get("name") if type(obj) is dict else None
@@ -175,7 +178,7 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
         service if type(service) is str else None,
         level if type(level) is str else None,
         host if type(host) is str else None,
-        text,
+        raw,  # bytes, stored as TEXT by the statement's CAST: no str made and freed per doc
         status if type(status) is int or type(status) is float else None,
         duration if type(duration) is int or type(duration) is float else None,
     ]

@@ -223,6 +223,22 @@ def test_raw_bytes_are_stored_as_given(sqlite_store: SqliteStore) -> None:
     assert hits["r2"] == {"@timestamp": format_ts(BASE_MS), "a": {"b": 1}, "event": {"id": "r2"}}
 
 
+def test_raw_bytes_are_stored_as_json_text(sqlite_store: SqliteStore) -> None:
+    """A final doc's bytes are stored as TEXT, so SQL JSON functions read them; non-UTF-8 bytes of a
+    doc the producer did not vouch for are rejected, not stored."""
+    source = {"@timestamp": format_ts(BASE_MS), "message": "m", "event": {"id": "f1"}, "n": 7}
+    final = Doc("f1", BASE_MS, source, raw=orjson.dumps(source), final=True)
+    bad_raw = b'{"@timestamp": "x", "event": {"id": "b1"}, "m": "\xff"}'
+    bad = Doc("b1", BASE_MS, {**source, "event": {"id": "b1"}}, raw=bad_raw)
+    results = sqlite_store.write([final, bad])
+    assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.REJECTED]
+    row = sqlite_store.conn.execute(
+        "SELECT typeof(doc), json_extract(doc, '$.n') FROM logstore_events WHERE id = 'f1'"
+    ).fetchone()
+    assert row == ("text", 7)
+    assert sqlite_store.count("n:7") == 1
+
+
 def test_message_regex_and_wildcards_match_words(sqlite_store: SqliteStore) -> None:
     """Regex, wildcard and range on message match single words of the text, case-insensitively."""
     sqlite_store.write(
