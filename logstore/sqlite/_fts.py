@@ -6,6 +6,11 @@ ingest; built from the committed rows by one ``INSERT ... SELECT`` on another co
 SQLite's C code with the GIL released, on the other core, while the writer goes on. A separate file
 has its own write lock, so the indexer never waits for the writer nor the writer for it.
 
+The writer hands the indexer the texts it just committed (``feed``), so indexing its own rows reads
+nothing back from the events file: no JSON parse, and no read snapshot of the events file held for a
+whole indexing transaction (one would keep the store's checkpoints from restarting its WAL). Rows
+written by another process, or texts dropped past ``MAX_FED``, are read back from the events file.
+
 The contract stays exact: every text query first brings the index up to the last committed row
 (``catch_up``, normally a few rows behind or none), so a search sees what was written before it,
 like a refresh in Elasticsearch but never stale. The index records how far it got (its watermark)

@@ -71,11 +71,13 @@ class _Checkpointer:
     never restarts from its beginning, and grows without bound (measured: 0.9 GB of WAL for 1M docs;
     every new frame then lands in freshly allocated file pages, ~2 us of kernel time per doc).
 
-    So each round has two phases: the bulk is copied PASSIVE while the writer goes on; then, holding
-    the writer's lock (``write_lock``: writes of this process wait, readers never do), a second PASSIVE
-    pass copies the short tail the writer added meanwhile. The WAL is then wholly copied and the next
-    write transaction starts it over from its beginning (unless a reader still reads old frames: then
-    a later round does it). PASSIVE never waits for readers or other processes' writers.
+    So each round has two phases: the bulk is copied PASSIVE while the writer goes on (in passes, each
+    copying what was added during the one before); then, holding the store's lock (``write_lock``:
+    this store's writes and queries wait, for a few ms; other processes never do), a last PASSIVE pass
+    copies the short tail. The WAL is then wholly copied and the next write transaction starts it
+    over from its beginning (unless a reader still reads old frames: then a later round does it).
+    PASSIVE never waits for readers or for other processes' writers. Measured with 1M docs: the WAL
+    stays under ~170 MB, the writer waits ~0.3 s in all, and ~1 us of kernel time per doc is saved.
     """
 
     def __init__(self, path: Path, busy_timeout_s: float, write_lock: threading.RLock) -> None:
