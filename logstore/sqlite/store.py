@@ -60,6 +60,7 @@ _CHECKPOINT_BYTES = 40 << 20
 # 16 KiB pages), or after this many passes; the last pass, which the writer waits for, copies the rest.
 _TAIL_FRAMES = 64
 _CHECKPOINT_PASSES = 4
+_LOCK_POLL_S = 0.1
 
 
 class _Checkpointer:
@@ -119,8 +120,15 @@ class _Checkpointer:
             if 0 <= frames - before <= _TAIL_FRAMES:
                 break
             before = frames
-        with self.write_lock:
+        # The lock is taken with a timeout, so a stop() from a thread that holds it (close() takes
+        # it) is seen; a plain `with` here deadlocked such a close (it joins this thread).
+        while not self.write_lock.acquire(timeout=_LOCK_POLL_S):
+            if self.stopping:
+                return
+        try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            self.write_lock.release()
 
     def stop(self) -> None:
         self.stopping = True
@@ -511,9 +519,10 @@ class SqliteStore:
     def close(self) -> None:
         self._fts.close()
         with self._lock:
-            if self._checkpointer is not None:
-                self._checkpointer.stop()
-                self._checkpointer = None
+            checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()  # not under the lock: its last pass may be waiting for it
+        with self._lock:
             if self._wconn is not None:
                 self._wconn.close()
                 self._wconn = None

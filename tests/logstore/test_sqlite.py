@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -383,3 +384,43 @@ def test_wal_starts_over_under_a_steady_ingest(tmp_path: Path, monkeypatch: pyte
         assert store.count("line") == 30_000
     finally:
         store.close()
+
+
+def test_close_while_a_checkpoint_waits_for_the_store_lock(tmp_path: Path) -> None:
+    """close() from a thread holding the store's lock stops a checkpoint waiting for that lock (it hung)."""
+    store = SqliteStore(SqliteConfig(path=tmp_path / "logs.db"))
+    store.write([_doc("a", message="hello")])  # opens the writer and starts the checkpointer
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    waiting = threading.Event()
+    lock = checkpointer.write_lock
+
+    class Spy:
+        """The store's lock, telling when the checkpointer's last pass asks for it."""
+
+        def acquire(self, *args: object, **kwargs: object) -> bool:
+            waiting.set()
+            return lock.acquire(*args, **kwargs)  # type: ignore[arg-type]
+
+        def release(self) -> None:
+            lock.release()
+
+        def __enter__(self) -> bool:
+            waiting.set()
+            return lock.__enter__()
+
+        def __exit__(self, *exc: object) -> None:
+            lock.__exit__(*exc)
+
+    checkpointer.write_lock = Spy()  # type: ignore[assignment]
+
+    def close_holding_the_lock() -> None:
+        with lock:  # as a write in progress would
+            checkpointer.wake.set()
+            assert waiting.wait(5)
+            store.close()
+
+    closer = threading.Thread(target=close_holding_the_lock, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive()
