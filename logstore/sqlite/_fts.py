@@ -87,6 +87,12 @@ def fts_text_of_doc(doc: Any) -> str | None:
     return fts_text(value.get("message")) if isinstance(value, dict) else None
 
 
+def _rowid_hwm(conn: sqlite3.Connection) -> int | None:
+    """The events file's highest rowid ever handed out (None: a file from before it was recorded)."""
+    row = conn.execute("SELECT value FROM ev.logstore_meta WHERE key = 'rowid_hwm'").fetchone()
+    return None if row is None else int(row[0])
+
+
 def side_path(events_path: Path) -> Path:
     return Path(str(events_path) + SUFFIX)
 
@@ -148,7 +154,7 @@ class FtsIndex:
                     elif row[0] != self.store_id:
                         log.warning("full-text index %s belongs to another store: rebuilding it", self.path)
                         self._reset(conn)
-                    elif self._ahead(conn, int(row[1])):
+                    elif self._ahead(int(row[1]), _rowid_hwm(conn)):
                         self._reset(conn)
             except BaseException:
                 conn.close()
@@ -156,11 +162,11 @@ class FtsIndex:
             self._conn = conn
         return self._conn
 
-    def _ahead(self, conn: sqlite3.Connection, mark: int) -> bool:
-        """Whether the index has seen rowids this events file never handed out: the file was replaced
-        by an older copy, so rowids will be handed out again and the index must start over."""
-        hwm = conn.execute("SELECT value FROM ev.logstore_meta WHERE key = 'rowid_hwm'").fetchone()
-        if hwm is None or mark <= int(hwm[0]):
+    def _ahead(self, mark: int, hwm: int | None) -> bool:
+        """Whether the index has seen rowids this events file never handed out (``hwm``, the highest
+        it did): the file was replaced by an older copy, so rowids will be handed out again and the
+        index must start over."""
+        if hwm is None or mark <= hwm:
             return False
         log.warning("full-text index %s is ahead of its store: rebuilding it", self.path)
         return True
@@ -241,18 +247,15 @@ class FtsIndex:
                 # How far the events file goes, read before the index's transaction: inside it, the
                 # read would keep a snapshot of the events file open for the whole transaction, and
                 # the store's checkpoints could neither copy past it nor start the WAL over.
-                top, hwm = conn.execute(
-                    "SELECT (SELECT coalesce(max(rowid), 0) FROM ev.logstore_events),"
-                    " (SELECT value FROM ev.logstore_meta WHERE key = 'rowid_hwm')"
-                ).fetchone()
+                top = conn.execute("SELECT coalesce(max(rowid), 0) FROM ev.logstore_events").fetchone()[0]
+                hwm = _rowid_hwm(conn)
                 # Deferred BEGIN: the first statement takes the index file's write lock only (IMMEDIATE
                 # would lock the attached events file too, and stall the writer). Taking it before
                 # reading the watermark makes two indexers (two processes) take turns, never overlap.
                 with transaction(conn, "BEGIN"):
                     conn.execute("UPDATE logstore_fts_state SET watermark = watermark")
                     mark = conn.execute("SELECT watermark FROM logstore_fts_state").fetchone()[0]
-                    if hwm is not None and mark > int(hwm):
-                        log.warning("full-text index %s is ahead of its store: rebuilding it", self.path)
+                    if self._ahead(mark, hwm):
                         self._reset(conn)
                         mark = 0
                     # The writer's fed texts first (they may run past top: trailing duplicate rows).
