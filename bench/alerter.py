@@ -130,12 +130,15 @@ def scale(args: argparse.Namespace) -> None:
     now = NOW
     if args.store:
         # Someone else's store (e.g. bench/store.py's 10M-doc aggregate store): read its shape.
-        import sqlite3
+        import apsw  # the store's SQLite (logstore._sqlite_library): one library per file in a process
 
         db = Path(args.store)
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            count, max_ts = conn.execute("SELECT count(*), max(ts) FROM logstore_events").fetchone()
+        conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            count, max_ts = conn.execute("SELECT count(*), max(ts) FROM logstore_events").fetchone() or (0, 0)
             services = [r[0] for r in conn.execute("SELECT DISTINCT service FROM logstore_events LIMIT 50")]
+        finally:
+            conn.close()
         now = datetime.fromtimestamp(max_ts // 60000 * 60, tz=UTC)
         rules = make_rules(args.rules, [s for s in services if s], args.new_field, args.distinct)
         docs = count

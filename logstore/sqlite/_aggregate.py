@@ -12,10 +12,10 @@ Semantics shared with Elasticsearch (docs/query-semantics.md):
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+import apsw
 import orjson
 
 from logstore.query import parse_query
@@ -130,7 +130,7 @@ def _values(
 
 
 def run_aggregate(
-    conn: sqlite3.Connection,
+    conn: apsw.Connection,
     req: AggRequest,
     indexed: frozenset[str] = frozenset(),
     before_text: Callable[[], None] | None = None,
@@ -162,12 +162,12 @@ def run_aggregate(
     rows: list[tuple[tuple[Any, ...], int | None, AggRow]] = []
     total = 0  # every matching doc, including those no group takes: no second pass over the window
     for r in raw_rows:
-        count = int(r[nkeys])
+        count = cast(int, r[nkeys])
         total += count
         group_values = tuple(r[:ngroups])
         if any(v is None for v in group_values):
             continue  # docs lacking a group field belong to no group (as in an ES terms aggregation)
-        bucket = int(r[ngroups]) if has_bucket else None
+        bucket = cast(int, r[ngroups]) if has_bucket else None
         values = _values(req.metrics, readers, count, tuple(r[nkeys + 1 :]))
         row = AggRow(dict(zip(req.group_by, group_values, strict=True)), count, values, bucket)
         rows.append((group_values, bucket, row))

@@ -22,15 +22,15 @@ events file replaced or restored from an older copy) is rebuilt from scratch ins
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import apsw
 import orjson
 
-from logstore.sqlite._schema import transaction
+from logstore.sqlite._schema import open_raw, scalar, transaction
 from logstore.sqlite._translate import fts_text
 
 log = logging.getLogger("logstore.sqlite")
@@ -87,7 +87,7 @@ def fts_text_of_doc(doc: Any) -> str | None:
     return fts_text(value.get("message")) if isinstance(value, dict) else None
 
 
-def _rowid_hwm(conn: sqlite3.Connection) -> int | None:
+def _rowid_hwm(conn: apsw.Connection) -> int | None:
     """The events file's highest rowid ever handed out (None: a file from before it was recorded)."""
     row = conn.execute("SELECT value FROM ev.logstore_meta WHERE key = 'rowid_hwm'").fetchone()
     return None if row is None else int(row[0])
@@ -97,7 +97,7 @@ def side_path(events_path: Path) -> Path:
     return Path(str(events_path) + SUFFIX)
 
 
-def create(conn: sqlite3.Connection) -> None:
+def create(conn: apsw.Connection) -> None:
     """The index's tables in the main schema of ``conn`` (idempotent)."""
     for stmt in _DDL:
         conn.execute(stmt)
@@ -121,7 +121,7 @@ class FtsIndex:
         self.store_id = store_id
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._conn: apsw.Connection | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,17 +134,16 @@ class FtsIndex:
 
     # ---- the connection: the index file as main, the events file attached read-only in use ----
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> apsw.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
+            conn = open_raw(self.path, self.busy_timeout_s)
             try:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA cache_size = -16384")
-                conn.create_function("logstore_fts_text", 1, fts_text_of_doc, deterministic=True)
+                conn.create_scalar_function(
+                    "logstore_fts_text", cast(Any, fts_text_of_doc), 1, deterministic=True
+                )
                 conn.execute("ATTACH DATABASE ? AS ev", (str(self.events_path),))
                 with transaction(conn, "BEGIN IMMEDIATE"):
                     create(conn)
@@ -171,7 +170,7 @@ class FtsIndex:
         log.warning("full-text index %s is ahead of its store: rebuilding it", self.path)
         return True
 
-    def _reset(self, conn: sqlite3.Connection) -> None:
+    def _reset(self, conn: apsw.Connection) -> None:
         for stmt in _DROP:
             conn.execute(stmt)
         create(conn)
@@ -247,14 +246,14 @@ class FtsIndex:
                 # How far the events file goes, read before the index's transaction: inside it, the
                 # read would keep a snapshot of the events file open for the whole transaction, and
                 # the store's checkpoints could neither copy past it nor start the WAL over.
-                top = conn.execute("SELECT coalesce(max(rowid), 0) FROM ev.logstore_events").fetchone()[0]
+                top = scalar(conn, "SELECT coalesce(max(rowid), 0) FROM ev.logstore_events")
                 hwm = _rowid_hwm(conn)
                 # Deferred BEGIN: the first statement takes the index file's write lock only (IMMEDIATE
                 # would lock the attached events file too, and stall the writer). Taking it before
                 # reading the watermark makes two indexers (two processes) take turns, never overlap.
                 with transaction(conn, "BEGIN"):
                     conn.execute("UPDATE logstore_fts_state SET watermark = watermark")
-                    mark = conn.execute("SELECT watermark FROM logstore_fts_state").fetchone()[0]
+                    mark = scalar(conn, "SELECT watermark FROM logstore_fts_state")
                     if self._ahead(mark, hwm):
                         self._reset(conn)
                         mark = 0
@@ -280,7 +279,7 @@ class FtsIndex:
         """``catch_up`` for readers: a store they may not write to is searched as it is (warned once)."""
         try:
             self.catch_up()
-        except sqlite3.Error as e:
+        except apsw.Error as e:
             if not self._warned:
                 self._warned = True
                 log.warning(
@@ -306,7 +305,7 @@ class FtsIndex:
             self._wake.clear()
             try:
                 self.catch_up(interruptible=True)
-            except sqlite3.Error as e:
+            except apsw.Error as e:
                 # Busy past the timeout or a broken file: readers catch up before text queries
                 # anyway, so the next wake-up tries again.
                 log.warning("full-text indexing of %s failed: %s", self.path, e)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import apsw
 
 from logstore.types import StoreError
 
@@ -77,7 +79,7 @@ _DDL = (
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+def transaction(conn: apsw.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
     """One transaction around the block: committed when it ends, rolled back when it raises."""
     conn.execute(begin)
     try:
@@ -89,27 +91,38 @@ def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Ite
         raise
 
 
+def scalar(conn: apsw.Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+    """The first column of the statement's first row (None: no row)."""
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
 def describe(path: Path, err: BaseException) -> str:
     reason = str(err) or type(err).__name__
     return f"sqlite store {path}: {reason}"
 
 
-def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+def _open(path: Path, busy_timeout_s: float) -> apsw.Connection:
+    """A connection with the busy timeout set; no transaction is ever opened implicitly (APSW)."""
+    conn = apsw.Connection(str(path))
+    conn.set_busy_timeout(int(busy_timeout_s * 1000))
+    return conn
+
+
+def connect(path: Path, busy_timeout_s: float) -> apsw.Connection:
     """Open (creating parent dirs and schema on first use) or raise StoreError with one line."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(describe(path, e)) from None
     try:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves so a write batch is one transaction.
-        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as e:
+        conn = _open(path, busy_timeout_s)
+    except apsw.Error as e:
         raise StoreError(describe(path, e)) from None
     try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+        if scalar(conn, "PRAGMA page_count") == 0:
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only a new, empty file takes it
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = scalar(conn, "PRAGMA journal_mode = WAL")
         if str(mode).lower() != "wal":
             raise StoreError(describe(path, RuntimeError(f"cannot switch to WAL mode (got {mode})")))
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -121,7 +134,7 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         # under a steady ingest, and readers still find recent pages through the WAL index.
         conn.execute("PRAGMA wal_autocheckpoint = 10000")
         _migrate(conn, path)
-    except sqlite3.Error as e:
+    except apsw.Error as e:
         conn.close()
         raise StoreError(describe(path, e)) from None
     except StoreError:
@@ -130,11 +143,9 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return conn
 
 
-def open_raw(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
-    """A plain connection to an existing store (no schema check): the background checkpointer's."""
-    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-    return conn
+def open_raw(path: Path, busy_timeout_s: float) -> apsw.Connection:
+    """A plain connection to an existing store (no schema check): the writer's, the checkpointer's."""
+    return _open(path, busy_timeout_s)
 
 
 # Upgrades from an older version, in order; each runs in the same transaction as the version bump.
@@ -164,21 +175,21 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
 }
 
 
-def store_id(conn: sqlite3.Connection) -> str:
-    return str(conn.execute("SELECT value FROM logstore_meta WHERE key = 'store_id'").fetchone()[0])
+def store_id(conn: apsw.Connection) -> str:
+    return str(scalar(conn, "SELECT value FROM logstore_meta WHERE key = 'store_id'"))
 
 
-def _version(conn: sqlite3.Connection) -> int | None:
+def _version(conn: apsw.Connection) -> int | None:
     row = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'logstore_schema'"
     ).fetchone()
     if row is None:
         return None
-    got = conn.execute("SELECT max(version) FROM logstore_schema").fetchone()[0]
+    got = scalar(conn, "SELECT max(version) FROM logstore_schema")
     return None if got is None else int(got)
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _migrate(conn: apsw.Connection, path: Path) -> None:
     if _version(conn) == SCHEMA_VERSION:
         return
     with transaction(conn, "BEGIN IMMEDIATE"):
@@ -224,7 +235,7 @@ def index_name(field: str) -> str:
     return INDEX_PREFIX + safe
 
 
-def ensure_indexes(conn: sqlite3.Connection, fields: Sequence[str]) -> None:
+def ensure_indexes(conn: apsw.Connection, fields: Sequence[str]) -> None:
     """Create the expression index of each field that lacks one (a reader pays nothing once built).
 
     ``(value, ts)``: an equality on the value leaves the time window as a range inside the index.

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
+
+import apsw
 
 from logstore.query import (
     MESSAGE,
@@ -165,7 +166,7 @@ class Where:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: apsw.Connection,
         query: str,
         params: dict[str, Any] | None = None,
         indexed: frozenset[str] = frozenset(),
@@ -245,7 +246,7 @@ class Where:
             if self.end_ms is not None:
                 sql += " AND ts < ?"
                 args.append(self.end_ms)
-            lo, hi = self.conn.execute(sql, args).fetchone()
+            lo, hi = cast(tuple[Any, Any], self.conn.execute(sql, args).fetchone())
             if lo is None:
                 lo, hi = 1, 0  # an empty window: an empty range
             self._rowids = (self.bind(lo), self.bind(hi))

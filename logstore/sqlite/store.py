@@ -16,13 +16,14 @@ Guarantees:
 
 from __future__ import annotations
 
-import sqlite3
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import apsw
 import orjson
 
 from logstore._source import prepare_source
@@ -31,7 +32,15 @@ from logstore.protocol import Order
 from logstore.query import parse_query
 from logstore.sqlite._aggregate import run_aggregate
 from logstore.sqlite._fts import FtsIndex, fts_text_of_doc
-from logstore.sqlite._schema import connect, describe, ensure_indexes, open_raw, store_id, transaction
+from logstore.sqlite._schema import (
+    connect,
+    describe,
+    ensure_indexes,
+    open_raw,
+    scalar,
+    store_id,
+    transaction,
+)
 from logstore.sqlite._translate import Where, fts_text, sql_regexp, window
 from logstore.types import (
     AggRequest,
@@ -61,6 +70,11 @@ _CHECKPOINT_BYTES = 40 << 20
 _TAIL_FRAMES = 64
 _CHECKPOINT_PASSES = 4
 _LOCK_POLL_S = 0.1
+# Drop-behind (see _Checkpointer.drop_behind): the newest bytes of the events file stay in the OS page
+# cache; pages this store appended further back are dropped once they are on disk, in steps of at
+# least _DROP_STEP_BYTES.
+_KEEP_CACHED_BYTES = 128 << 20
+_DROP_STEP_BYTES = 16 << 20
 
 
 class _Checkpointer:
@@ -79,6 +93,9 @@ class _Checkpointer:
     over from its beginning (unless a reader still reads old frames: then a later round does it).
     PASSIVE never waits for readers or for other processes' writers. Measured with 1M docs: the WAL
     stays under ~170 MB, the writer waits ~0.3 s in all, and ~1 us of kernel time per doc is saved.
+
+    After each round it also drops from the OS page cache what the store appended long ago
+    (``drop_behind``).
     """
 
     def __init__(self, path: Path, busy_timeout_s: float, write_lock: threading.RLock) -> None:
@@ -87,14 +104,24 @@ class _Checkpointer:
         self.write_lock = write_lock
         self.wake = threading.Event()
         self.stopping = False
+        self._fd: int | None = None  # the events file, for posix_fadvise (opened by the thread)
+        self._dropped = 0  # bytes of the file from its start that drop_behind has dealt with
         self.thread = threading.Thread(target=self._loop, name=f"logstore-checkpoint {path}", daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
         try:
             conn = open_raw(self.path, self.busy_timeout_s)
-        except sqlite3.Error:
+        except apsw.Error:
             return  # the writer's own connection reports the problem; SQLite checkpoints on close
+        if hasattr(os, "posix_fadvise"):
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY)
+                # Only what this store appends from now on: the file's older pages may be what
+                # other processes (the alerter, logq) are reading.
+                self._dropped = os.fstat(self._fd).st_size
+            except OSError:
+                self._fd = None
         try:
             while True:
                 self.wake.wait()
@@ -103,18 +130,53 @@ class _Checkpointer:
                     return
                 try:
                     self._round(conn)
-                except sqlite3.Error:
+                except apsw.Error:
                     pass  # busy or locked now: the next wake-up tries again
+                self.drop_behind()
         finally:
             conn.close()
+            if self._fd is not None:
+                os.close(self._fd)
 
-    def _round(self, conn: sqlite3.Connection) -> None:
+    def drop_behind(self) -> None:
+        """Drop from the OS page cache the file pages this store appended, except the newest
+        ``_KEEP_CACHED_BYTES``; each range once.
+
+        Why: an ingesting store streams data through the page cache that is rarely read again (the
+        alerter reads recent windows: the file's newest pages, kept; logq reads old data back on
+        demand). Left there, it crowds out the cache of the applications on the same server, and
+        every page it takes is memory touched for the first time. On a VM that hands free memory
+        back to its host (virtio-balloon free page reporting, as on this project's machines), that
+        first touch costs a host page fault: measured, the checkpointer's page copies took ~2 us of
+        CPU per ingested doc, 80 % of it in that first write into each new page, against ~0.8 us
+        when the pages it writes come from pages just dropped (docs/benchmarks.md, session 5). This
+        is what Linux's own RWF_DONTCACHE (6.14) offers streaming writers.
+
+        Safe: ``POSIX_FADV_DONTNEED`` never loses data (dirty pages are written back, not dropped;
+        the round's checkpoint has normally synced them already); a page read again is cached again.
+        Ranges are dealt with once, in file order, so a store whose file has stopped growing (freed
+        pages reused under retention, where new rows may land anywhere) drops nothing more.
+        """
+        if self._fd is None:
+            return
+        try:
+            end = os.fstat(self._fd).st_size - _KEEP_CACHED_BYTES
+            if end - self._dropped < _DROP_STEP_BYTES:
+                return
+            os.posix_fadvise(self._fd, self._dropped, end - self._dropped, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            return  # only a cache hint: the store works the same without it
+        self._dropped = end
+
+    def _round(self, conn: apsw.Connection) -> None:
         # A PASSIVE pass copies the frames that were there when it began. Bulk passes run while the
         # writer goes on, each copying what was added during the one before (fewer each time, as
         # copying outruns writing), until a pass finds a short tail or the WAL has started over.
         before = -1
         for _ in range(_CHECKPOINT_PASSES):
-            frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+            # (busy, frames in the WAL, frames copied). The PRAGMA, not Connection.wal_checkpoint:
+            # that answers -1 on a connection that has not read the file yet, and copies nothing.
+            frames = cast(int, conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0][1])
             if frames < before:
                 return  # the writer started the WAL over: this round's work is done
             if 0 <= frames - before <= _TAIL_FRAMES:
@@ -141,7 +203,9 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
     full-text (what ``fts_text`` makes of its message) when the row is returned.
 
     This runs once per doc on the ingest path, so it sticks to cheap checks: exact type tests, and
-    re-serializing only when the doc must change (dotted keys, event.id missing).
+    re-serializing only when the doc must change (dotted keys, event.id missing). The hot columns
+    are read with plain subscripts in one ``try`` (a doc that has them all, the common case, costs
+    no method call); any doc lacking one takes ``_hot``, the same rules one field at a time.
     """
     doc_id = doc.id
     source = doc.source
@@ -167,20 +231,19 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
         raw = orjson.dumps(source)
     elif not doc.final:
         raw.decode()  # UnicodeDecodeError: a caller's bytes must be UTF-8 (orjson's and the shipper's are)
-    # Hot columns hold strings only; anything else stays NULL and queries read the JSON instead.
-    obj = source.get("service")
-    service = obj.get("name") if type(obj) is dict else None
-    obj = source.get("log")
-    level = obj.get("level") if type(obj) is dict else None
-    obj = source.get("host")
-    host = obj.get("name") if type(obj) is dict else None
-    obj = source.get("http")
-    obj = obj.get("response") if type(obj) is dict else None
-    status = obj.get("status_code") if type(obj) is dict else None
-    duration = event.get("duration")
+    try:
+        service = source["service"]["name"]
+        level = source["log"]["level"]
+        host = source["host"]["name"]
+        status = source["http"]["response"]["status_code"]
+        duration = event["duration"]
+    except (KeyError, TypeError, IndexError):
+        service, level, host, status, duration = _hot(source, event)
     if texts is not None:
         message = source.get("message")
         texts.append(message if type(message) is str else fts_text(message))
+    # Hot columns hold strings only (numbers only, for the last two); anything else stays NULL and
+    # queries read the JSON instead.
     return [
         0,
         doc_id,
@@ -194,6 +257,21 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
     ]
 
 
+def _hot(source: dict[str, Any], event: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    """service.name, log.level, host.name, http.response.status_code, event.duration of a doc, each
+    None where the path is missing or crosses a non-object."""
+    obj = source.get("service")
+    service = obj.get("name") if type(obj) is dict else None
+    obj = source.get("log")
+    level = obj.get("level") if type(obj) is dict else None
+    obj = source.get("host")
+    host = obj.get("name") if type(obj) is dict else None
+    obj = source.get("http")
+    obj = obj.get("response") if type(obj) is dict else None
+    status = obj.get("status_code") if type(obj) is dict else None
+    return service, level, host, status, event.get("duration")
+
+
 class SqliteStore:
     """``logstore.protocol.Store`` on one SQLite file. Thread-safe: one connection behind a lock."""
 
@@ -205,9 +283,9 @@ class SqliteStore:
         self.page_size = max(1, page_size)
         self._lock = threading.RLock()
         busy = config.busy_timeout.total_seconds()
-        self._conn: sqlite3.Connection | None = connect(self.path, busy)
-        self._wconn: sqlite3.Connection | None = None  # the write connection, opened by the first write
-        self._conn.create_function("logstore_regexp", 2, sql_regexp, deterministic=True)
+        self._conn: apsw.Connection | None = connect(self.path, busy)
+        self._wconn: apsw.Connection | None = None  # the write connection, opened by the first write
+        self._conn.create_scalar_function("logstore_regexp", cast(Any, sql_regexp), 2, deterministic=True)
         self._indexed = frozenset(config.indexed_fields)
         try:
             if self._indexed:
@@ -215,7 +293,7 @@ class SqliteStore:
             self._fts = FtsIndex(self.path, store_id(self._conn), busy)
             self._fts.open()
             self._conn.execute("ATTACH DATABASE ? AS fts", (str(self._fts.path),))
-        except sqlite3.Error as e:
+        except apsw.Error as e:
             self._conn.close()
             raise StoreError(describe(self.path, e)) from None
         self._checkpointer: _Checkpointer | None = None  # started by the first write
@@ -225,12 +303,12 @@ class SqliteStore:
     # ---- plumbing --------------------------------------------------------------------------------
 
     @property
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> apsw.Connection:
         if self._conn is None:
             raise StoreError(describe(self.path, RuntimeError("store is closed")))
         return self._conn
 
-    def _fail(self, err: sqlite3.Error) -> StoreError:
+    def _fail(self, err: apsw.Error) -> StoreError:
         return StoreError(describe(self.path, err))
 
     # ---- write -----------------------------------------------------------------------------------
@@ -268,7 +346,7 @@ class SqliteStore:
             results[i] = WriteResult(row[1], created_ if created is None or created[k] else duplicate)
         return [r for r in results if r is not None]
 
-    def _writer(self) -> sqlite3.Connection:
+    def _writer(self) -> apsw.Connection:
         if self._wconn is None:
             self.conn  # noqa: B018 - raises when the store is closed
             busy = self.config.busy_timeout.total_seconds()
@@ -279,10 +357,10 @@ class SqliteStore:
                 # Readers keep SQLite's autocheckpoint (it never fires for them); the writer hands
                 # the work to its own thread.
                 wconn.execute("PRAGMA wal_autocheckpoint = 0")
-            except sqlite3.Error as e:
+            except apsw.Error as e:
                 raise self._fail(e) from None
             self._wconn = wconn
-            self._page_bytes = int(wconn.execute("PRAGMA page_size").fetchone()[0])
+            self._page_bytes = int(scalar(wconn, "PRAGMA page_size"))
             self._checkpointer = _Checkpointer(self.path, busy, self._lock)
         return self._wconn
 
@@ -292,16 +370,17 @@ class SqliteStore:
         conn = self._writer()
         try:
             with transaction(conn, "BEGIN IMMEDIATE"):
-                base = conn.execute(
+                base: int = scalar(
+                    conn,
                     "SELECT max(coalesce((SELECT max(rowid) FROM logstore_events), 0),"
-                    " (SELECT value FROM logstore_meta WHERE key = 'rowid_hwm'))"
-                ).fetchone()[0]
+                    " (SELECT value FROM logstore_meta WHERE key = 'rowid_hwm'))",
+                )
                 for k, row in enumerate(rows, base + 1):
                     row[0] = k
-                before = conn.total_changes
+                before = conn.total_changes()
                 conn.executemany(_INSERT_EVENT, rows)
                 created: list[bool] | None = None  # the common case: no duplicate at all
-                if conn.total_changes - before != len(rows):
+                if conn.total_changes() - before != len(rows):
                     # OR IGNORE skipped duplicates; the rowids present in our fresh range are the new docs.
                     present = {
                         r
@@ -314,7 +393,7 @@ class SqliteStore:
                 conn.execute(
                     "UPDATE logstore_meta SET value = ? WHERE key = 'rowid_hwm'", (base + len(rows),)
                 )
-        except sqlite3.Error as e:
+        except apsw.Error as e:
             raise self._fail(e) from None
         # ~1 KB of row and index per doc, and a few pages per commit however small: a rough count
         # is enough to pace checkpoints (~40 MB of WAL between them).
@@ -349,7 +428,7 @@ class SqliteStore:
             where = Where(self.conn, query, indexed=self._indexed, before_text=self._fts.try_catch_up)
             try:
                 return where, f"{window(where, _ms(start), _ms(end))} AND {where.node(node)}"
-            except sqlite3.Error as e:
+            except apsw.Error as e:
                 raise self._fail(e) from None
 
     def search_raw(
@@ -429,8 +508,11 @@ class SqliteStore:
                         params[moving] = max(window_bound, cursor.ts)
             with self._lock:
                 try:
-                    rows = self.conn.execute(keyed_sql if cursor is not None else base_sql, params).fetchall()
-                except sqlite3.Error as e:
+                    rows = cast(
+                        list[tuple[str, int, bytes]],
+                        self.conn.execute(keyed_sql if cursor is not None else base_sql, params).fetchall(),
+                    )
+                except apsw.Error as e:
                     raise self._fail(e) from None
             if rows:
                 yield rows
@@ -444,12 +526,12 @@ class SqliteStore:
         with self._lock:  # re-entrant: _where takes it too
             where, cond = self._where(query, start, end)
             try:
-                row = self.conn.execute(
-                    f"SELECT count(*) FROM logstore_events e WHERE {cond}", where.params
-                ).fetchone()
-            except sqlite3.Error as e:
+                count: int = scalar(
+                    self.conn, f"SELECT count(*) FROM logstore_events e WHERE {cond}", where.params
+                )
+            except apsw.Error as e:
                 raise self._fail(e) from None
-        return int(row[0])
+        return count
 
     def aggregate(self, requests: Sequence[AggRequest]) -> list[AggResult]:
         with self._lock:
@@ -457,7 +539,7 @@ class SqliteStore:
                 return [
                     run_aggregate(self.conn, req, self._indexed, self._fts.try_catch_up) for req in requests
                 ]
-            except sqlite3.Error as e:
+            except apsw.Error as e:
                 raise self._fail(e) from None
 
     # ---- housekeeping ----------------------------------------------------------------------------
@@ -477,7 +559,7 @@ class SqliteStore:
                     # row of this chunk to the index between reading the watermark and deleting.
                     with transaction(conn, "BEGIN IMMEDIATE"):
                         conn.execute("UPDATE fts.logstore_fts_state SET watermark = watermark")
-                        mark = conn.execute("SELECT watermark FROM fts.logstore_fts_state").fetchone()[0]
+                        mark = scalar(conn, "SELECT watermark FROM fts.logstore_fts_state")
                         self._fts.forget_fed()
                         rows = conn.execute(
                             "SELECT rowid, doc FROM logstore_events WHERE ts < ? LIMIT ?",
@@ -494,7 +576,7 @@ class SqliteStore:
                         conn.executemany(
                             "DELETE FROM logstore_events WHERE rowid = ?", [(r,) for r, _ in rows]
                         )
-                except sqlite3.Error as e:
+                except apsw.Error as e:
                     raise self._fail(e) from None
             deleted += len(rows)
             if len(rows) < _RETENTION_CHUNK:
@@ -505,15 +587,15 @@ class SqliteStore:
         """Bring the full-text index up to the last committed write (queries do it themselves too)."""
         try:
             self._fts.catch_up()
-        except sqlite3.Error as e:
+        except apsw.Error as e:
             raise self._fail(e) from None
 
     def health(self) -> Health:
         try:
             with self._lock:
                 self.conn.execute("SELECT max(rowid) FROM logstore_events").fetchone()
-        except (sqlite3.Error, StoreError) as e:
-            return Health(False, describe(self.path, e) if isinstance(e, sqlite3.Error) else str(e))
+        except (apsw.Error, StoreError) as e:
+            return Health(False, describe(self.path, e) if isinstance(e, apsw.Error) else str(e))
         return Health(True, f"sqlite store {self.path}: ok")
 
     def close(self) -> None:

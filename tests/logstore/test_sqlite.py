@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
+import ctypes
+import mmap
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import apsw
 import orjson
 import pytest
 
@@ -121,7 +124,7 @@ def test_locked_database_is_one_line_store_error(tmp_path: Path) -> None:
     """A write blocked past the busy timeout by another writer gives StoreError naming path and reason."""
     path = tmp_path / "locked.db"
     store = SqliteStore(SqliteConfig(path=path, busy_timeout=timedelta(milliseconds=100)))
-    other = sqlite3.connect(path, isolation_level=None)
+    other = apsw.Connection(str(path))
     try:
         other.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
@@ -141,9 +144,8 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     """A file written by a newer schema version is refused with a one-line StoreError."""
     path = tmp_path / "newer.db"
     SqliteStore(SqliteConfig(path=path)).close()
-    conn = sqlite3.connect(path)
+    conn = apsw.Connection(str(path))
     conn.execute("UPDATE logstore_schema SET version = 99")
-    conn.commit()
     conn.close()
     with pytest.raises(StoreError, match="schema version 99 is newer"):
         SqliteStore(SqliteConfig(path=path))
@@ -293,8 +295,8 @@ INSERT INTO logstore_events VALUES (1, 'v1doc', 5, 'web', NULL, NULL,
 def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     """A schema-1 file gains the numeric hot columns, filled from its docs, and answers queries on them."""
     path = tmp_path / "v1.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(_V1_DDL)
+    conn = apsw.Connection(str(path))
+    conn.execute(_V1_DDL)
     conn.close()
     store = SqliteStore(SqliteConfig(path=path))
     try:
@@ -382,6 +384,58 @@ def test_wal_starts_over_under_a_steady_ingest(tmp_path: Path, monkeypatch: pyte
         # Without restarts the WAL holds every page written (~30 MB); with them, a few rounds' worth.
         assert Path(f"{path}-wal").stat().st_size < 12 << 20
         assert store.count("line") == 30_000
+    finally:
+        store.close()
+
+
+def _resident_fraction(path: Path, start: int, length: int) -> float:
+    """The fraction of the file's pages in [start, start + length) that are in the OS page cache."""
+    page = mmap.PAGESIZE
+    start -= start % page
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(path, "rb") as f:
+        # A private mapping: mincore reports the file's cached pages; mapping faults nothing in.
+        m = mmap.mmap(f.fileno(), length, access=mmap.ACCESS_COPY, offset=start)
+    try:
+        pages = (length + page - 1) // page
+        vec = (ctypes.c_ubyte * pages)()
+        base = ctypes.c_char.from_buffer(m)
+        try:
+            rc = libc.mincore(ctypes.c_void_p(ctypes.addressof(base)), ctypes.c_size_t(length), vec)
+            assert rc == 0, ctypes.get_errno()
+        finally:
+            del base
+        return sum(v & 1 for v in vec) / pages
+    finally:
+        m.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="drop-behind needs posix_fadvise")
+def test_pages_appended_long_ago_leave_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drop-behind: the store's older appended pages leave the OS page cache; its newest stay cached."""
+    import logstore.sqlite.store as store_module
+
+    monkeypatch.setattr(store_module, "_CHECKPOINT_BYTES", 1 << 20)
+    monkeypatch.setattr(store_module, "_KEEP_CACHED_BYTES", 4 << 20)
+    monkeypatch.setattr(store_module, "_DROP_STEP_BYTES", 1 << 20)
+    path = tmp_path / "logs.db"
+    store = SqliteStore(SqliteConfig(path=path))
+    pad = "x" * 900
+    try:
+        for batch in range(40):  # ~20 MB of docs
+            store.write([_doc(f"{batch}-{i}", BASE_MS + i, message=f"line {i} {pad}") for i in range(500)])
+        store.refresh()
+        size = path.stat().st_size
+        assert size > 15 << 20
+        old = 8 << 20  # well behind the kept 4 MiB, and dealt with rounds ago
+        deadline = time.monotonic() + 10
+        while _resident_fraction(path, 0, old) > 0.2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _resident_fraction(path, 0, old) <= 0.2
+        assert _resident_fraction(path, size - (2 << 20), 2 << 20) > 0.5
+        assert store.count("line") == 20_000  # what was dropped is read back from disk
     finally:
         store.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import apsw
 import pytest
 
 from logstore import Doc, Outcome
@@ -27,7 +27,7 @@ def _doc(doc_id: str, message: object, ts: int = BASE_MS) -> Doc:
 
 
 def _watermark(path: Path) -> int:
-    conn = sqlite3.connect(side_path(path))
+    conn = apsw.Connection(str(side_path(path)))
     try:
         return int(conn.execute("SELECT watermark FROM logstore_fts_state").fetchone()[0])
     finally:
@@ -176,8 +176,8 @@ INSERT INTO logstore_fts (rowid, message) VALUES (7, 'legacy words');
 def test_version_3_file_moves_its_index_to_the_side_file(tmp_path: Path) -> None:
     """A schema-3 file drops its in-file FTS tables; its docs stay searchable by text; rowids go on above."""
     path = tmp_path / "v3.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(_V3_DDL)
+    conn = apsw.Connection(str(path))
+    conn.execute(_V3_DDL)
     conn.close()
     store = _open(path)
     try:

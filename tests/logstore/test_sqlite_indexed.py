@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 
 from logstore import AggRequest, Doc
@@ -110,7 +110,7 @@ def _plan(store: SqliteStore, query: str) -> str:
 
 
 def _index_names(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
+    conn = apsw.Connection(str(path))
     try:
         return {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     finally:

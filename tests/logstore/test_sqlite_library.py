@@ -6,17 +6,14 @@ import subprocess
 import sys
 import textwrap
 
-# sqlite3_memory_used() of the library Python's sqlite3 uses, with one connection open: 0 once the
-# statistics are off, the connection's bytes while they count.
+# Bytes SQLite reports in use with one connection open: 0 once the statistics are off, the
+# connection's bytes while they count.
 _USED = textwrap.dedent(
     """
-    import ctypes, sqlite3
-    from logstore._sqlite_library import _loaded_library
-    conn = sqlite3.connect(":memory:")
-    conn.execute("SELECT 1").fetchone()
-    lib = _loaded_library()
-    lib.sqlite3_memory_used.restype = ctypes.c_int64
-    print(lib.sqlite3_memory_used())
+    import apsw
+    conn = apsw.Connection(":memory:")
+    conn.execute("SELECT 1").fetchall()
+    print(apsw.memory_used())
     """
 )
 
@@ -35,6 +32,6 @@ def test_importing_logstore_turns_memory_statistics_off() -> None:
 
 def test_sqlite_in_use_before_the_import_is_left_alone() -> None:
     """With a connection already open, logstore does not shut SQLite down: the statistics still count."""
-    prelude = "import sqlite3\nheld = sqlite3.connect(':memory:')\nheld.execute('SELECT 1')\n"
+    prelude = "import apsw\nheld = apsw.Connection(':memory:')\nheld.execute('SELECT 1').fetchall()\n"
     prelude += "import logstore\n"
     assert _used(prelude) > 0
