@@ -7,6 +7,10 @@ inserting the events rows took 3.3-3.5 us of CPU per doc against 4.6-4.8 with ``
 text indexing 3.6 against 4.5 (docs/benchmarks.md, session 5). APSW also exposes the C API Python's
 module hides (``sqlite3_config`` below, checkpoint modes, file controls) without ctypes.
 
+Every SQLite file logwarden opens goes through APSW (the shipper's registry and the alerter's state
+too): the alerter's state lives in the store's own file, and two SQLite libraries in one process do
+not see each other's POSIX locks on a file (closing a connection of one drops the other's locks).
+
 The tuning: SQLite keeps global memory statistics (``SQLITE_CONFIG_MEMSTATUS``, on by default) and
 updates them on every allocation under one process-wide mutex. The store runs its writer, its
 full-text indexer and its checkpointer on three threads that allocate all the time, so they queued

@@ -13,12 +13,14 @@ Guarantees:
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import apsw
 
 SCHEMA_VERSION = 1
 
@@ -95,11 +97,13 @@ class Registry:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+            # APSW, the store's SQLite library: one SQLite in the process (logstore/_sqlite_library.py).
+            self._db = apsw.Connection(str(path))
+            self._db.set_busy_timeout(10_000)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a new file row must survive even a power cut before its docs are sent (doc ids).
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db.execute(_SCHEMA)
             row = self._db.execute("SELECT value FROM shipper_meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._db.execute(
@@ -108,7 +112,7 @@ class Registry:
                 )
             elif int(row[0]) != SCHEMA_VERSION:
                 raise RegistryError(f"{path}: registry schema {row[0]} is not {SCHEMA_VERSION}")
-        except (sqlite3.Error, OSError) as e:
+        except (apsw.Error, OSError) as e:
             raise RegistryError(f"{path}: cannot open the shipper registry: {e}") from None
         self._lock = threading.Lock()
 
@@ -120,7 +124,9 @@ class Registry:
 
     def files(self) -> list[FileRow]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLS} FROM shipper_files ORDER BY path, fid").fetchall()
+            rows: list[Any] = self._db.execute(
+                f"SELECT {_COLS} FROM shipper_files ORDER BY path, fid"
+            ).fetchall()
         return [
             FileRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]))
             for r in rows
@@ -190,12 +196,13 @@ class Registry:
             "FROM shipper_dlq ORDER BY id"
         )
         with self._lock:
-            rows = self._db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+            rows: list[Any] = self._db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
         return [DeadLetter(*r) for r in rows]
 
     def dlq_count(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM shipper_dlq").fetchone()[0])
+            row: Any = self._db.execute("SELECT count(*) FROM shipper_dlq").fetchone()
+            return int(row[0])
 
     def dlq_done(self, ids: Iterable[int]) -> None:
         with self._lock:

@@ -7,11 +7,11 @@ belongs to the store); WAL lets both write the same file. A lock makes it safe a
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import apsw
 import orjson
 
 from alerter.state.base import SCHEMA_VERSION, Instance, RuleMeta
@@ -36,9 +36,10 @@ class SqliteStateStore:
     def __init__(self, path: Path, busy_timeout: float = 10.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), timeout=busy_timeout, check_same_thread=False, isolation_level=None
-        )
+        # APSW, like the store: these tables live in the store's file, and two SQLite libraries in one
+        # process would not see each other's POSIX locks on it (logstore/_sqlite_library.py).
+        self._db = apsw.Connection(str(path))
+        self._db.set_busy_timeout(int(busy_timeout * 1000))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._lock:

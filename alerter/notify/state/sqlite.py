@@ -8,7 +8,6 @@ processes on one file cannot both win a slot.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import apsw
 import orjson
 
 from alerter.notify.state.codec import group_from_json, group_to_json
@@ -73,10 +73,11 @@ CREATE INDEX IF NOT EXISTS alerter_notify_messages_channel ON alerter_notify_mes
 class SqliteNotifyState:
     def __init__(self, path: Path, busy_timeout: float = 10.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE for claims).
-        self._db = sqlite3.connect(
-            str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        # APSW, like the store: these tables live in the store's file, and two SQLite libraries in one
+        # process would not see each other's POSIX locks on it (logstore/_sqlite_library.py). APSW
+        # never opens a transaction implicitly: we open them ourselves (BEGIN IMMEDIATE for claims).
+        self._db = apsw.Connection(str(path))
+        self._db.set_busy_timeout(int(busy_timeout * 1000))
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -90,7 +91,7 @@ class SqliteNotifyState:
             )
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[apsw.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -125,7 +126,7 @@ class SqliteNotifyState:
             sql += " WHERE starts_at <= ? AND ends_at > ?"
             args = (ts(now), ts(now))
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY created_at, id", args).fetchall()
+            rows: list[Any] = self._db.execute(sql + " ORDER BY created_at, id", args).fetchall()
         return [
             Silence(r[0], r[1], orjson.loads(r[2]), from_ts(r[3]), from_ts(r[4]), r[5], r[6], from_ts(r[7]))
             for r in rows
@@ -133,17 +134,19 @@ class SqliteNotifyState:
 
     def expire_silence(self, silence_id: str, now: datetime) -> bool:
         with self._tx() as db:
-            cur = db.execute(
+            db.execute(
                 "UPDATE alerter_silences SET ends_at = ? WHERE id = ? AND ends_at > ?",
                 (ts(now), silence_id, ts(now)),
             )
-            return cur.rowcount > 0
+            return db.changes() > 0
 
     # -- pending groups ---------------------------------------------------------------------------
 
     def load_groups(self) -> list[Group]:
         with self._lock:
-            rows = self._db.execute("SELECT body FROM alerter_notify_groups ORDER BY next_flush").fetchall()
+            rows: list[Any] = self._db.execute(
+                "SELECT body FROM alerter_notify_groups ORDER BY next_flush"
+            ).fetchall()
         return [group_from_json(r[0]) for r in rows]
 
     def save_group(self, group: Group) -> None:
@@ -173,15 +176,16 @@ class SqliteNotifyState:
 
     def claim(self, slot: Slot, owner: str, now: datetime, lease: timedelta) -> Claim:
         with self._tx() as db:
-            cur = db.execute(
+            db.execute(
                 "INSERT OR IGNORE INTO alerter_notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _slot_row(slot, owner, now, sent=False),
             )
-            if cur.rowcount == 1:
+            if db.changes() == 1:
                 return Claim(ClaimOutcome.MINE)
-            got_owner, claimed_at, sent_at = db.execute(
+            got: Any = db.execute(
                 "SELECT owner, claimed_at, sent_at FROM alerter_notifications WHERE slot_id = ?", (slot.id,)
             ).fetchone()
+            got_owner, claimed_at, sent_at = got
             if sent_at is not None:
                 return Claim(ClaimOutcome.SENT)
             until = from_ts(claimed_at) + lease
@@ -218,7 +222,7 @@ class SqliteNotifyState:
 
     def messages_since(self, channel: str, since: datetime) -> list[datetime]:
         with self._lock:
-            rows = self._db.execute(
+            rows: list[Any] = self._db.execute(
                 "SELECT sent_at FROM alerter_notify_messages WHERE channel = ? AND sent_at >= ?"
                 " ORDER BY sent_at",
                 (channel, ts(since)),
@@ -228,11 +232,12 @@ class SqliteNotifyState:
     def prune(self, now: datetime, retention: timedelta) -> int:
         cutoff = ts(now - retention)
         with self._tx() as db:
-            n = db.execute(
-                "DELETE FROM alerter_notifications WHERE COALESCE(sent_at, claimed_at) < ?", (cutoff,)
-            ).rowcount
-            n += db.execute("DELETE FROM alerter_notify_messages WHERE sent_at < ?", (cutoff,)).rowcount
-            n += db.execute("DELETE FROM alerter_silences WHERE ends_at < ?", (cutoff,)).rowcount
+            db.execute("DELETE FROM alerter_notifications WHERE COALESCE(sent_at, claimed_at) < ?", (cutoff,))
+            n = db.changes()
+            db.execute("DELETE FROM alerter_notify_messages WHERE sent_at < ?", (cutoff,))
+            n += db.changes()
+            db.execute("DELETE FROM alerter_silences WHERE ends_at < ?", (cutoff,))
+            n += db.changes()
         return n
 
     def close(self) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 
 from alerter.notify import NotificationPipeline, build_notifier
@@ -276,7 +276,7 @@ class FlakyLogState(SqliteNotifyState):
     def mark_sent(self, slots: Any, owner: str, now: Any) -> None:
         if self.fail_mark_sent:
             self.fail_mark_sent -= 1
-            raise sqlite3.OperationalError("database is locked")
+            raise apsw.BusyError("database is locked")
         super().mark_sent(slots, owner, now)
 
 
