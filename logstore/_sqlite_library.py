@@ -24,11 +24,20 @@ only speed depends on it.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import apsw
 
 _lock = threading.Lock()
 _done = False
+
+
+def open_connection(path: Path, busy_timeout_s: float) -> apsw.Connection:
+    """A connection to ``path`` with a busy timeout: how every SQLite file of logwarden is opened.
+    APSW never opens a transaction implicitly; callers issue BEGIN/COMMIT themselves."""
+    conn = apsw.Connection(str(path))
+    conn.set_busy_timeout(int(busy_timeout_s * 1000))
+    return conn
 
 
 def quiet_memory_statistics() -> bool:

@@ -22,6 +22,8 @@ from typing import Any
 
 import apsw
 
+from logstore._sqlite_library import open_connection
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -97,9 +99,8 @@ class Registry:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # APSW, the store's SQLite library: one SQLite in the process (logstore/_sqlite_library.py).
-            self._db = apsw.Connection(str(path))
-            self._db.set_busy_timeout(10_000)
+            # The store's SQLite library (APSW): one SQLite in the process (logstore/_sqlite_library.py).
+            self._db = open_connection(path, 10.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a new file row must survive even a power cut before its docs are sent (doc ids).
             self._db.execute("PRAGMA synchronous=FULL")

@@ -11,10 +11,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import apsw
 import orjson
 
 from alerter.state.base import SCHEMA_VERSION, Instance, RuleMeta
+from logstore._sqlite_library import open_connection
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerter_schema (version INTEGER NOT NULL);
@@ -38,8 +38,7 @@ class SqliteStateStore:
         self._lock = threading.Lock()
         # APSW, like the store: these tables live in the store's file, and two SQLite libraries in one
         # process would not see each other's POSIX locks on it (logstore/_sqlite_library.py).
-        self._db = apsw.Connection(str(path))
-        self._db.set_busy_timeout(int(busy_timeout * 1000))
+        self._db = open_connection(path, busy_timeout)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._lock:

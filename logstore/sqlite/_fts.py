@@ -30,7 +30,8 @@ from typing import Any, cast
 import apsw
 import orjson
 
-from logstore.sqlite._schema import open_raw, scalar, transaction
+from logstore._sqlite_library import open_connection
+from logstore.sqlite._schema import scalar, transaction
 from logstore.sqlite._translate import fts_text
 
 log = logging.getLogger("logstore.sqlite")
@@ -89,8 +90,8 @@ def fts_text_of_doc(doc: Any) -> str | None:
 
 def _rowid_hwm(conn: apsw.Connection) -> int | None:
     """The events file's highest rowid ever handed out (None: a file from before it was recorded)."""
-    row = conn.execute("SELECT value FROM ev.logstore_meta WHERE key = 'rowid_hwm'").fetchone()
-    return None if row is None else int(row[0])
+    value = scalar(conn, "SELECT value FROM ev.logstore_meta WHERE key = 'rowid_hwm'")
+    return None if value is None else int(value)
 
 
 def side_path(events_path: Path) -> Path:
@@ -136,7 +137,7 @@ class FtsIndex:
 
     def _connection(self) -> apsw.Connection:
         if self._conn is None:
-            conn = open_raw(self.path, self.busy_timeout_s)
+            conn = open_connection(self.path, self.busy_timeout_s)
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")

@@ -16,6 +16,7 @@ from typing import Any
 
 import apsw
 
+from logstore._sqlite_library import open_connection
 from logstore.types import StoreError
 
 SCHEMA_VERSION = 4
@@ -102,13 +103,6 @@ def describe(path: Path, err: BaseException) -> str:
     return f"sqlite store {path}: {reason}"
 
 
-def _open(path: Path, busy_timeout_s: float) -> apsw.Connection:
-    """A connection with the busy timeout set; no transaction is ever opened implicitly (APSW)."""
-    conn = apsw.Connection(str(path))
-    conn.set_busy_timeout(int(busy_timeout_s * 1000))
-    return conn
-
-
 def connect(path: Path, busy_timeout_s: float) -> apsw.Connection:
     """Open (creating parent dirs and schema on first use) or raise StoreError with one line."""
     try:
@@ -116,7 +110,7 @@ def connect(path: Path, busy_timeout_s: float) -> apsw.Connection:
     except OSError as e:
         raise StoreError(describe(path, e)) from None
     try:
-        conn = _open(path, busy_timeout_s)
+        conn = open_connection(path, busy_timeout_s)
     except apsw.Error as e:
         raise StoreError(describe(path, e)) from None
     try:
@@ -141,11 +135,6 @@ def connect(path: Path, busy_timeout_s: float) -> apsw.Connection:
         conn.close()
         raise
     return conn
-
-
-def open_raw(path: Path, busy_timeout_s: float) -> apsw.Connection:
-    """A plain connection to an existing store (no schema check): the writer's, the checkpointer's."""
-    return _open(path, busy_timeout_s)
 
 
 # Upgrades from an older version, in order; each runs in the same transaction as the version bump.

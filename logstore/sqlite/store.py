@@ -27,6 +27,7 @@ import apsw
 import orjson
 
 from logstore._source import prepare_source
+from logstore._sqlite_library import open_connection
 from logstore.config import SqliteConfig
 from logstore.protocol import Order
 from logstore.query import parse_query
@@ -36,7 +37,6 @@ from logstore.sqlite._schema import (
     connect,
     describe,
     ensure_indexes,
-    open_raw,
     scalar,
     store_id,
     transaction,
@@ -111,7 +111,7 @@ class _Checkpointer:
 
     def _loop(self) -> None:
         try:
-            conn = open_raw(self.path, self.busy_timeout_s)
+            conn = open_connection(self.path, self.busy_timeout_s)
         except apsw.Error:
             return  # the writer's own connection reports the problem; SQLite checkpoints on close
         if hasattr(os, "posix_fadvise"):
@@ -351,7 +351,7 @@ class SqliteStore:
             self.conn  # noqa: B018 - raises when the store is closed
             busy = self.config.busy_timeout.total_seconds()
             try:
-                wconn = open_raw(self.path, busy)
+                wconn = open_connection(self.path, busy)
                 wconn.execute("PRAGMA synchronous = NORMAL")
                 wconn.execute("PRAGMA cache_size = -32768")
                 # Readers keep SQLite's autocheckpoint (it never fires for them); the writer hands

@@ -31,6 +31,7 @@ from alerter.notify.state.types import (
     from_ts,
     ts,
 )
+from logstore._sqlite_library import open_connection
 
 SCHEMA_VERSION = 1
 
@@ -76,8 +77,7 @@ class SqliteNotifyState:
         # APSW, like the store: these tables live in the store's file, and two SQLite libraries in one
         # process would not see each other's POSIX locks on it (logstore/_sqlite_library.py). APSW
         # never opens a transaction implicitly: we open them ourselves (BEGIN IMMEDIATE for claims).
-        self._db = apsw.Connection(str(path))
-        self._db.set_busy_timeout(int(busy_timeout * 1000))
+        self._db = open_connection(path, busy_timeout)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
