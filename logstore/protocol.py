@@ -57,3 +57,36 @@ class Store(Protocol):
     def health(self) -> Health: ...
 
     def close(self) -> None: ...
+
+
+# ---- optional capabilities ------------------------------------------------------------------------
+# A backend may offer a faster path for one caller. Callers test ``isinstance(store, Capability)``
+# (these are runtime_checkable), never ``getattr`` and never the backend's name, so a new backend
+# gets the fast path by implementing the method and nothing else changes.
+
+
+@runtime_checkable
+class FastWrite(Protocol):
+    """``write``, but None when every doc was created: no per-doc results on the hot path."""
+
+    def write_unless_all_created(self, docs: Sequence[Doc]) -> list[WriteResult] | None: ...
+
+
+@runtime_checkable
+class RawSearch(Protocol):
+    """``search``, but each hit is its cursor and the stored doc as one line of JSON bytes.
+
+    Same hits, same order as ``search``; the bytes parse to the same value as ``Hit.source``. For
+    callers that pass docs on unchanged (``logq -o json``): no parse and re-serialization per hit.
+    """
+
+    def search_raw(
+        self,
+        query: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        order: Order = "asc",
+        limit: int | None = None,
+        after: Cursor | None = None,
+    ) -> Iterator[tuple[Cursor, bytes]]: ...
