@@ -16,11 +16,8 @@ FaultProxy), then evaluates the same four rules both ways over the same 1-hour w
 (b) logwarden: the code path of ``alerter run --once`` (the rule files, logwarden.yaml, RuleSet,
     Engine, state and alert docs in Elasticsearch) with the clock pinned to the end of the data, so
     the tick's window is exactly the data's hour: one pass over all four rules (their aggregations
-    merged into two searches). With ``--concurrency 2`` (the default here; the product default of
-    ``store.elasticsearch.max_concurrent_searches`` is 1) the merged search goes out as two parts on
-    two connections at once, since osmem answers each search on one core: split by service (each
-    part groups about half of the docs' services, with every metric) once the services are
-    remembered from the first (cold) pass, by metric before that.
+    merged into two searches), all of them in one ``_msearch`` (single-lane: the two-connection
+    split by metric or by service, ``max_concurrent_searches``, is gone; it paid off only on osmem).
     Every pass gets a fresh state index, so each one fires and writes its alerts like a first run.
 
 Prints per-rule seconds for ElastAlert2, their sum, logwarden's one-pass time, the ratio (target:
@@ -30,8 +27,6 @@ It asserts nothing about time: the machine is shared and noisy.
 
     .venv/bin/python bench/alerter_vs_elastalert.py                 # 50k docs, 5 rounds
     .venv/bin/python bench/alerter_vs_elastalert.py --docs 10000 --rounds 3
-    .venv/bin/python bench/alerter_vs_elastalert.py --concurrency 1   # one _msearch per round trip
-    .venv/bin/python bench/alerter_vs_elastalert.py --rounds 5 --compare --splits 7  # + split A/B
     .venv/bin/python bench/alerter_vs_elastalert.py --rounds 1 --probe 5  # + osmem price of shapes
 """
 
@@ -213,16 +208,6 @@ def iso(dt: datetime) -> str:
 # ---- logwarden ----------------------------------------------------------------------------------
 
 
-# store.elasticsearch.max_concurrent_searches for logwarden (--concurrency): osmem answers each
-# search on one core, so two connections let a pass use both cores of the benchmark machine.
-CONCURRENCY = 2
-
-
-def _set_concurrency(n: int) -> None:
-    global CONCURRENCY
-    CONCURRENCY = n
-
-
 # osmem-server's CPU seconds so far (user + system), once main has started it; None without psutil.
 _server_cpu: Callable[[], float] | None = None
 
@@ -242,9 +227,7 @@ def _watch_server(pid: int) -> None:
     _server_cpu = cpu
 
 
-def write_logwarden_config(
-    work: Path, proxy_url: str, state_index: str, concurrency: int | None = None
-) -> Path:
+def write_logwarden_config(work: Path, proxy_url: str, state_index: str) -> Path:
     rules = work / "lw-rules"
     if not rules.exists():
         rules.mkdir()
@@ -268,7 +251,6 @@ def write_logwarden_config(
                         "index": INDEX,
                         "template_name": INDEX,
                         "state_index": state_index,
-                        "max_concurrent_searches": concurrency or CONCURRENCY,
                     }
                 },
                 "alerter": {"rules": [str(rules)]},
@@ -279,9 +261,7 @@ def write_logwarden_config(
     return cfg
 
 
-def logwarden_pass(
-    work: Path, proxy_url: str, end: datetime, n: int | str, concurrency: int | None = None
-) -> dict[str, Any]:
+def logwarden_pass(work: Path, proxy_url: str, end: datetime, n: int | str) -> dict[str, Any]:
     """``alerter run --once`` with the clock pinned to ``end``, on a fresh state index ``bench-state-<n>``."""
     from alerter.cli import _notifier
     from alerter.engine import Engine
@@ -289,7 +269,7 @@ def logwarden_pass(
     from alerter.state import open_state
     from logstore.config import load_config
 
-    config = load_config(str(write_logwarden_config(work, proxy_url, f"bench-state-{n}", concurrency)))
+    config = load_config(str(write_logwarden_config(work, proxy_url, f"bench-state-{n}")))
     ruleset = RuleSet(config)
     store = open_store(config.store)
     try:
@@ -315,16 +295,14 @@ def logwarden_pass(
     return {"seconds": seconds, "server_cpu": server_cpu, "alerted": alerted_sorted, "errors": errors}
 
 
-def rule_requests(
-    work: Path, proxy_url: str, end: datetime, concurrency: int | None = None
-) -> tuple[Any, list[Any]]:
+def rule_requests(work: Path, proxy_url: str, end: datetime) -> tuple[Any, list[Any]]:
     """The logwarden config of a pass and the aggregation requests its four rules make at ``end``."""
     from alerter.conditions import build_conditions
     from alerter.runner import RuleSet
     from alerter.schedule import window_for
     from logstore.config import load_config
 
-    config = load_config(str(write_logwarden_config(work, proxy_url, "bench-state-0", concurrency)))
+    config = load_config(str(write_logwarden_config(work, proxy_url, "bench-state-0")))
     ruleset = RuleSet(config)
     ruleset.reload()
     kinds = build_conditions()
@@ -353,83 +331,17 @@ def msearch_seconds(work: Path, proxy_url: str, end: datetime, repeat: int = 3) 
     return statistics.median(times)
 
 
-def split_modes(work: Path, proxy_url: str, end: datetime, reps: int) -> None:
-    """Time ``store.aggregate`` of the four rules three ways, ``reps`` times each, in shuffled order.
-
-    One lane; two lanes split by metric (the split before session 3, which every part repeats the
-    grouping of); two lanes split by group (the current one, see ``logstore.elastic._aggs``). The
-    answers must be equal. Prints wall and osmem-server CPU medians and, per round, each mode's time
-    over the metric split's (a paired comparison: the rest of the machine loads both alike). The
-    order is shuffled every round because osmem-server is a Go program whose garbage collections,
-    triggered by allocation, otherwise fall on the same mode every time.
-    """
-    from logstore.elastic import _aggs
-
-    config, requests = rule_requests(work, proxy_url, end, concurrency=2)
-    es = config.store.elasticsearch
-    assert es is not None
-    one_cfg = StoreConfig(
-        elasticsearch=ElasticsearchConfig.model_validate({**es.model_dump(), "max_concurrent_searches": 1})
-    )
-    one, two = open_store(one_cfg), open_store(config.store)
-    real = _aggs.group_splittable
-    never = lambda *args: False  # noqa: E731
-    modes: dict[str, tuple[Any, Any]] = {
-        "one lane": (one, real),
-        "two lanes, split by metric": (two, never),
-        "two lanes, split by group": (two, real),
-    }
-    wall: dict[str, list[float]] = {m: [] for m in modes}
-    cpu: dict[str, list[float]] = {m: [] for m in modes}
-    answers: dict[str, Any] = {}
-
-    def flat(results: Any) -> Any:
-        return [
-            (r.total, r.truncated, r.groups_total, [(x.group, x.count, x.values) for x in r.rows])
-            for r in results
-        ]
-
-    rng = random.Random(7)
-    try:
-        one.aggregate(requests)  # remember the services (what a running alerter has after its first pass)
-        for _ in range(reps):
-            for mode in rng.sample(list(modes), len(modes)):
-                store, splittable = modes[mode]
-                _aggs.group_splittable = splittable
-                c0 = _server_cpu() if _server_cpu is not None else 0.0
-                t0 = time.perf_counter()
-                answers[mode] = flat(store.aggregate(requests))
-                wall[mode].append(time.perf_counter() - t0)
-                if _server_cpu is not None:
-                    cpu[mode].append(_server_cpu() - c0)
-    finally:
-        _aggs.group_splittable = real
-        one.close()
-        two.close()
-    print(f"\nstore.aggregate of the 4 rules, {reps} interleaved runs per mode (medians):")
-    for mode in modes:
-        line = f"  {mode:<28} wall {statistics.median(wall[mode]):.3f}s (min {min(wall[mode]):.3f}s)"
-        if cpu[mode]:
-            line += f", osmem-server CPU {statistics.median(cpu[mode]):.2f}s"
-        paired = [a / b for a, b in zip(wall[mode], wall["two lanes, split by metric"], strict=True)]
-        line += f"; paired vs split by metric: {statistics.median(paired):.2f}"
-        line += f", faster in {sum(r < 1 for r in paired)}/{reps}"
-        print(line)
-    same = len({repr(a) for a in answers.values()}) == 1
-    print(f"  same answers in every mode: {'yes' if same else 'NO'}")
-
-
 def probe_shapes(es_url: str, start: datetime, end: datetime, reps: int) -> None:
     """osmem-server's price of hand-written search sets (one ``_msearch`` each, sequential), straight to it.
 
-    The shapes the split designs send for the three ``*`` rules (plus the 502 search) and their
-    pieces: what a grouping, a value-reading aggregation, a ``terms`` restriction or the check for
-    unknown values cost. Prints wall and osmem CPU medians over ``reps`` interleaved runs.
+    The search the three ``*`` rules merge into (plus the 502 search) and its pieces: what a
+    grouping, a value-reading aggregation or the check for unknown values cost. Prints wall and
+    osmem CPU medians over ``reps`` interleaved runs.
     """
+    # Long: most of it is the table of search shapes, data read top to bottom, not logic.
     import urllib.request
 
     services = sorted(SERVICES)
-    half_a, half_b = ["admin", "billing", "static", "web"], ["api", "auth", "media", "search"]
     window = {"range": {"@timestamp": {"gte": datetime_to_ms(start), "lt": datetime_to_ms(end)}}}
     stats = {"stats": {"field": "latency_ms"}}
     pct = {"percentiles": {"field": "latency_ms", "percents": [95.0], "keyed": False}}
@@ -443,9 +355,6 @@ def probe_shapes(es_url: str, start: datetime, end: datetime, reps: int) -> None
             known["aggs"] = aggs
         return {"size": 0, "track_total_hits": total, "query": query, "aggs": {"known": known}}
 
-    def only(values: list[str]) -> Any:
-        return {"bool": {"filter": [window, {"terms": {"service.name": values}}]}}
-
     s502 = grouped(services, {}, {"bool": {"filter": [{"term": {"http.response.status_code": 502}}, window]}})
     count = {"size": 0, "track_total_hits": True, "query": window}
     unknown = {
@@ -455,14 +364,7 @@ def probe_shapes(es_url: str, start: datetime, end: datetime, reps: int) -> None
         }
     }
     shapes: dict[str, list[Any]] = {
-        "unsplit (502 + one search)": [s502, grouped(services, every, total=True)],
-        "split by metric": [
-            s502, grouped(services, {"m0": stats, "m2": five}, total=True), grouped(services, {"m1": pct})
-        ],
-        "split by group": [s502, grouped(half_a, every, total=True), grouped(half_b, every)],
-        "split by group, terms-restricted": [
-            s502, count, grouped(half_a, every, only(half_a)), grouped(half_b, every, only(half_b))
-        ],
+        "the 502 search + the merged one": [s502, grouped(services, every, total=True)],
         "count only": [count],
         "count + unknown-value check": [{**count, "aggs": {"unknown": {"filter": unknown}}}],
         "filters over 8 services": [grouped(services, {})],
@@ -544,42 +446,24 @@ def load(proxy_url: str, n: int, end: datetime) -> int:
 
 
 def main() -> int:
+    # Long: the script's steps in order (options, servers, load, rounds, report), each a few lines.
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--docs", type=int, default=50_000, help="access-log docs over one hour (default 50000)")
     p.add_argument(
         "--rounds", type=int, default=5, help="rounds; each: one logwarden pass, one ElastAlert2 run"
     )
     p.add_argument(
-        "--concurrency",
-        type=int,
-        default=CONCURRENCY,
-        help=f"logwarden's store.elasticsearch.max_concurrent_searches (default {CONCURRENCY})",
-    )
-    p.add_argument(
-        "--compare",
-        action="store_true",
-        help="also time a pass with max_concurrent_searches 1 in every round (same conditions)",
-    )
-    p.add_argument(
-        "--splits",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also time store.aggregate N times each: one lane, two split by metric, two split by group",
-    )
-    p.add_argument(
         "--probe",
         type=int,
         default=0,
         metavar="N",
-        help="also time hand-written search sets straight to osmem N times each (what the splits cost)",
+        help="also time hand-written search sets straight to osmem N times each (what each piece costs)",
     )
     p.add_argument("--venv", type=Path, default=OUT / "elastalert-venv", help="ElastAlert2's own venv")
     p.add_argument("--keep", action="store_true", help="keep the work dir (configs, ElastAlert2 log)")
     args = p.parse_args()
-    if args.docs < 1000 or args.rounds < 1 or not 1 <= args.concurrency <= 16:
-        p.error("--docs must be >= 1000, --rounds >= 1 and --concurrency 1..16")
-    _set_concurrency(args.concurrency)
+    if args.docs < 1000 or args.rounds < 1:
+        p.error("--docs must be >= 1000 and --rounds >= 1")
 
     from osmem_server import OsmemServer
 
@@ -613,12 +497,9 @@ def main() -> int:
                 ea_problem = str(e)
         # Rounds alternate the two sides, so load from the rest of the machine hits both alike.
         lw: list[dict[str, Any]] = []
-        lw_one: list[dict[str, Any]] = []  # --compare: max_concurrent_searches 1, right after
         ea: list[dict[str, Any]] = []
         for n in range(args.rounds):
             lw.append(logwarden_pass(work, proxy.url, end, n))
-            if args.compare and CONCURRENCY != 1:
-                lw_one.append(logwarden_pass(work, proxy.url, end, f"one-{n}", concurrency=1))
             if cfg is not None and ea_problem is None:
                 try:
                     ea.append(elastalert_round(args.venv, work, cfg, start, end))
@@ -626,8 +507,6 @@ def main() -> int:
                     ea_problem = str(e)
             print(f"round {n + 1}/{args.rounds} done", flush=True)
         lw_msearch = msearch_seconds(work, proxy.url, end)
-        if args.splits > 0:
-            split_modes(work, proxy.url, end, args.splits)
         if args.probe > 0:
             probe_shapes(str(server.url), start, end, args.probe)
         cli = cli_once_seconds(work, proxy.url)
@@ -638,7 +517,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    report(lw, lw_msearch, cli, ea if ea else None, ea_problem, lw_one)
+    report(lw, lw_msearch, cli, ea if ea else None, ea_problem)
     return 0
 
 
@@ -648,29 +527,17 @@ def report(
     cli: float,
     ea: list[dict[str, Any]] | None,
     ea_problem: str | None,
-    lw_one: list[dict[str, Any]] | None = None,
 ) -> None:
+    # Long: one print per line of the report, in the order they appear.
     warm = [r["seconds"] for r in lw[1:]] or [lw[0]["seconds"]]
     lw_warm = statistics.median(warm)
-    one_warm = (
-        statistics.median([r["seconds"] for r in lw_one[1:]] or [lw_one[0]["seconds"]]) if lw_one else None
-    )
     lw_alerts = {(rule, g) for rule, gs in lw[-1]["alerted"].items() for g in gs}
-    if lw_one and {(rule, g) for rule, gs in lw_one[-1]["alerted"].items() for g in gs} != lw_alerts:
-        print("logwarden: max_concurrent_searches = 1 fired DIFFERENT alerts:", lw_one[-1]["alerted"])
     print()
-    print(f"logwarden: store.elasticsearch.max_concurrent_searches = {CONCURRENCY}")
     print(f"logwarden: one pass over {len(LW_RULES)} rules: cold {lw[0]['seconds']:.3f}s, warm median "
           f"{lw_warm:.3f}s (min {min(warm):.3f}s, max {max(warm):.3f}s, {len(warm)} passes)")  # fmt: skip
-    if one_warm is not None:
-        print(f"logwarden: same rounds with max_concurrent_searches = 1: warm median {one_warm:.3f}s")
     cpu = [r["server_cpu"] for r in lw[1:] if r.get("server_cpu") is not None]
-    cpu_one = [r["server_cpu"] for r in (lw_one or [])[1:] if r.get("server_cpu") is not None]
     if cpu:
-        line = f"osmem-server CPU per warm logwarden pass: median {statistics.median(cpu):.2f}s"
-        if cpu_one:
-            line += f" (max_concurrent_searches = 1: {statistics.median(cpu_one):.2f}s)"
-        print(line)
+        print(f"osmem-server CPU per warm logwarden pass: median {statistics.median(cpu):.2f}s")
     print(f"logwarden: the 4 rules' aggregations alone (store.aggregate): {lw_msearch:.3f}s (median of 3)")
     print(f"logwarden: `alerter run --once` process wall time (start-up + imports + one pass): {cli:.2f}s")
     for e in lw[-1]["errors"]:
@@ -707,8 +574,6 @@ def report(
             f"ratio logwarden / ElastAlert2 = {lw_warm / ea_sum:.2f} "
             f"(ElastAlert2 takes {ea_sum / lw_warm:.1f}x logwarden's time; target ratio <= 0.33)"
         )
-        if one_warm is not None:
-            print(f"ratio with max_concurrent_searches = 1: {one_warm / ea_sum:.2f}")
     same = ea_alerts == lw_alerts
     print(f"same alerts fired: {'yes' if same else 'NO'} ({len(lw_alerts)} (rule, service) pairs)")
     if not same:

@@ -44,13 +44,6 @@ class ElasticsearchConfig(Strict):
     template_name: str = "logwarden"
     # Index (not data stream) for alerter state, alert transitions and notification claims.
     state_index: str = "logwarden-state"
-    # Searches of one aggregate call sent at once, each on its own connection. Above 1, a grouped
-    # search that reads values (avg, p95) is also split into parts that run side by side: by group
-    # when the group values are known from the last answer, else by metric (logstore/elastic/_aggs.py).
-    # Worth it on a server that answers each search on one core (osmem-server) and has cores to spare
-    # (the four benchmark rules in ~0.7x the time, ~25 % more server CPU); Elasticsearch itself runs the
-    # searches of one _msearch in parallel.
-    max_concurrent_searches: int = Field(default=1, ge=1, le=16)
 
     @model_validator(mode="after")
     def _auth(self) -> ElasticsearchConfig:

@@ -7,21 +7,19 @@ say when groups were cut. A date histogram is a ``fixed_interval`` source aligne
 of the interval (Elasticsearch's default for fixed intervals) with empty buckets omitted.
 
 Cost: on osmem-server (and, per shard, on Elasticsearch) an aggregation's price is roughly
-docs x value-reading aggregations, and ``_msearch`` items run one after the other. So requests that
+docs x value-reading aggregations (osmem-server also runs ``_msearch`` items one after the other;
+a real cluster runs them in parallel). So requests that
 share (query, window, grouping) are merged into ONE search first (``logstore.coalesce``), and within
 a search metrics that read the same field share one aggregation: avg/min/max/sum of a field are one
 ``stats``, every percentile of a field is one ``percentiles``, identical count queries and
-cardinalities appear once. When the store may send several searches at once
-(``max_concurrent_searches``), a search grouped by remembered values is split by GROUP
-(``split_by_group``: each part groups some of the values, with every metric; the first also counts
-the exact total), any other search reading several fields' values is split by METRIC
-(``fan_out``), and ``schedule`` spreads the searches over the connections.
+cardinalities appear once. Every search of one ``aggregate`` call goes out in one ``_msearch``; a
+real cluster runs its searches in parallel, so nothing here splits a search into parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from logstore.elastic._dsl import NUMERIC_TYPES, TypeLookup, translate, with_window
@@ -29,7 +27,6 @@ from logstore.query import parse_query
 from logstore.types import TIMESTAMP_FIELD, AggRequest, AggResult, AggRow, Metric, datetime_to_ms
 
 STATS_KINDS = ("avg", "min", "max", "sum")
-VALUE_READING = ("stats", "percentiles", "cardinality")  # aggregation types that read every doc's value
 # Scanning this many groups without reaching the end stops with truncated=True, groups_total=None:
 # a bound on memory and time for a runaway group_by on a high-cardinality field.
 MAX_GROUPS_SCANNED = 200_000
@@ -38,10 +35,6 @@ COMPOSITE_PAGE_MIN = 1000
 # Group by ``filters`` on remembered values (KnownGroups) only up to this many values: each filter is a
 # term query, cheap alone but not by the thousand.
 KNOWN_GROUPS_MAX = 64
-# Schedule price (``AggPlan.cost`` units) of the check for unknown values (an ``exists`` filter and a
-# ``must_not terms``): 190-250 ms on osmem-server at 50k docs, where a grouped search with two
-# value-reading aggregations (cost 5.0) takes 1.3-1.5 s.
-CHECK_COST = 1.0
 
 # Reads one metric's value from a bucket (or the top-level aggregations) given its doc count.
 Reader = Callable[[dict[str, Any], int], float | int | None]
@@ -80,13 +73,6 @@ class AggPlan:
     known_body: dict[str, Any] | None = None
     check_body: dict[str, Any] | None = None  # counts docs with the field but no known value
     checking: bool = False
-    # Relative price of one search of this plan, to spread searches over connections (``schedule``):
-    # a value-reading aggregation costs about two groupings or filters on osmem-server.
-    cost: float = 1.0
-    # Split by group (``split_by_group``): this plan sends nothing at first; its total and rows come
-    # from ``parts``, each grouping some of the known values (``join_parts``).
-    parts: list[AggPlan] = field(default_factory=list)
-    unknown: int | None = None  # docs with the field but no known value, when a search counted them
 
     def page_size(self) -> int:
         return min(COMPOSITE_PAGE_MAX, max(COMPOSITE_PAGE_MIN, self.req.group_limit + 1))
@@ -106,45 +92,15 @@ class KnownGroups:
     stay exact either way; only a doc without the field or a new value costs round trips. Values
     vanish from the belief only when the set grows past ``KNOWN_GROUPS_MAX`` and is replaced by the
     latest complete answer.
-
-    It also remembers, per key and query (``scope``), each value's doc count in the latest complete
-    answer (``weights``: how ``split_by_group`` balances its parts) and whether docs without the
-    field matched (``missing``: then a split search checks for unknown values at once rather than in
-    a second round trip).
     """
 
     def __init__(self) -> None:
         self._values: dict[tuple[str, ...], list[Any]] = {}
-        self._weights: dict[tuple[str, ...], dict[Any, int]] = {}
-        self._missing: set[tuple[str, ...]] = set()
 
     def get(self, key: tuple[str, ...]) -> list[Any] | None:
         return self._values.get(key)
 
-    def weights(self, key: tuple[str, ...], scope: str = "") -> dict[Any, int] | None:
-        return self._weights.get((*key, scope))
-
-    def missing(self, key: tuple[str, ...], scope: str = "") -> bool:
-        return (*key, scope) in self._missing
-
-    def learn(
-        self,
-        key: tuple[str, ...],
-        values: set[Any],
-        counts: Mapping[Any, int] | None = None,
-        missing: bool = False,
-        scope: str = "",
-    ) -> None:
-        if counts is not None:
-            scoped = (*key, scope)
-            if len(self._weights) > 1024:
-                self._weights.clear()
-                self._missing.clear()
-            self._weights[scoped] = dict(counts)
-            if missing:
-                self._missing.add(scoped)
-            else:
-                self._missing.discard(scoped)
+    def learn(self, key: tuple[str, ...], values: set[Any]) -> None:
         if not values or not all(isinstance(v, str) for v in values):
             return
         union = set(self._values.get(key, ())) | values
@@ -240,221 +196,6 @@ def _metric(m: Metric, aggs: dict[str, Any], shared: dict[tuple[Any, ...], str],
     return read_stats
 
 
-# ---- fan-out: one search per value-reading aggregation, for servers that use one core per search --
-
-
-def heavy_aggregation(m: Metric) -> tuple[str, str] | None:
-    """The doc-value aggregation a metric is computed by, or None when the index answers it.
-
-    ``stats``, ``percentiles`` and ``cardinality`` read a value per matching doc (on osmem-server
-    that is most of a search's cost); counts are ``filter`` aggregations answered from the index.
-    """
-    if m.kind == "count" or not m.field:
-        return None
-    if m.kind == "percentile":
-        return ("percentiles", m.field)
-    if m.kind == "cardinality":
-        return ("cardinality", m.field)
-    return ("stats", m.field)
-
-
-def fan_out(
-    requests: Sequence[AggRequest], parts: int, whole: Callable[[AggRequest], bool] | None = None
-) -> tuple[list[AggRequest], Callable[[Sequence[AggResult]], list[AggResult]]]:
-    """Split a request that reads several fields' values into up to ``parts`` requests.
-
-    Why: osmem-server answers each search on one core, and its cost is docs x value-reading
-    aggregations; a request carrying avg and p95 of a field (two reads per doc) answers in about
-    0.6-0.8 of the time as two searches sent at once on two connections (see ``ElasticStore``)
-    when the server has a second core free; the grouping is then done twice, so on a saturated
-    machine it costs more than it saves (which is why ``max_concurrent_searches`` defaults to 1).
-
-    Each part has the same query, window and grouping. Part 0 keeps every count metric, so a
-    ratio's two counts always come from one search, and its rows, totals and group cuts are the
-    answer; the other parts only contribute their metrics' values, matched by group and bucket
-    (None for a group a part did not see, which only happens when docs land in the window between
-    the two searches). Requests for which ``whole`` answers True are left as they are (they are
-    split by group instead, see ``split_by_group``).
-    """
-    expanded: list[AggRequest] = []
-    layout: list[list[int]] = []  # for each request, the indices of its parts in ``expanded``
-    for req in requests:
-        heavy = list(dict.fromkeys(h for m in req.metrics if (h := heavy_aggregation(m)) is not None))
-        k = min(parts, len(heavy))
-        if k < 2 or (whole is not None and whole(req)):
-            layout.append([len(expanded)])
-            expanded.append(req)
-            continue
-        slot = {h: i % k for i, h in enumerate(heavy)}
-        subsets: list[list[Metric]] = [[] for _ in range(k)]
-        for m in req.metrics:
-            h = heavy_aggregation(m)
-            subsets[0 if h is None else slot[h]].append(m)
-        layout.append(list(range(len(expanded), len(expanded) + k)))
-        expanded.extend(replace(req, metrics=tuple(s)) for s in subsets)
-
-    def join(results: Sequence[AggResult]) -> list[AggResult]:
-        out: list[AggResult] = []
-        for idx in layout:
-            base = results[idx[0]]
-            if len(idx) == 1:
-                out.append(base)
-                continue
-            by = expanded[idx[0]].group_by
-            rows = [AggRow(dict(r.group), r.count, dict(r.values), r.bucket) for r in base.rows]
-            for j in idx[1:]:
-                theirs = {_row_key(r, by): r.values for r in results[j].rows}
-                names = [m.name for m in expanded[j].metrics]
-                for row in rows:
-                    values = theirs.get(_row_key(row, by), {})
-                    for name in names:
-                        row.values[name] = values.get(name)
-            out.append(AggResult(base.total, rows, base.truncated, base.groups_total))
-        return out
-
-    return expanded, join
-
-
-def _row_key(row: AggRow, by: tuple[str, ...]) -> tuple[Any, ...]:
-    return (*(row.group.get(f) for f in by), row.bucket)
-
-
-def schedule(costs: Sequence[float], lanes: int) -> list[list[int]]:
-    """Indices of ``costs`` in at most ``lanes`` groups of about equal total (longest first).
-
-    Each group becomes one ``_msearch`` on its own connection; the groups run at the same time.
-    """
-    lanes = max(1, min(lanes, len(costs)))
-    groups: list[list[int]] = [[] for _ in range(lanes)]
-    load = [0.0] * lanes
-    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
-        lane = load.index(min(load))
-        groups[lane].append(i)
-        load[lane] += costs[i]
-    return [sorted(g) for g in groups if g]
-
-
-# ---- split by group: the parts of a search grouped by remembered values ---------------------------
-
-
-def group_splittable(req: AggRequest, types: TypeLookup, known: Sequence[Any] | None) -> bool:
-    """Whether ``req`` is split by group (``split_by_group``) when the store has several lanes.
-
-    It must group by remembered values (see ``KnownGroups``) and read some field's values: a request
-    that only counts is cheap (its ``filters`` alone) and stays one search, which ``schedule`` puts
-    in the lighter lane beside the parts of the expensive ones.
-    """
-    return (
-        known is not None
-        and 2 <= len(known) <= KNOWN_GROUPS_MAX
-        and known_field(req, types) is not None
-        and any(heavy_aggregation(m) is not None for m in req.metrics)
-    )
-
-
-def partition(values: Sequence[Any], parts: int, weights: Mapping[Any, int] | None = None) -> list[list[Any]]:
-    """``values`` in at most ``parts`` non-empty subsets of about equal weight (heaviest first).
-
-    Without weights every value weighs the same: an equal split by number. A value the weights do
-    not know (new since they were learnt) weighs their mean; every weight gets one more doc, so a
-    value that had none still counts and the split stays deterministic.
-    """
-    w = _value_weights(values, weights)
-    parts = max(1, min(parts, len(values)))
-    subsets: list[list[Any]] = [[] for _ in range(parts)]
-    load = [0.0] * parts
-    for v in sorted(values, key=lambda v: (-w[v], _sort_key(v))):
-        lane = load.index(min(load))
-        subsets[lane].append(v)
-        load[lane] += w[v]
-    return [sorted(s, key=_sort_key) for s in subsets if s]
-
-
-def _value_weights(values: Sequence[Any], weights: Mapping[Any, int] | None) -> dict[Any, float]:
-    if not weights:
-        return {v: 1.0 for v in values}
-    seen = [float(weights[v]) for v in values if v in weights]
-    mean = sum(seen) / len(seen) if seen else 0.0
-    return {v: float(weights[v]) + 1.0 if v in weights else mean + 1.0 for v in values}
-
-
-def split_by_group(
-    p: AggPlan, parts: int, weights: Mapping[Any, int] | None = None, missing: bool = False
-) -> list[AggPlan]:
-    """Split a plan grouped by known values into up to ``parts`` searches, each for some of the values.
-
-    Why: osmem-server answers each search on one core at about docs x (grouping + value-reading
-    aggregations); split by metric (``fan_out``) every part repeats the grouping over all docs and
-    the parts are as unequal as their metrics. Split by group, part j groups only its subset S_j of
-    the values (a ``filters`` over S_j) with ALL the metrics, so no part repeats another's work, and
-    the parts are balanced by the groups' doc counts in the latest complete answer (``weights``),
-    or by number of values. (The parts keep the plan's query: restricting it by a ``terms`` on S_j
-    made osmem-server's searches ~70 % dearer, not cheaper.)
-
-    Part 0 also counts the exact total (``track_total_hits``). ``join_parts`` compares it with the
-    parts' summed group counts: equal means every matching doc has a known value, so the answer is
-    exact; more sends the plan's ``check_body`` (docs with the field but no known value), and an
-    unknown value runs the composite as without a split. ``missing`` (docs without the field
-    matched last time, so the sums will differ again) puts that check into part 0, saving the
-    round trip. Rows, totals and group cuts are what the unsplit plan answers (``result`` sorts and
-    cuts the joined rows). As with ``fan_out``, docs landing in the window between the parts'
-    searches may be counted by one part and not by another. Returns the parts, to be sent instead
-    of the plan's first body; [] when the plan stays as it is.
-    """
-    if p.known is None or p.known_body is None or p.check_body is None or parts < 2:
-        return []
-    subsets = partition(p.known, parts, weights)
-    if len(subsets) < 2:
-        return []
-    by = p.req.group_by[0]
-    metric_aggs = p.known_body["aggs"]["known"].get("aggs")
-    w = _value_weights(p.known, weights)
-    whole = sum(w.values())
-    out: list[AggPlan] = []
-    for j, subset in enumerate(subsets):
-        filters: dict[str, Any] = {
-            "filters": {"filters": {f"k{i}": {"term": {by: v}} for i, v in enumerate(subset)}}
-        }
-        if metric_aggs:
-            filters["aggs"] = metric_aggs
-        aggs: dict[str, Any] = {"known": filters}
-        part = AggPlan(p.req, p.header, p.body, p.readers, grouped=True, sources=p.sources)
-        part.known = list(subset)
-        part.known_body = {"size": 0, "track_total_hits": j == 0, "query": p.body["query"], "aggs": aggs}
-        part.cost = p.cost * sum(w[v] for v in subset) / whole
-        if j == 0 and missing:
-            aggs.update(p.check_body["aggs"])
-            part.cost += CHECK_COST
-        out.append(part)
-    p.known = None
-    p.parts = out
-    return out
-
-
-def join_parts(p: AggPlan) -> dict[str, Any] | None:
-    """Give a split plan its total and rows once all its parts have answered (see ``split_by_group``).
-
-    Answers the body still needed: the check for unknown values when the parts saw fewer docs than
-    the total, the composite when part 0 found an unknown value; None when the plan is complete.
-    """
-    if not p.parts:
-        return None
-    parts, p.parts = p.parts, []
-    p.total = parts[0].total
-    if parts[0].unknown:
-        return {**p.body, "track_total_hits": False}  # a value we did not know: the exact way
-    for part in parts:
-        p.rows.extend(part.rows)
-        p.groups |= part.groups
-    # Fewer: docs without a known value. More: a multi-valued field (a doc in several groups), where
-    # the sums prove nothing either way: check.
-    if parts[0].unknown is None and sum(r.count for r in p.rows) != p.total:
-        p.checking = True
-        return p.check_body
-    p.done = True
-    return None
-
-
 def known_field(req: AggRequest, types: TypeLookup) -> str | None:
     """The group field when ``req`` may group by remembered values: one keyword field, no histogram."""
     if len(req.group_by) != 1 or req.interval:
@@ -472,7 +213,6 @@ def plan(req: AggRequest, index: str, types: TypeLookup, known: list[Any] | None
     body: dict[str, Any] = {"size": 0, "track_total_hits": True, "query": query}
     grouped = bool(req.group_by)
     p = AggPlan(req, header, body, readers, grouped)
-    p.cost = 1.0 + 2.0 * sum(next(iter(a)) in VALUE_READING for a in metric_aggs.values())
     if grouped:
         sources: list[dict[str, Any]] = []
         for i, f in enumerate(req.group_by):
@@ -525,19 +265,20 @@ def absorb(p: AggPlan, reply: dict[str, Any], first: bool) -> dict[str, Any] | N
     """Take one page of reply into the plan; the body for the next page, or None when complete."""
     if first:
         total = (reply.get("hits") or {}).get("total")
-        if total is not None:  # (absent where ``track_total_hits`` was false: a split's parts)
+        if total is not None:
             p.total = int(total["value"] if isinstance(total, dict) else total)
     aggs = reply.get("aggregations") or {}
-    values = lambda bucket, count: {name: read(bucket, count) for name, read in p.readers.items()}  # noqa: E731
     if not p.grouped and not p.req.interval:
-        p.rows.append(AggRow(group={}, count=p.total, values=values(aggs, p.total)))
+        p.rows.append(AggRow(group={}, count=p.total, values=_values(p, aggs, p.total)))
         p.done = True
         return None
     if not p.grouped:
         for b in (aggs.get("hist") or {}).get("buckets", []):
             count = int(b.get("doc_count", 0))
             if count:
-                p.rows.append(AggRow(group={}, count=count, values=values(b, count), bucket=int(b["key"])))
+                p.rows.append(
+                    AggRow(group={}, count=count, values=_values(p, b, count), bucket=int(b["key"]))
+                )
         p.done = True
         return None
     if p.checking:
@@ -549,22 +290,36 @@ def absorb(p: AggPlan, reply: dict[str, Any], first: bool) -> dict[str, Any] | N
         p.done = True
         return None
     if p.known is not None:
-        known, p.known = p.known, None
-        if "unknown" in aggs:  # part 0 of a split plan asked at once (split_by_group)
-            p.unknown = int(aggs["unknown"].get("doc_count", 0))
-        by_name = (aggs.get("known") or {}).get("buckets") or {}
-        for i, value in enumerate(known):
-            b = by_name.get(f"k{i}") or {}
-            count = int(b.get("doc_count", 0))
-            if count:  # a composite never answers an empty group
-                group = {p.req.group_by[0]: value}
-                p.groups.add((value,))
-                p.rows.append(AggRow(group=group, count=count, values=values(b, count)))
-        if int((by_name.get("_other") or {}).get("doc_count", 0)) and p.check_body is not None:
-            p.checking = True
-            return p.check_body
-        p.done = True
-        return None
+        return _absorb_known(p, aggs)
+    return _absorb_composite(p, aggs)
+
+
+def _values(p: AggPlan, bucket: dict[str, Any], count: int) -> dict[str, float | int | None]:
+    return {name: read(bucket, count) for name, read in p.readers.items()}
+
+
+def _absorb_known(p: AggPlan, aggs: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``filters`` answer over remembered values; the check for unknown values when some doc
+    matched none of them, else None."""
+    assert p.known is not None
+    known, p.known = p.known, None
+    by_name = (aggs.get("known") or {}).get("buckets") or {}
+    for i, value in enumerate(known):
+        b = by_name.get(f"k{i}") or {}
+        count = int(b.get("doc_count", 0))
+        if count:  # a composite never answers an empty group
+            group = {p.req.group_by[0]: value}
+            p.groups.add((value,))
+            p.rows.append(AggRow(group=group, count=count, values=_values(p, b, count)))
+    if int((by_name.get("_other") or {}).get("doc_count", 0)) and p.check_body is not None:
+        p.checking = True
+        return p.check_body
+    p.done = True
+    return None
+
+
+def _absorb_composite(p: AggPlan, aggs: dict[str, Any]) -> dict[str, Any] | None:
+    """One page of the ``composite`` grouping; the body of the next page, or None when complete."""
     comp = aggs.get("groups") or {}
     buckets = comp.get("buckets", [])
     for b in buckets:
@@ -577,7 +332,7 @@ def absorb(p: AggPlan, reply: dict[str, Any], first: bool) -> dict[str, Any] | N
             AggRow(
                 group=group,
                 count=count,
-                values=values(b, count),
+                values=_values(p, b, count),
                 bucket=None if bucket is None else int(bucket),
             )
         )

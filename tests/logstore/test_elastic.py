@@ -16,7 +16,7 @@ import pytest
 from logstore import AggRequest, Cursor, Doc, Metric, Outcome, QueryError, StoreError, parse_query
 from logstore._source import expand_dotted, prepare_source
 from logstore.config import ElasticsearchConfig, StoreConfig
-from logstore.elastic import ElasticStore
+from logstore.elastic import ElasticStore, _write
 from logstore.elastic import _aggs as aggs_module
 from logstore.elastic._dsl import MATCH_NONE, fields_needing_types, translate
 from logstore.elastic._naming import IndexNamer
@@ -677,7 +677,7 @@ def test_bulk_reply_walk_classifies_each_item() -> None:
             {"create": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "bad field"}}},
         ],
     }
-    got = ElasticStore._classify([d.id for d in docs], reply)
+    got = _write.classify([d.id for d in docs], reply)
     assert [r.outcome for r in got] == [
         Outcome.CREATED,
         Outcome.DUPLICATE,
@@ -687,9 +687,9 @@ def test_bulk_reply_walk_classifies_each_item() -> None:
         Outcome.RETRYABLE,
     ]
     assert got[4].reason == "mapper_parsing_exception: bad field"
-    assert {
-        r.outcome for r in ElasticStore._classify([d.id for d in docs], {"errors": False, "items": []})
-    } == {Outcome.CREATED}
+    assert {r.outcome for r in _write.classify([d.id for d in docs], {"errors": False, "items": []})} == {
+        Outcome.CREATED
+    }
 
 
 # ---- DSL (no server) ----------------------------------------------------------------------------
