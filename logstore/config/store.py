@@ -18,6 +18,8 @@ class SqliteConfig(Strict):
     # Fields that get an expression index (created at open): Term/Range queries on them seek instead
     # of parsing every doc of the window. Each costs a little on every write.
     indexed_fields: StrList = Field(default_factory=list)
+    # Drop what the writer appended long ago from the OS page cache (logstore/sqlite/_checkpoint.py).
+    drop_behind: bool = False
 
     @field_validator("indexed_fields")
     @classmethod

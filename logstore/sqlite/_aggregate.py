@@ -178,7 +178,14 @@ def run_aggregate(
             out.sort(key=lambda row: row.bucket or 0)
             return AggResult(total=total, rows=out)
         return AggResult(total=out[0].count if out else 0, rows=out)
+    return _cut_groups(req, rows, total)
 
+
+def _cut_groups(
+    req: AggRequest, rows: list[tuple[tuple[Any, ...], int | None, AggRow]], total: int
+) -> AggResult:
+    """Rank groups by their total count (all buckets of a group together), keep ``group_limit``."""
+    has_bucket = req.interval is not None
     totals: dict[tuple[Any, ...], int] = {}
     for key, _, row in rows:
         totals[key] = totals.get(key, 0) + row.count

@@ -11,12 +11,12 @@ Guarantees:
 - Writes go through their own connection, without the index file attached, so a write transaction
   never holds the index's lock (and the indexer never holds up a write).
 - A writing store checkpoints the WAL from a background thread on its own connection (PASSIVE, never
-  blocking readers or the writer), so ``write`` never pays for a checkpoint's page copies and fsync.
+  blocking readers or the writer), so ``write`` never pays for a checkpoint's page copies and fsync
+  (``_checkpoint.py``; also where the optional drop-behind lives).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from logstore.config import SqliteConfig
 from logstore.protocol import Order
 from logstore.query import parse_query
 from logstore.sqlite._aggregate import run_aggregate
+from logstore.sqlite._checkpoint import Checkpointer
 from logstore.sqlite._fts import FtsIndex, fts_text_of_doc
 from logstore.sqlite._schema import (
     connect,
@@ -62,140 +63,6 @@ _INSERT_EVENT = (
 )
 _DELETE_FTS = "INSERT INTO fts.logstore_fts (logstore_fts, rowid, message) VALUES ('delete', ?, ?)"
 _RETENTION_CHUNK = 5000
-# Bytes of WAL a writer may add before the background checkpointer copies them back (~40 MB; SQLite's
-# own autocheckpoint would run every 1,000 pages, and inside the writer's COMMIT).
-_CHECKPOINT_BYTES = 40 << 20
-# A checkpoint round copies in bulk passes until one finds at most this many new frames (1 MiB at
-# 16 KiB pages), or after this many passes; the last pass, which the writer waits for, copies the rest.
-_TAIL_FRAMES = 64
-_CHECKPOINT_PASSES = 4
-_LOCK_POLL_S = 0.1
-# Drop-behind (see _Checkpointer.drop_behind): the newest bytes of the events file stay in the OS page
-# cache; pages this store appended further back are dropped once they are on disk, in steps of at
-# least _DROP_STEP_BYTES.
-_KEEP_CACHED_BYTES = 128 << 20
-_DROP_STEP_BYTES = 16 << 20
-
-
-class _Checkpointer:
-    """Copies the WAL back into the store on its own thread and connection, so the WAL restarts.
-
-    Why: SQLite's autocheckpoint runs inside the writer's COMMIT (page copies + fsync). A PASSIVE
-    checkpoint from another thread alone is not enough under a steady ingest: it copies the frames
-    that existed when it began, the writer appends more meanwhile, so the WAL is never wholly copied,
-    never restarts from its beginning, and grows without bound (measured: 0.9 GB of WAL for 1M docs;
-    every new frame then lands in freshly allocated file pages, ~2 us of kernel time per doc).
-
-    So each round has two phases: the bulk is copied PASSIVE while the writer goes on (in passes, each
-    copying what was added during the one before); then, holding the store's lock (``write_lock``:
-    this store's writes and queries wait, for a few ms; other processes never do), a last PASSIVE pass
-    copies the short tail. The WAL is then wholly copied and the next write transaction starts it
-    over from its beginning (unless a reader still reads old frames: then a later round does it).
-    PASSIVE never waits for readers or for other processes' writers. Measured with 1M docs: the WAL
-    stays under ~170 MB, the writer waits ~0.3 s in all, and ~1 us of kernel time per doc is saved.
-
-    After each round it also drops from the OS page cache what the store appended long ago
-    (``drop_behind``).
-    """
-
-    def __init__(self, path: Path, busy_timeout_s: float, write_lock: threading.RLock) -> None:
-        self.path = path
-        self.busy_timeout_s = busy_timeout_s
-        self.write_lock = write_lock
-        self.wake = threading.Event()
-        self.stopping = False
-        self._fd: int | None = None  # the events file, for posix_fadvise (opened by the thread)
-        self._dropped = 0  # bytes of the file from its start that drop_behind has dealt with
-        self.thread = threading.Thread(target=self._loop, name=f"logstore-checkpoint {path}", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        try:
-            conn = open_connection(self.path, self.busy_timeout_s)
-        except apsw.Error:
-            return  # the writer's own connection reports the problem; SQLite checkpoints on close
-        if hasattr(os, "posix_fadvise"):
-            try:
-                self._fd = os.open(self.path, os.O_RDONLY)
-                # Only what this store appends from now on: the file's older pages may be what
-                # other processes (the alerter, logq) are reading.
-                self._dropped = os.fstat(self._fd).st_size
-            except OSError:
-                self._fd = None
-        try:
-            while True:
-                self.wake.wait()
-                self.wake.clear()
-                if self.stopping:
-                    return
-                try:
-                    self._round(conn)
-                except apsw.Error:
-                    pass  # busy or locked now: the next wake-up tries again
-                self.drop_behind()
-        finally:
-            conn.close()
-            if self._fd is not None:
-                os.close(self._fd)
-
-    def drop_behind(self) -> None:
-        """Drop from the OS page cache the file pages this store appended, except the newest
-        ``_KEEP_CACHED_BYTES``; each range once.
-
-        Why: an ingesting store streams data through the page cache that is rarely read again (the
-        alerter reads recent windows: the file's newest pages, kept; logq reads old data back on
-        demand). Left there, it crowds out the cache of the applications on the same server, and
-        every page it takes is memory touched for the first time. On a VM that hands free memory
-        back to its host (virtio-balloon free page reporting, as on this project's machines), that
-        first touch costs a host page fault: measured, the checkpointer's page copies took ~2 us of
-        CPU per ingested doc, 80 % of it in that first write into each new page, against ~0.8 us
-        when the pages it writes come from pages just dropped (docs/benchmarks.md, session 5). This
-        is what Linux's own RWF_DONTCACHE (6.14) offers streaming writers.
-
-        Safe: ``POSIX_FADV_DONTNEED`` never loses data (dirty pages are written back, not dropped;
-        the round's checkpoint has normally synced them already); a page read again is cached again.
-        Ranges are dealt with once, in file order, so a store whose file has stopped growing (freed
-        pages reused under retention, where new rows may land anywhere) drops nothing more.
-        """
-        if self._fd is None:
-            return
-        try:
-            end = os.fstat(self._fd).st_size - _KEEP_CACHED_BYTES
-            if end - self._dropped < _DROP_STEP_BYTES:
-                return
-            os.posix_fadvise(self._fd, self._dropped, end - self._dropped, os.POSIX_FADV_DONTNEED)
-        except OSError:
-            return  # only a cache hint: the store works the same without it
-        self._dropped = end
-
-    def _round(self, conn: apsw.Connection) -> None:
-        # A PASSIVE pass copies the frames that were there when it began. Bulk passes run while the
-        # writer goes on, each copying what was added during the one before (fewer each time, as
-        # copying outruns writing), until a pass finds a short tail or the WAL has started over.
-        before = -1
-        for _ in range(_CHECKPOINT_PASSES):
-            # (busy, frames in the WAL, frames copied). The PRAGMA, not Connection.wal_checkpoint:
-            # that answers -1 on a connection that has not read the file yet, and copies nothing.
-            frames = cast(int, conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0][1])
-            if frames < before:
-                return  # the writer started the WAL over: this round's work is done
-            if 0 <= frames - before <= _TAIL_FRAMES:
-                break
-            before = frames
-        # The lock is taken with a timeout, so a stop() from a thread that holds it (close() takes
-        # it) is seen; a plain `with` here deadlocked such a close (it joins this thread).
-        while not self.write_lock.acquire(timeout=_LOCK_POLL_S):
-            if self.stopping:
-                return
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
-            self.write_lock.release()
-
-    def stop(self) -> None:
-        self.stopping = True
-        self.wake.set()
-        self.thread.join()
 
 
 def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
@@ -296,9 +163,7 @@ class SqliteStore:
         except apsw.Error as e:
             self._conn.close()
             raise StoreError(describe(self.path, e)) from None
-        self._checkpointer: _Checkpointer | None = None  # started by the first write
-        self._frames = 0  # WAL frames written since the last checkpoint request (an estimate)
-        self._page_bytes = 4096
+        self._checkpointer: Checkpointer | None = None  # started by the first write
 
     # ---- plumbing --------------------------------------------------------------------------------
 
@@ -360,8 +225,13 @@ class SqliteStore:
             except apsw.Error as e:
                 raise self._fail(e) from None
             self._wconn = wconn
-            self._page_bytes = int(scalar(wconn, "PRAGMA page_size"))
-            self._checkpointer = _Checkpointer(self.path, busy, self._lock)
+            self._checkpointer = Checkpointer(
+                self.path,
+                busy,
+                self._lock,
+                int(scalar(wconn, "PRAGMA page_size")),
+                drop_behind=self.config.drop_behind,
+            )
         return self._wconn
 
     def _insert(self, rows: list[list[Any]], texts: list[str | None]) -> list[bool] | None:
@@ -395,12 +265,8 @@ class SqliteStore:
                 )
         except apsw.Error as e:
             raise self._fail(e) from None
-        # ~1 KB of row and index per doc, and a few pages per commit however small: a rough count
-        # is enough to pace checkpoints (~40 MB of WAL between them).
-        self._frames += (len(rows) * 1024) // self._page_bytes + 4
-        if self._frames * self._page_bytes >= _CHECKPOINT_BYTES and self._checkpointer is not None:
-            self._frames = 0
-            self._checkpointer.wake.set()
+        if self._checkpointer is not None:
+            self._checkpointer.wrote(len(rows))
         if created is not None:
             texts = [t if new else None for t, new in zip(texts, created, strict=True)]
         self._fts.feed(base, texts)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import mmap
-import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -365,116 +361,3 @@ def test_write_unless_all_created_answers_none_only_when_all_are_new(sqlite_stor
     bad = sqlite_store.write_unless_all_created([Doc("", BASE_MS, {"@timestamp": "x"}), _doc("f4")])
     assert bad is not None and [r.outcome for r in bad] == [Outcome.REJECTED, Outcome.CREATED]
     assert sqlite_store.count("") == 4
-
-
-def test_wal_starts_over_under_a_steady_ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Checkpoints keep up with a writer that never pauses: the WAL restarts, not grows with the data."""
-    import logstore.sqlite.store as store_module
-
-    monkeypatch.setattr(store_module, "_CHECKPOINT_BYTES", 1 << 20)  # a checkpoint round per ~1 MiB
-    path = tmp_path / "logs.db"
-    store = SqliteStore(SqliteConfig(path=path))
-    pad = "x" * 900
-    try:
-        for batch in range(60):  # ~30 MB of docs, written back to back
-            store.write([_doc(f"{batch}-{i}", BASE_MS + i, message=f"line {i} {pad}") for i in range(500)])
-        store.refresh()
-        data = path.stat().st_size + Path(f"{path}-wal").stat().st_size
-        assert data > 25 << 20
-        # Without restarts the WAL holds every page written (~30 MB); with them, a few rounds' worth.
-        assert Path(f"{path}-wal").stat().st_size < 12 << 20
-        assert store.count("line") == 30_000
-    finally:
-        store.close()
-
-
-def _resident_fraction(path: Path, start: int, length: int) -> float:
-    """The fraction of the file's pages in [start, start + length) that are in the OS page cache."""
-    page = mmap.PAGESIZE
-    start -= start % page
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open(path, "rb") as f:
-        # A private mapping: mincore reports the file's cached pages; mapping faults nothing in.
-        m = mmap.mmap(f.fileno(), length, access=mmap.ACCESS_COPY, offset=start)
-    try:
-        pages = (length + page - 1) // page
-        vec = (ctypes.c_ubyte * pages)()
-        base = ctypes.c_char.from_buffer(m)
-        try:
-            rc = libc.mincore(ctypes.c_void_p(ctypes.addressof(base)), ctypes.c_size_t(length), vec)
-            assert rc == 0, ctypes.get_errno()
-        finally:
-            del base
-        return sum(v & 1 for v in vec) / pages
-    finally:
-        m.close()
-
-
-@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="drop-behind needs posix_fadvise")
-def test_pages_appended_long_ago_leave_the_page_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Drop-behind: the store's older appended pages leave the OS page cache; its newest stay cached."""
-    import logstore.sqlite.store as store_module
-
-    monkeypatch.setattr(store_module, "_CHECKPOINT_BYTES", 1 << 20)
-    monkeypatch.setattr(store_module, "_KEEP_CACHED_BYTES", 4 << 20)
-    monkeypatch.setattr(store_module, "_DROP_STEP_BYTES", 1 << 20)
-    path = tmp_path / "logs.db"
-    store = SqliteStore(SqliteConfig(path=path))
-    pad = "x" * 900
-    try:
-        for batch in range(40):  # ~20 MB of docs
-            store.write([_doc(f"{batch}-{i}", BASE_MS + i, message=f"line {i} {pad}") for i in range(500)])
-        store.refresh()
-        size = path.stat().st_size
-        assert size > 15 << 20
-        old = 8 << 20  # well behind the kept 4 MiB, and dealt with rounds ago
-        deadline = time.monotonic() + 10
-        while _resident_fraction(path, 0, old) > 0.2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _resident_fraction(path, 0, old) <= 0.2
-        assert _resident_fraction(path, size - (2 << 20), 2 << 20) > 0.5
-        assert store.count("line") == 20_000  # what was dropped is read back from disk
-    finally:
-        store.close()
-
-
-def test_close_while_a_checkpoint_waits_for_the_store_lock(tmp_path: Path) -> None:
-    """close() from a thread holding the store's lock stops a checkpoint waiting for that lock (it hung)."""
-    store = SqliteStore(SqliteConfig(path=tmp_path / "logs.db"))
-    store.write([_doc("a", message="hello")])  # opens the writer and starts the checkpointer
-    checkpointer = store._checkpointer
-    assert checkpointer is not None
-    waiting = threading.Event()
-    lock = checkpointer.write_lock
-
-    class Spy:
-        """The store's lock, telling when the checkpointer's last pass asks for it."""
-
-        def acquire(self, *args: object, **kwargs: object) -> bool:
-            waiting.set()
-            return lock.acquire(*args, **kwargs)  # type: ignore[arg-type]
-
-        def release(self) -> None:
-            lock.release()
-
-        def __enter__(self) -> bool:
-            waiting.set()
-            return lock.__enter__()
-
-        def __exit__(self, *exc: object) -> None:
-            lock.__exit__(*exc)
-
-    checkpointer.write_lock = Spy()  # type: ignore[assignment]
-
-    def close_holding_the_lock() -> None:
-        with lock:  # as a write in progress would
-            checkpointer.wake.set()
-            assert waiting.wait(5)
-            store.close()
-
-    closer = threading.Thread(target=close_holding_the_lock, daemon=True)
-    closer.start()
-    closer.join(10)
-    assert not closer.is_alive()
