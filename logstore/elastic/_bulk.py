@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from logstore._source import prepare_source
+from logstore._source import cap_nesting, nested_deeper_than, prepare_source, serialize
 from logstore.elastic._naming import IndexNamer
 from logstore.types import TIMESTAMP_FIELD, Doc, Outcome, WriteResult
 
@@ -39,13 +39,15 @@ def bulk_lines(namer: IndexNamer, docs: Sequence[Doc]) -> tuple[list[bytes], dic
                 fixed = prepare_source(source, doc.id)
                 if fixed is None:
                     if raw is None or 10 in raw:  # a newline would split the NDJSON line
-                        raw = dumps(source)
+                        source, raw = serialize(source)
                 else:
-                    source = fixed
-                    raw = dumps(fixed)
+                    source, raw = serialize(fixed)
             except (TypeError, ValueError) as e:  # orjson.JSONEncodeError is a TypeError
                 local[pos] = WriteResult(doc.id, Outcome.REJECTED, f"cannot serialize the doc as JSON: {e}")
                 continue
+        if nested_deeper_than(raw) and (capped := cap_nesting(source)) is not None:
+            # Deeper than index.mapping.depth.limit (20): the cluster would refuse it forever.
+            source, raw = capped, dumps(capped)
         day = doc.ts // 86_400_000
         key = source.get(top) if top is not None else None
         if key is None or last[1] is not key or last[0] != day:

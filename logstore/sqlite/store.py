@@ -26,7 +26,7 @@ from typing import Any, cast
 import apsw
 import orjson
 
-from logstore._source import prepare_source
+from logstore._source import cap_nesting, nested_deeper_than, prepare_source, serialize
 from logstore._sqlite_library import open_connection
 from logstore.config import SqliteConfig
 from logstore.protocol import Order
@@ -95,9 +95,12 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
     if type(event) is not dict:
         raise ValueError("event is not an object")
     if raw is None:
-        raw = orjson.dumps(source)
+        source, raw = serialize(source)
     elif not doc.final:
         raw.decode()  # UnicodeDecodeError: a caller's bytes must be UTF-8 (orjson's and the shipper's are)
+    if nested_deeper_than(raw) and (capped := cap_nesting(source)) is not None:
+        # Deeper than SQLite's JSON functions read: one such doc would fail every query over it.
+        source, raw = capped, orjson.dumps(capped)
     try:
         service = source["service"]["name"]
         level = source["log"]["level"]
