@@ -305,11 +305,12 @@ class DocBuilder:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
             else:
-                message_raw = msg_cache.get(message)
-                if message_raw is None:
-                    message_raw = b',"message":' + dumps(message)
+                cached = msg_cache.get(message)
+                if cached is None:
+                    cached = b',"message":' + dumps(message)
                     if len(msg_cache) < _MSG_CACHE_MAX:
-                        msg_cache[message] = message_raw
+                        msg_cache[message] = cached
+                message_raw = cached
             if ts is None:
                 ts = now_ms
             if stamp is None:
@@ -317,11 +318,12 @@ class DocBuilder:
             if level is None:
                 level_raw = b""
             else:
-                level_raw = level_cache.get(level)
-                if level_raw is None:
-                    level_raw = b',"level":' + dumps(level)
+                cached = level_cache.get(level)
+                if cached is None:
+                    cached = b',"level":' + dumps(level)
                     if len(level_cache) < _MSG_CACHE_MAX:
-                        level_cache[level] = level_raw
+                        level_cache[level] = cached
+                level_raw = cached
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK
