@@ -117,6 +117,14 @@ _SPLICE = b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":
 _MSG_CACHE_MAX = 1024  # messages and levels repeat ("request completed"): their ',"message":...' bytes
 
 
+def _fragment(cache: dict[str, bytes], head: bytes, value: str) -> bytes:
+    """``head`` + ``value`` as JSON, kept in ``cache`` (bounded: values may vary without end)."""
+    raw = head + orjson.dumps(value)
+    if len(cache) < _MSG_CACHE_MAX:
+        cache[value] = raw
+    return raw
+
+
 class DocBuilder:
     """Builds the docs of one input. ``static`` fields are the same for every doc of the input.
 
@@ -261,7 +269,7 @@ class DocBuilder:
 
         pday = -1
         prefix = b""
-        loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
+        loads, bad_json = orjson.loads, orjson.JSONDecodeError
         meta = line_meta
         msg_cache, level_cache = self._msg_raw, self._level_raw
         disjoint = self._ours.isdisjoint
@@ -305,12 +313,7 @@ class DocBuilder:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
             else:
-                cached = msg_cache.get(message)
-                if cached is None:
-                    cached = b',"message":' + dumps(message)
-                    if len(msg_cache) < _MSG_CACHE_MAX:
-                        msg_cache[message] = cached
-                message_raw = cached
+                message_raw = msg_cache.get(message) or _fragment(msg_cache, b',"message":', message)
             if ts is None:
                 ts = now_ms
             if stamp is None:
@@ -318,12 +321,7 @@ class DocBuilder:
             if level is None:
                 level_raw = b""
             else:
-                cached = level_cache.get(level)
-                if cached is None:
-                    cached = b',"level":' + dumps(level)
-                    if len(level_cache) < _MSG_CACHE_MAX:
-                        level_cache[level] = cached
-                level_raw = cached
+                level_raw = level_cache.get(level) or _fragment(level_cache, b',"level":', level)
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK

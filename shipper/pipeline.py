@@ -404,34 +404,11 @@ class Pipeline:
                 answer, b.first = b.first, None
             else:
                 answer = self._write(b.docs if attempt == 0 else [b.docs[i] for i in pending])
-            retry: list[int] = []
-            dead: list[tuple[int, str]] = []
             if answer is None:
                 self.sent += len(pending)
                 metrics.SENT.inc(len(pending))
                 break
-            if isinstance(answer, str):
-                retry = pending
-                reason = answer
-            else:
-                reason = ""
-                dups = 0
-                for i, r in zip(pending, answer, strict=True):
-                    o = r.outcome
-                    if o is Outcome.CREATED:
-                        continue
-                    if o is Outcome.DUPLICATE:
-                        dups += 1
-                    elif o is Outcome.REJECTED:
-                        dead.append((i, r.reason or "rejected"))
-                    else:
-                        retry.append(i)
-                        reason = r.reason or reason
-                done = len(pending) - len(retry) - len(dead)
-                self.sent += done
-                metrics.SENT.inc(done)
-                if dups:
-                    metrics.DUPLICATES.inc(dups)
+            retry, dead, reason = self._tally(pending, answer)
             if dead:
                 self._dead_letters(b, dead)
             pending = retry
@@ -459,6 +436,35 @@ class Pipeline:
         self._fail_since = None
         metrics.BATCH.observe(time.monotonic() - started)
         return True
+
+    def _tally(
+        self, pending: list[int], answer: list[WriteResult] | str
+    ) -> tuple[list[int], list[tuple[int, str]], str]:
+        """(to retry, dead letters with their reason, a reason to log) of the docs ``pending`` from
+        the store's ``answer`` to them; the done ones (created, duplicate) are counted here."""
+        if isinstance(answer, str):
+            return pending, [], answer
+        retry: list[int] = []
+        dead: list[tuple[int, str]] = []
+        reason = ""
+        dups = 0
+        for i, r in zip(pending, answer, strict=True):
+            o = r.outcome
+            if o is Outcome.CREATED:
+                continue
+            if o is Outcome.DUPLICATE:
+                dups += 1
+            elif o is Outcome.REJECTED:
+                dead.append((i, r.reason or "rejected"))
+            else:
+                retry.append(i)
+                reason = r.reason or reason
+        done = len(pending) - len(retry) - len(dead)
+        self.sent += done
+        metrics.SENT.inc(done)
+        if dups:
+            metrics.DUPLICATES.inc(dups)
+        return retry, dead, reason
 
     def _dead_letters(self, b: Batch, dead: list[tuple[int, str]]) -> None:
         items = []
