@@ -121,7 +121,7 @@ class Files:
                 events = h.read()
         except Changed as e:
             self.close(s, str(e))
-            self.tracker._release(s, ScanResult())
+            self.tracker.release(s, ScanResult())
             self.rescan = True
             return False
         if r.multiline is not None:
