@@ -16,11 +16,15 @@ Guarantees every backend keeps (the contract suite in tests/logstore checks each
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from logstore.types import AggRequest, AggResult, Cursor, Doc, Health, Hit, RetentionResult, WriteResult
+
+if TYPE_CHECKING:
+    # Only a type: the bulk body format is Elasticsearch's, and so is the namer of its action lines.
+    from logstore.elastic import IndexNamer
 
 Order = Literal["asc", "desc"]
 
@@ -90,3 +94,26 @@ class RawSearch(Protocol):
         limit: int | None = None,
         after: Cursor | None = None,
     ) -> Iterator[tuple[Cursor, bytes]]: ...
+
+
+@runtime_checkable
+class BodyWrite(Protocol):
+    """Sends a ``_bulk`` body its caller built: NDJSON ``create`` action and source lines.
+
+    For callers that turn many lines into a body without a ``Doc`` each, possibly in other
+    processes (the shipper's blocks). ``logstore.elastic.bulk_lines(store.namer, docs)`` is the body
+    of ``docs`` as ``write`` would send it; ``namer`` names each action's index.
+
+    - ``write_body(body, ids)``: one request; None when every doc was created, else one result per
+      doc of the body, classified as ``write`` classifies (``ids()`` gives the body's doc ids, in
+      order, and is called only then). Raises ``StoreError`` as ``write`` does.
+    - ``writer(config)``: another connection to this store (``config`` is the store's ``config``),
+      for another process: no round trip until its first write, since this one checked the store.
+    """
+
+    namer: IndexNamer
+    config: Any
+
+    def write_body(self, body: bytes, ids: Callable[[], Sequence[str]]) -> list[WriteResult] | None: ...
+
+    def writer(self, config: Any) -> BodyWrite: ...

@@ -21,7 +21,9 @@ of these and cannot be merged (``"host": "web1"`` against our ``host.name``), ou
 value is kept under ``original.<name>``.
 
 Hot path: the raw JSON is built by splicing our few fields in front of the line's own JSON object
-bytes instead of serializing the whole doc again (see ``Parsed.splice``).
+bytes instead of serializing the whole doc again (``DocBuilder._many``). How a JSON line's time, level
+and message are read is defined once, in ``shipper.parsers.json.line_meta``: the per-line path
+(the parser) and the batch paths (docs, ``_bulk`` body lines) share it, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -32,12 +34,11 @@ from typing import Any, cast
 
 import orjson
 
-from logstore.elastic._bulk import bulk_lines
-from logstore.elastic._naming import IndexNamer
+from logstore.elastic import IndexNamer, bulk_lines
 from logstore.types import Doc
-from shipper.parsers import Parser, _time
+from shipper.parsers import Parser
 from shipper.parsers._time import format_ms
-from shipper.parsers.json import _NUM_LEVELS, JsonParser
+from shipper.parsers.json import JsonParser, line_meta
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
@@ -111,20 +112,38 @@ def _final(source: dict[str, Any], raw: bytes) -> bool:
     return 10 not in raw and "." not in "".join(source)
 
 
-# numeric level -> (log.level, its bytes in the raw doc): build_many splices these as they are.
-_LEVEL_FRAGMENTS: dict[int, tuple[str, bytes]] = {
-    n: (name, b',"level":"%s"' % name.encode()) for n, name in _NUM_LEVELS.items()
-}
-_NO_LEVEL: tuple[None, bytes] = (None, b"")
-# ".000Z".."999Z" -> 0..999: one lookup checks the end of a canonical stamp and reads its ms.
-_MILLIS: dict[str, int] = {f".{n:03d}Z": n for n in range(1000)}
-_MSG_CACHE_MAX = 1024  # messages repeat ("request completed"): their ',"message":...' bytes
+# A doc's raw JSON: our fields, then the line's own object after its '{'.
+_SPLICE = b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
+_MSG_CACHE_MAX = 1024  # messages and levels repeat ("request completed"): their ',"message":...' bytes
+
+
+def _fragment(cache: dict[str, bytes], head: bytes, value: str) -> bytes:
+    """``head`` + ``value`` as JSON, kept in ``cache`` (bounded: values may vary without end)."""
+    raw = head + orjson.dumps(value)
+    if len(cache) < _MSG_CACHE_MAX:
+        cache[value] = raw
+    return raw
 
 
 class DocBuilder:
-    """Builds the docs of one input. ``static`` fields are the same for every doc of the input."""
+    """Builds the docs of one input. ``static`` fields are the same for every doc of the input.
 
-    __slots__ = ("_clean", "_file", "_json", "_msg_raw", "_ours", "_parse", "_static", "_static_raw")
+    A JSON line's docs (and ``_bulk`` body lines) are made in one place, ``_many``, with the line's
+    time, level and message from ``shipper.parsers.json.line_meta``; every other line (another
+    format, a tagged or odd line, a clash with our fields) takes ``_general``, the parser's path.
+    """
+
+    __slots__ = (
+        "_clean",
+        "_file",
+        "_json",
+        "_level_raw",
+        "_msg_raw",
+        "_ours",
+        "_parse",
+        "_static",
+        "_static_raw",
+    )
 
     def __init__(self, parser: Parser, host: str, service: str, fields: dict[str, Any]) -> None:
         self._parse = parser.parse
@@ -133,8 +152,9 @@ class DocBuilder:
         self._static_raw = orjson.dumps(self._static)[1:-1]
         self._ours = frozenset({"@timestamp", "log", "event", "tags", "original", *self._static})
         self._file: tuple[str, dict[str, str], bytes] = ("", {}, b"")  # last path, its dict and JSON
-        self._clean: set[str] = set()  # see build_many
+        self._clean: set[str] = set()  # see _many
         self._msg_raw: dict[str, bytes] = {}  # message -> its ',"message":"..."' bytes (bounded)
+        self._level_raw: dict[str, bytes] = {}  # log.level -> its ',"level":"..."' bytes (bounded)
 
     def _file_parts(self, path: str) -> tuple[str, dict[str, str], bytes]:
         parts = self._file
@@ -152,49 +172,24 @@ class DocBuilder:
         extra_tags: tuple[str, ...] = (),
     ) -> Doc:
         """One doc; ``ids`` is the file's ``id_hasher(fid)``."""
-        fields, message, ts, level, tags, splice = self._parse(line)
+        if self._json:
+            return cast(Doc, self._many(ids, path, ((offset, offset, line, extra_tags),), now_ms, None)[0])
+        return self._general(ids, path, offset, line, now_ms, extra_tags)
+
+    def _general(
+        self, ids: FileIds, path: str, offset: int, line: bytes, now_ms: int, extra_tags: tuple[str, ...]
+    ) -> Doc:
+        """One doc from the parser's fields, merged with ours (the line's own keep their values
+        under ``original`` on a clash)."""
+        fields, message, ts, level, tags, _ = self._parse(line)
         did = ids.id(offset)
         own_time = ts is not None
         if ts is None:
             ts = now_ms
-        stamp = format_ms(ts)
-        _, file, path_raw = self._file_parts(path)
-        if (
-            splice is not None
-            and fields is not None
-            and not extra_tags
-            and not tags
-            and self._ours.isdisjoint(fields)
-            and (message is None or "message" not in fields)
-        ):
-            # The hot path: our fields as bytes in front of the line's own JSON object, no re-dump.
-            raw = (
-                b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
-                % (
-                    stamp.encode(),
-                    offset,
-                    path_raw,
-                    b',"level":' + orjson.dumps(level) if level is not None else b"",
-                    did.encode(),
-                    self._static_raw,
-                    b',"message":' + orjson.dumps(message) if message is not None else b"",
-                    splice[1:],
-                )
-            )
-            log: dict[str, Any] = {"offset": offset, "file": file}
-            if level is not None:
-                log["level"] = level
-            fields["@timestamp"] = stamp
-            fields["log"] = log
-            fields["event"] = {"id": did}
-            fields.update(self._static)
-            if message is not None:
-                fields["message"] = message
-            return Doc(did, ts, fields, raw, _final(fields, raw))
-        log = {"offset": offset, "file": file}
+        log: dict[str, Any] = {"offset": offset, "file": self._file_parts(path)[1]}
         if level is not None:
             log["level"] = level
-        ours: dict[str, Any] = {"@timestamp": stamp, "log": log, "event": {"id": did}}
+        ours: dict[str, Any] = {"@timestamp": format_ms(ts), "log": log, "event": {"id": did}}
         ours.update(self._static)
         if message is not None:
             ours["message"] = message
@@ -225,13 +220,9 @@ class DocBuilder:
         return Doc(did, ts, fields, raw, _final(fields, raw))
 
     def build_many(self, ids: FileIds, path: str, events: Sequence[Event], now_ms: int) -> list[Doc]:
-        """``build`` for every event, with the common JSON line inlined (no per-line calls).
-
-        Exactly the docs ``build`` makes (a property test holds them equal); any line off the
-        common shape (no canonical RFC 3339 time, an unusual level, a clash) takes ``build``.
-        """
+        """``build`` for every event, with the common JSON line inlined (no per-line calls)."""
         if not self._json:
-            return [self.build(ids, path, off, line, now_ms, tags) for off, _, line, tags in events]
+            return [self._general(ids, path, off, line, now_ms, tags) for off, _, line, tags in events]
         return cast(list[Doc], self._many(ids, path, events, now_ms, None))
 
     def bulk_many(
@@ -248,35 +239,39 @@ class DocBuilder:
         except _Refused:
             return None
 
+    # One loop over a JSON batch, its per-line work inlined: the hot path of the shipper (a reason
+    # to be over 60 lines: a call per step costs ~10 % of a line's CPU here).
     def _many(
         self, ids: FileIds, path: str, events: Sequence[Event], now_ms: int, namer: IndexNamer | None
     ) -> list[Any]:
-        """build_many's docs (``namer`` None), or bulk_many's body lines (action, source, ...)."""
-        build = self.build
+        """build_many's docs (``namer`` None), or bulk_many's body lines (action, source, ...).
+
+        A line takes the splice path (our fields as bytes in front of the line's own JSON object,
+        no re-serialization) unless it is tagged, not a JSON object, or clashes with our fields;
+        those take ``_general``."""
+        general = self._general
         out: list[Any] = []
         append = out.append
         extend = out.extend
         if namer is None:
 
-            def slow(off: int, line: bytes, tags: tuple[str, ...]) -> None:
-                append(build(ids, path, off, line, now_ms, tags))
+            def emit(doc: Doc) -> None:
+                append(doc)
 
         else:
             prefix_of = namer.action_prefix
 
-            def slow(off: int, line: bytes, tags: tuple[str, ...]) -> None:
-                parts, local = bulk_lines(namer, [build(ids, path, off, line, now_ms, tags)])
+            def emit(doc: Doc) -> None:
+                parts, local = bulk_lines(namer, [doc])
                 if local:
                     raise _Refused
                 extend(parts)
 
         pday = -1
         prefix = b""
-        loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
-        sec_cache = _time._SEC_CACHE
-        levels = _LEVEL_FRAGMENTS
-        millis = _MILLIS
-        msg_cache = self._msg_raw
+        loads, bad_json = orjson.loads, orjson.JSONDecodeError
+        meta = line_meta
+        msg_cache, level_cache = self._msg_raw, self._level_raw
         disjoint = self._ours.isdisjoint
         static, static_raw = self._static, self._static_raw
         static_final = "." not in "".join(static)
@@ -287,80 +282,52 @@ class DocBuilder:
         # The id block in use: id = base + offset while start <= offset < start + ID_BLOCK.
         start = end = base = 0
         for off, _, line, tags in events:
+            body = line  # the JSON object's bytes, spliced into the doc
             if tags or not line or line[0] != 123 or line[-1] != 125:  # not '{' ... '}'
-                slow(off, line, tags)
-                continue
+                body = line.strip()
+                if tags or not body or body[0] != 123 or body[-1] != 125:
+                    emit(general(ids, path, off, line, now_ms, tags))
+                    continue
             try:
                 obj = loads(line)
             except bad_json:
-                slow(off, line, tags)
+                emit(general(ids, path, off, line, now_ms, tags))
                 continue
             if type(obj) is not dict or not obj:
-                slow(off, line, tags)
+                emit(general(ids, path, off, line, now_ms, tags))
                 continue
             if obj.keys() <= clean:
                 final = static_final
             elif not disjoint(obj):
-                slow(off, line, tags)
+                emit(general(ids, path, off, line, now_ms, tags))
                 continue
             else:
                 final = static_final and "." not in "".join(obj)
                 if len(clean) > 10_000:  # bounded: keys vary without end in some logs
                     clean.clear()
                 clean.update(k for k in obj if "." not in k)
-            tv = obj.get("time")
-            if tv is None:
-                tv = obj.get("timestamp")
-                if tv is None:
-                    tv = obj.get("ts")
-            stamp: str = tv if type(tv) is str else ""
-            # "YYYY-MM-DDTHH:MM:SS" is only ever cached in that canonical shape, and ".mmmZ" must
-            # then be all that follows: two lookups validate the whole stamp.
-            sec = sec_cache.get(stamp[:19])
-            ms = millis.get(stamp[19:])
-            lv = obj.get("level")
-            level, level_raw = levels.get(lv, _NO_LEVEL) if type(lv) is int else _NO_LEVEL
-            m = obj.get("message")
-            if (
-                sec is None
-                or ms is None
-                or (level is None and (lv is not None or "severity" in obj or "lvl" in obj))
-                or (m is not None and type(m) is not str)
-            ):
-                slow(off, line, tags)
-                continue
-            ts = sec * 1000 + ms
-            if m is None:
-                msg = obj.get("msg")
-                message = msg if type(msg) is str else line.decode()
-                message_raw = msg_cache.get(message)
-                if message_raw is None:
-                    message_raw = b',"message":' + dumps(message)
-                    if len(msg_cache) < _MSG_CACHE_MAX:
-                        msg_cache[message] = message_raw
-            else:
-                message = None
+            ts, stamp, level, message = meta(obj, line)
+            if message is None:
                 message_raw = b""
+            elif "message" in obj:  # the line's own message is not a string: ours wins, in _general
+                emit(general(ids, path, off, line, now_ms, tags))
+                continue
+            else:
+                message_raw = msg_cache.get(message) or _fragment(msg_cache, b',"message":', message)
+            if ts is None:
+                ts = now_ms
+            if stamp is None:
+                stamp = format_ms(ts)
+            if level is None:
+                level_raw = b""
+            else:
+                level_raw = level_cache.get(level) or _fragment(level_cache, b',"level":', level)
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK
-            if namer is not None:
-                if not final or 10 in line:  # the store would re-serialize it
-                    slow(off, line, tags)
-                    continue
-                day = ts // 86_400_000
-                if day != pday:  # the index name: day + static fields (checked in bulk_many)
-                    pday, prefix = day, prefix_of(static, ts)
-                didb = (base + off).to_bytes(ID_BYTES, "big").hex().encode()
-                extend(
-                    (
-                        prefix + b'"' + didb + b'"}}',
-                        b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
-                        % (stamp.encode(), off, path_raw, level_raw, didb, static_raw, message_raw, line[1:]),
-                    )
-                )
-                continue
-            did = (base + off).to_bytes(ID_BYTES, "big").hex()
+            if 10 in body:  # a multiline event: NDJSON needs one line per doc
+                final = False
+            didb = (base + off).to_bytes(ID_BYTES, "big").hex().encode()
             raw = (
                 b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
                 % (
@@ -368,14 +335,19 @@ class DocBuilder:
                     off,
                     path_raw,
                     level_raw,
-                    did.encode(),
+                    didb,
                     static_raw,
                     message_raw,
-                    line[1:],
+                    body[1:],
                 )
             )
-            if 10 in line:  # a multiline event: NDJSON needs one line per doc
-                final = False
+            if namer is not None and final:
+                day = ts // 86_400_000
+                if day != pday:  # the index name: day + static fields (checked in bulk_many)
+                    pday, prefix = day, prefix_of(static, ts)
+                extend((prefix + b'"' + didb + b'"}}', raw))
+                continue
+            did = didb.decode()
             obj["@timestamp"] = stamp
             obj["log"] = (
                 {"offset": off, "file": file, "level": level}
@@ -389,5 +361,5 @@ class DocBuilder:
             obj.update(static)
             if message is not None:
                 obj["message"] = message
-            append(Doc(did, ts, obj, raw, final))
+            emit(Doc(did, ts, obj, raw, final))
         return out

@@ -13,12 +13,15 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from logstore.config import Config, ConfigError, load_config
 from logstore.observe import setup_logging
 from logstore.types import Outcome, StoreAuthError, StoreError
+
+if TYPE_CHECKING:
+    from shipper.service import Progress
 
 EXIT_USAGE = 2
 
@@ -220,9 +223,28 @@ def _open_store_patiently(config: Config, once: bool, log: logging.Logger) -> An
             signal.signal(s, handler)
 
 
+def _progress_bar() -> tuple[Any, Callable[[Progress], None]]:
+    """A rich progress bar (not started) for --once on a terminal, and the callback that moves it."""
+    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+
+    bar = RichProgress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    task = bar.add_task("shipping", total=None)
+
+    def progress_cb(p: Progress) -> None:
+        bar.update(task, total=p.total, completed=p.done)
+
+    return bar, progress_cb
+
+
 def _run(config: Config, once: bool) -> int:
     from logstore.observe import start_http
-    from shipper.service import Progress, Shipper
+    from shipper.service import Shipper
 
     log = logging.getLogger("shipper")
     if not config.shipper.inputs:
@@ -231,23 +253,7 @@ def _run(config: Config, once: bool) -> int:
     if store is None:
         return 0  # stopped by a signal while the store was still unreachable
     try:
-        bar: Any = None
-        progress_cb = None
-        if once and sys.stderr.isatty():
-            from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
-            bar = RichProgress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TimeRemainingColumn(),
-            )
-            task = bar.add_task("shipping", total=None)
-
-            def progress_cb(p: Progress) -> None:
-                bar.update(task, total=p.total, completed=p.done)
-
+        bar, progress_cb = _progress_bar() if once and sys.stderr.isatty() else (None, None)
         try:
             # (Before any thread starts: with shipper.processes it forks its build processes.)
             shipper = Shipper(config, store, once=once, progress=progress_cb)

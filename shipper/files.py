@@ -172,8 +172,9 @@ class Tracker:
                 row.done = False  # read to its end before a crash, but not all of it acknowledged
             self.states[row.fid] = FileState(row, row.offset, fid_hasher(row.fid))
 
-    def _release(self, s: FileState, result: ScanResult) -> None:
-        # Its inode now holds other content; only a fingerprint match can find it again.
+    def release(self, s: FileState, result: ScanResult) -> None:
+        """``s`` is no longer what its inode holds (its content changed): only a fingerprint match
+        can find it again; an open one goes to ``result.released``."""
         s.row.ino = -1
         s.row.dev = -1
         s.seen = False
@@ -205,7 +206,7 @@ class Tracker:
                 if self._verify(known, path, st, gz):
                     self._claim(known, path, st, idx, gz, now, force=known.row.fp_len != fp_len)
                     continue
-                self._release(known, result)
+                self.release(known, result)
             leftovers.append((path, idx, st, gz))
         # Plain files first: a live copy is a better place to resume than its compressed twin.
         leftovers.sort(key=lambda c: c[3])

@@ -2,10 +2,14 @@
 
 Why: one Python process parses ~100k lines/s at best (the GIL); a backlog (a backfill, a burst, a
 shipper restarted after a while) wants every core, as a C shipper uses them. A block is a run of
-complete lines of one file. ``build_block`` splits it, turns the lines into body lines without a
-``Doc`` per line (``DocBuilder.bulk_many``), and sends them once: ~90 % of a line's CPU. The reader
+complete lines of one file. ``BuildContext.build`` splits it, turns the lines into body lines without
+a ``Doc`` per line (``DocBuilder.bulk_many``), and sends them once: ~90 % of a line's CPU. The reader
 process only reads, registers each block's batch, and takes the outcome. It applies to stores that
-take a prebuilt body (``write_body``: Elasticsearch).
+take a prebuilt body (``logstore.protocol.BodyWrite``: Elasticsearch).
+
+The shipper sees one interface, ``BlockBuilder``: ``submit(block)`` -> a future of its ``Built`` (the
+store's per-doc answer), ``close()``. ``block_builder`` makes the in-process one (``processes: 0``) or
+the process pool.
 
 What does not change: doc ids, doc contents (the same builder code, with the read time taken when
 the block was read), the order offsets are committed in (the pipeline registers a block's batch
@@ -14,8 +18,9 @@ created" (a failed item, the store down, a doc refused before sending, a crashed
 builds the block's docs again in the reader process, and the pipeline takes over from the store's
 first answer.
 
-Build processes (``shipper.processes``) are forked once, before the shipper starts any thread; each
-opens its own connection (``ElasticStore.writer``: no cluster check, no template) and touches no
+Build processes are forked once, before the shipper starts any thread. Each gets what it needs as
+its initializer's argument (a ``BuildContext``: the inputs' builders, batch limits, how to open a
+store connection of its own: ``BodyWrite.writer``, no cluster check, no template) and touches no
 registry and no signal (the parent owns shutdown; the kernel kills them with a killed parent).
 """
 
@@ -29,21 +34,19 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 
-from logstore.config import ElasticsearchConfig
 from logstore.config.shipper import BatchConfig
-from logstore.elastic._bulk import bulk_lines
+from logstore.elastic import bulk_lines
+from logstore.protocol import BodyWrite
 from logstore.types import Outcome, StoreError, WriteResult
 from shipper.build import DocBuilder, FileIds
 from shipper.reader import split_lines
-
-if TYPE_CHECKING:
-    from logstore.elastic import ElasticStore
 
 # One input's building: its builder and (max_line_bytes, encoding or None for UTF-8).
 InputBuild = tuple[DocBuilder, int, str | None]
@@ -73,15 +76,166 @@ class Built:
     results: list[WriteResult] | str | None = None
 
 
-_inputs: list[InputBuild] = []
-_max_docs = 2000
-_max_bytes = 5 << 20
-_config: ElasticsearchConfig | None = None
-_store: ElasticStore | None = None
-_ids: dict[str, FileIds] = {}
+class BlockBuilder(Protocol):
+    """Builds and sends blocks; ``processes`` of them at once (0: one, in this process)."""
+
+    processes: int
+
+    def submit(self, block: Block) -> Future[Built]: ...
+
+    def close(self) -> None:
+        """Stop now: a block still being sent is abandoned (its batch stays unacknowledged, so its
+        lines are read again after a restart; re-sent docs are duplicates, stored once)."""
+        ...
 
 
-def _init(parent: int) -> None:
+@dataclass
+class BuildContext:
+    """Everything building a block needs, handed over explicitly (to a build process: as its
+    initializer's argument). ``open_store`` is called once, on the first block."""
+
+    inputs: list[InputBuild]
+    open_store: Callable[[], BodyWrite]
+    max_docs: int
+    max_bytes: int
+    _store: BodyWrite | None = None
+    _ids: dict[str, FileIds] = field(default_factory=dict)
+
+    def build(self, block: Block) -> Built:
+        """Build, then send once. The store's answer is classified by the store as always;
+        retrying is the pipeline's, in the reader process, which gets the answer back."""
+        builder, max_line, encoding = self.inputs[block.input]
+        events, skipped = split_lines(block.data, block.start, max_line, encoding)
+        ids = self._ids.get(block.fid)
+        if ids is None:
+            if len(self._ids) > 1024:
+                self._ids.clear()
+            ids = self._ids[block.fid] = FileIds(block.fid)
+        store = self._store
+        if store is None:
+            store = self._store = self.open_store()
+        parts = builder.bulk_many(ids, block.path, events, block.now_ms, store.namer)
+        if parts is None:  # the docs are needed to know: make them
+            docs = builder.build_many(ids, block.path, events, block.now_ms)
+            parts, local = bulk_lines(store.namer, docs)
+            if local:
+                return Built(False, len(docs), skipped)
+        n = len(parts) // 2
+        if not n:
+            return Built(False, 0, skipped)
+        try:
+            answers = self._send(store, parts)
+        except StoreError as e:
+            return Built(True, n, skipped, str(e))
+        except Exception as e:  # the client library's own errors: transient until proven otherwise
+            return Built(True, n, skipped, f"{type(e).__name__}: {e}")
+        if all(a is None for _, a in answers):
+            return Built(True, n, skipped)
+        results: list[WriteResult] = []
+        for count, a in answers:
+            results.extend(a if a is not None else [WriteResult("", Outcome.CREATED)] * count)
+        return Built(True, n, skipped, results)
+
+    def _send(self, store: BodyWrite, parts: list[bytes]) -> list[tuple[int, list[WriteResult] | None]]:
+        """One request per batch.max_docs docs (and about batch.max_bytes), as the pipeline batches:
+        (docs, the store's answer) of each."""
+        answers: list[tuple[int, list[WriteResult] | None]] = []
+        i = 0
+        while i < len(parts):
+            j, size = i, 0
+            while j < len(parts) and (j == i or (j - i < 2 * self.max_docs and size < self.max_bytes)):
+                size += len(parts[j]) + len(parts[j + 1]) + 2
+                j += 2
+            request = parts[i:j]
+            request.append(b"")
+            answer = store.write_body(b"\n".join(request), functools.partial(_action_ids, request))
+            answers.append(((j - i) // 2, answer))
+            i = j
+        return answers
+
+
+def _action_ids(parts: list[bytes]) -> list[str]:
+    """The doc ids of a body's create actions (only needed when some doc was not created)."""
+    return [orjson.loads(action)["create"]["_id"] for action in parts[0:-1:2]]
+
+
+class LocalBuilder:
+    """Blocks built and sent on the shipper's own store connection, in one thread of this process
+    (``inline``: right away in the calling thread): the same path without the hand-off to another
+    process, the least CPU per line, one core; the thread keeps the reader free to scan while a
+    bulk is out."""
+
+    processes = 0
+
+    def __init__(self, context: BuildContext, inline: bool) -> None:
+        self._context = context
+        self._pool: ThreadPoolExecutor | None = None
+        if not inline:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipper-build")
+
+    def submit(self, block: Block) -> Future[Built]:
+        if self._pool is not None:
+            return self._pool.submit(self._context.build, block)
+        done: Future[Built] = Future()
+        try:
+            done.set_result(self._context.build(block))
+        except Exception as e:  # reported like a build process's failure
+            done.set_exception(e)
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)  # a daemon thread: it ends with us
+
+
+class ProcessBuilder:
+    """``processes`` forked build processes, each with the ``BuildContext`` it was started with."""
+
+    def __init__(self, processes: int, context: BuildContext) -> None:
+        self.processes = processes
+        before = set(multiprocessing.active_children())
+        self._pool: Executor = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init,
+            initargs=(os.getpid(), context),
+        )
+        # Fork now, while the caller has no thread running (with the fork start method the pool
+        # starts every process on the first submit); they are ours to terminate in close().
+        self._pool.submit(os.getpid).result()
+        self._processes = [p for p in multiprocessing.active_children() if p not in before]
+
+    def submit(self, block: Block) -> Future[Built]:
+        return self._pool.submit(_build, block)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in self._processes:
+            p.terminate()
+        for p in self._processes:
+            p.join(5)
+
+
+def block_builder(
+    processes: int, inputs: list[InputBuild], store: BodyWrite, batch: BatchConfig, inline: bool
+) -> BlockBuilder:
+    """The block builder for ``shipper.processes``: forked processes, or (0) this process on
+    ``store`` (``inline``: in the calling thread, else in a thread of its own)."""
+    if not processes:
+        return LocalBuilder(BuildContext(inputs, lambda: store, batch.max_docs, batch.max_bytes), inline)
+    # Each process opens its own connection: one shared across a fork would mix their requests.
+    open_store = functools.partial(store.writer, store.config)
+    return ProcessBuilder(processes, BuildContext(inputs, open_store, batch.max_docs, batch.max_bytes))
+
+
+# ---- in a build process ---------------------------------------------------------------------------
+
+_context: BuildContext | None = None  # this build process's, set by _init
+
+
+def _init(parent: int, context: BuildContext) -> None:
+    global _context
+    _context = context
     # The parent handles SIGINT/SIGTERM and shuts the pool down; a Ctrl-C reaching the whole
     # process group must not kill a build process in the middle of a block.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -107,122 +261,6 @@ def _orphan_watch(parent: int) -> None:
     os._exit(0)
 
 
-def build_block(block: Block) -> Built:
-    """Runs in a build process (the state above was inherited by fork): build, then send once.
-
-    The store's answer is classified by the store as always; retrying is the pipeline's, in the
-    reader process, which gets the answer back."""
-    global _store
-    builder, max_line, encoding = _inputs[block.input]
-    events, skipped = split_lines(block.data, block.start, max_line, encoding)
-    ids = _ids.get(block.fid)
-    if ids is None:
-        if len(_ids) > 1024:
-            _ids.clear()
-        ids = _ids[block.fid] = FileIds(block.fid)
-    assert _config is not None
-    if _store is None:
-        from logstore.elastic import ElasticStore
-
-        _store = ElasticStore.writer(_config)
-    parts = builder.bulk_many(ids, block.path, events, block.now_ms, _store.namer)
-    if parts is None:  # the docs are needed to know: make them
-        docs = builder.build_many(ids, block.path, events, block.now_ms)
-        parts, local = bulk_lines(_store.namer, docs)
-        if local:
-            return Built(False, len(docs), skipped)
-    n = len(parts) // 2
-    if not n:
-        return Built(False, 0, skipped)
-    # One request per batch.max_docs docs (and about batch.max_bytes), as the pipeline batches.
-    answers: list[tuple[int, list[WriteResult] | None]] = []
-    i = 0
-    while i < len(parts):
-        j, size = i, 0
-        while j < len(parts) and (j == i or (j - i < 2 * _max_docs and size < _max_bytes)):
-            size += len(parts[j]) + len(parts[j + 1]) + 2
-            j += 2
-        request = parts[i:j]
-        request.append(b"")
-        try:
-            answer = _store.write_body(b"\n".join(request), functools.partial(_action_ids, request))
-        except StoreError as e:
-            return Built(True, n, skipped, str(e))
-        except Exception as e:  # the client library's own errors: transient until proven otherwise
-            return Built(True, n, skipped, f"{type(e).__name__}: {e}")
-        answers.append(((j - i) // 2, answer))
-        i = j
-    if all(a is None for _, a in answers):
-        return Built(True, n, skipped)
-    results: list[WriteResult] = []
-    for count, a in answers:
-        results.extend(a if a is not None else [WriteResult("", Outcome.CREATED)] * count)
-    return Built(True, n, skipped, results)
-
-
-def _action_ids(parts: list[bytes]) -> list[str]:
-    """The doc ids of a body's create actions (only needed when some doc was not created)."""
-    return [orjson.loads(action)["create"]["_id"] for action in parts[0:-1:2]]
-
-
-class BuildPool:
-    """``processes`` forked build processes; ``submit`` a block, get a future of its ``Built``.
-
-    With 0 processes a block is built and sent on ``store`` in one thread of this process (``inline``:
-    right away in the calling thread): the same path without the hand-off to another process, the
-    least CPU per line, one core; the thread keeps the reader free to scan while a bulk is out."""
-
-    def __init__(
-        self,
-        processes: int,
-        inputs: list[InputBuild],
-        config: ElasticsearchConfig,
-        batch: BatchConfig,
-        store: ElasticStore | None = None,
-        inline: bool = False,
-    ) -> None:
-        global _config, _max_docs, _max_bytes, _store
-        _inputs[:] = inputs
-        _config = config
-        _max_docs, _max_bytes = batch.max_docs, batch.max_bytes
-        self.processes = processes
-        self._pool: Executor | None = None
-        if not processes:
-            _store = store
-            if not inline:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipper-build")
-            return
-        self._pool = ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_init,
-            initargs=(os.getpid(),),
-        )
-        # Fork now, while the caller has no thread running (with the fork start method the pool
-        # starts every process on the first submit).
-        self._pool.submit(os.getpid).result()
-
-    def submit(self, block: Block) -> Future[Built]:
-        if self._pool is not None:
-            return self._pool.submit(build_block, block)
-        done: Future[Built] = Future()
-        try:
-            done.set_result(build_block(block))
-        except Exception as e:  # reported like a build process's failure
-            done.set_exception(e)
-        return done
-
-    def close(self) -> None:
-        """Stop now: a block still being sent is abandoned (its batch stays unacknowledged, so its
-        lines are read again after a restart; re-sent docs are duplicates, stored once)."""
-        if self._pool is None:
-            return
-        if isinstance(self._pool, ThreadPoolExecutor):
-            self._pool.shutdown(wait=False, cancel_futures=True)  # a daemon thread: it ends with us
-            return
-        processes = list(getattr(self._pool, "_processes", {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            p.join(5)
+def _build(block: Block) -> Built:
+    assert _context is not None, "called in a build process, after _init"
+    return _context.build(block)

@@ -8,7 +8,7 @@ Guarantees:
   with exponential backoff and full jitter, without limit while the shipper runs. REJECTED items go
   to the dead-letter table (durably) with the store's reason and count as handled. Nothing is
   dropped silently.
-- A store that has ``write_unless_all_created`` (Elasticsearch) is called through it: a batch that
+- A store with the ``FastWrite`` capability (Elasticsearch) is called through it: a batch that
   was all created costs no per-doc result objects.
 - Offsets are committed in order per file: a file's committed offset is the end of the longest
   prefix of its batches that are all acknowledged (Vector's ordered finalizer, Filebeat's registry).
@@ -31,7 +31,7 @@ import orjson
 
 from logstore.config.shipper import ShipperConfig
 from logstore.observe import log_event
-from logstore.protocol import Store
+from logstore.protocol import FastWrite, Store
 from logstore.types import Doc, Health, Outcome, StoreError, WriteResult
 from shipper import metrics
 from shipper.registry import Registry
@@ -52,11 +52,9 @@ class Batch:
     marks: dict[str, int] = field(default_factory=dict)  # fid -> end offset covered by this batch
     nbytes: int = 0
     opened: float = 0.0
-    # A block built and sent by a build process (shipper/parallel.py): its doc count, and the store's
-    # answer to that first attempt (when ``answered``).
-    ndocs: int = 0
-    answered: bool = False
-    answer: list[WriteResult] | str | None = None
+    # The store's answer to a first attempt made elsewhere (a block sent by shipper/parallel.py),
+    # where delivery starts; None: not sent yet.
+    first: list[WriteResult] | str | None = None
 
     def add_run(self, fid: str, path: str) -> None:
         """The docs appended next come from ``fid`` (at ``path``)."""
@@ -146,8 +144,8 @@ class Pipeline:
         # reading simply pauses during each bulk round trip.
         self.inline = config.workers == 0
         # Optional store capability (ElasticStore): None instead of one WriteResult per created doc.
-        self._write_fast: Callable[[list[Doc]], list[WriteResult] | None] | None = getattr(
-            store, "write_unless_all_created", None
+        self._write_fast: Callable[[list[Doc]], list[WriteResult] | None] | None = (
+            store.write_unless_all_created if isinstance(store, FastWrite) else None
         )
         self._workers = [
             threading.Thread(target=self._work, name=f"shipper-send-{i}", daemon=True)
@@ -244,16 +242,17 @@ class Pipeline:
     def block_done(
         self,
         b: Batch,
+        ndocs: int,
         sent: bool,
         answer: list[WriteResult] | str | None,
         rebuild: Callable[[], tuple[list[Doc], list[Event]]],
     ) -> bool:
-        """A build process's outcome for block ``b``: every doc created (``sent``, ``answer`` None)
-        acknowledges it; anything else hands its docs, built here, to the usual delivery, which
-        starts from ``answer`` (when sent) and owns the retries."""
+        """A block builder's outcome for block ``b`` of ``ndocs`` docs: every doc created (``sent``,
+        ``answer`` None) acknowledges it; anything else hands its docs, built here, to the usual
+        delivery, which starts from ``answer`` (when sent) and owns the retries."""
         if sent and answer is None:
-            self.sent += b.ndocs
-            metrics.SENT.inc(b.ndocs)
+            self.sent += ndocs
+            metrics.SENT.inc(ndocs)
             self._fail_since = None
             metrics.BATCH.observe(time.monotonic() - b.opened)
             self._commit(self.finalizer.ack(b.seq, b.marks))
@@ -263,8 +262,8 @@ class Pipeline:
         b.docs = docs
         b.offsets = [e[0] for e in events]
         # The answer is per doc of the body: it applies only to the very same docs.
-        b.answered = sent and (isinstance(answer, str) or len(docs) == b.ndocs)
-        b.answer = answer
+        if sent and (isinstance(answer, str) or len(docs) == ndocs):
+            b.first = answer
         if not self._hand_over_waiting(None):
             self._waiting.append(b)
             return False
@@ -400,38 +399,16 @@ class Pipeline:
         pending = list(range(len(b.docs)))
         attempt = 0
         while pending:
-            if b.answered:  # a build process sent the batch once already: start from its answer
-                answer, b.answered = b.answer, False
+            answer: list[WriteResult] | str | None
+            if b.first is not None:  # a block builder sent the batch once already: start from its answer
+                answer, b.first = b.first, None
             else:
                 answer = self._write(b.docs if attempt == 0 else [b.docs[i] for i in pending])
-            retry: list[int] = []
-            dead: list[tuple[int, str]] = []
             if answer is None:
                 self.sent += len(pending)
                 metrics.SENT.inc(len(pending))
                 break
-            if isinstance(answer, str):
-                retry = pending
-                reason = answer
-            else:
-                reason = ""
-                dups = 0
-                for i, r in zip(pending, answer, strict=True):
-                    o = r.outcome
-                    if o is Outcome.CREATED:
-                        continue
-                    if o is Outcome.DUPLICATE:
-                        dups += 1
-                    elif o is Outcome.REJECTED:
-                        dead.append((i, r.reason or "rejected"))
-                    else:
-                        retry.append(i)
-                        reason = r.reason or reason
-                done = len(pending) - len(retry) - len(dead)
-                self.sent += done
-                metrics.SENT.inc(done)
-                if dups:
-                    metrics.DUPLICATES.inc(dups)
+            retry, dead, reason = self._tally(pending, answer)
             if dead:
                 self._dead_letters(b, dead)
             pending = retry
@@ -459,6 +436,35 @@ class Pipeline:
         self._fail_since = None
         metrics.BATCH.observe(time.monotonic() - started)
         return True
+
+    def _tally(
+        self, pending: list[int], answer: list[WriteResult] | str
+    ) -> tuple[list[int], list[tuple[int, str]], str]:
+        """(to retry, dead letters with their reason, a reason to log) of the docs ``pending`` from
+        the store's ``answer`` to them; the done ones (created, duplicate) are counted here."""
+        if isinstance(answer, str):
+            return pending, [], answer
+        retry: list[int] = []
+        dead: list[tuple[int, str]] = []
+        reason = ""
+        dups = 0
+        for i, r in zip(pending, answer, strict=True):
+            o = r.outcome
+            if o is Outcome.CREATED:
+                continue
+            if o is Outcome.DUPLICATE:
+                dups += 1
+            elif o is Outcome.REJECTED:
+                dead.append((i, r.reason or "rejected"))
+            else:
+                retry.append(i)
+                reason = r.reason or reason
+        done = len(pending) - len(retry) - len(dead)
+        self.sent += done
+        metrics.SENT.inc(done)
+        if dups:
+            metrics.DUPLICATES.inc(dups)
+        return retry, dead, reason
 
     def _dead_letters(self, b: Batch, dead: list[tuple[int, str]]) -> None:
         items = []

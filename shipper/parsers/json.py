@@ -8,6 +8,7 @@
   warn, error, fatal; strings are lower-cased.
 - every field of the line stays in the doc as it is (nested objects stay nested).
 
+These rules live in ``line_meta`` only: the parser and the shipper's batch builder both call it.
 A line that is not a JSON object is shipped with its text in ``message`` and the ``parse_error`` tag.
 """
 
@@ -17,12 +18,15 @@ from typing import Any
 
 import orjson
 
-from shipper.parsers import INVALID_UTF8, PARSE_ERROR, Parsed, decode
+from shipper.parsers import INVALID_UTF8, PARSE_ERROR, Parsed, _time, decode
 from shipper.parsers._time import parse_any
 
 _NUM_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
 _TIME_KEYS = ("@timestamp", "time", "timestamp", "ts")
 _LEVEL_KEYS = ("level", "severity", "lvl")
+# ".000Z".."999Z" -> 0..999: one lookup checks the end of a canonical stamp and reads its ms.
+_MILLIS: dict[str, int] = {f".{n:03d}Z": n for n in range(1000)}
+_SEC_CACHE = _time._SEC_CACHE
 
 
 def level_name(value: Any) -> str | None:
@@ -44,10 +48,64 @@ def level_name(value: Any) -> str | None:
     return None
 
 
+def line_meta(
+    obj: dict[str, Any], text: bytes | str
+) -> tuple[int | None, str | None, str | None, str | None]:
+    """THE time, level and message rules of a JSON line (see the module docstring), in one place:
+    ``JsonParser.parse`` and the shipper's batch builder (``DocBuilder.build_many``) both call it.
+
+    ``obj`` is the line decoded, ``text`` the line (bytes only when they are valid UTF-8). Returns
+    ``(ts_ms, stamp, level, message)``: ``stamp`` is the line's own time string when it is already
+    canonical RFC 3339 UTC ms (= ``format_ms(ts_ms)``, so a caller need not format it), else None;
+    ``message`` is None when the line has a string ``message`` of its own.
+    """
+    # The common shapes first, without a call: a canonical stamp, a bunyan/pino level or none.
+    tv = obj.get("@timestamp")
+    if tv is None:
+        tv = obj.get("time")
+        if tv is None:
+            tv = obj.get("timestamp")
+            if tv is None:
+                tv = obj.get("ts")
+    stamp: str | None = None
+    ts: int | None = None
+    if type(tv) is str:
+        # "YYYY-MM-DDTHH:MM:SS" is only ever cached in that canonical shape, and ".mmmZ" must then
+        # be all that follows: two lookups validate the whole stamp.
+        sec = _SEC_CACHE.get(tv[:19])
+        ms = _MILLIS.get(tv[19:])
+        if sec is not None and ms is not None:
+            ts, stamp = sec * 1000 + ms, tv
+    if stamp is None and tv is not None:
+        for key in _TIME_KEYS:  # the first that parses
+            value = obj.get(key)
+            if value is not None:
+                ts = parse_any(value)
+                if ts is not None:
+                    break
+    lv = obj.get("level")
+    level = _NUM_LEVELS.get(lv) if type(lv) is int else None
+    if level is None and (lv is not None or "severity" in obj or "lvl" in obj):
+        if lv is not None:
+            level = level_name(lv)
+        if level is None:
+            for key in _LEVEL_KEYS:
+                if key in obj:
+                    level = level_name(obj[key])
+                    if level is not None:
+                        break
+    message: str | None = None
+    if type(obj.get("message")) is not str:
+        msg = obj.get("msg")
+        message = msg if type(msg) is str else text.decode() if isinstance(text, bytes) else text
+    return ts, stamp, level, message
+
+
 class JsonParser:
     def parse(self, line: bytes) -> Parsed:
         tags: tuple[str, ...] | None = None
         splice: bytes | None = line
+        text: bytes | str = line
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -66,28 +124,5 @@ class JsonParser:
             splice = None
         elif splice is not None:
             splice = line.strip()
-        ts = None
-        for key in _TIME_KEYS:
-            value = obj.get(key)
-            if value is not None:
-                ts = parse_any(value)
-                if ts is not None:
-                    break
-        level = None
-        value = obj.get("level")
-        if value is not None:
-            level = level_name(value)
-        if level is None:
-            for key in _LEVEL_KEYS:
-                if key in obj:
-                    level = level_name(obj[key])
-                    if level is not None:
-                        break
-        message: str | None
-        own = obj.get("message")
-        if type(own) is str:
-            message = None
-        else:
-            msg = obj.get("msg")
-            message = msg if type(msg) is str else decode(line)[0] if splice is None else line.decode()
+        ts, _, level, message = line_meta(obj, text)
         return obj, message, ts, level, tags, splice

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from logstore.elastic._store import _serializers
+from logstore.protocol import BodyWrite, FastWrite
 from logstore.types import Doc, Outcome, format_ts
 from shipper.build import ID_BLOCK, DocBuilder, Event, FileIds, doc_id, id_hasher
 from shipper.parsers import make_parser
@@ -113,3 +114,9 @@ def test_es_write_unless_all_created_is_none_only_when_all_created(es_store: Any
     again = es_store.write_unless_all_created(docs)
     assert again is not None
     assert [r.outcome for r in again] == [Outcome.DUPLICATE, Outcome.DUPLICATE, Outcome.CREATED]
+
+
+def test_the_shipper_fast_paths_are_store_capabilities(store: Any) -> None:
+    """Both backends offer FastWrite; only Elasticsearch offers BodyWrite (the shipper's blocks)."""
+    assert isinstance(store, FastWrite)
+    assert isinstance(store, BodyWrite) is (store.name == "elasticsearch")

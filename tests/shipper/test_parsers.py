@@ -236,24 +236,10 @@ _line_strategy = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines=st.lists(_line_strategy, max_size=8))
-def test_build_many_equals_build(lines: list[bytes]) -> None:
-    """The inlined JSON batch path makes exactly the docs the per-line path makes."""
-    b = DocBuilder(make_parser("json"), "h", "svc", {"env": "x"})
-    events = [(i * 100, i * 100 + 50, line.replace(b"\n", b""), ()) for i, line in enumerate(lines)]
-    many = b.build_many(id_hasher(FID), "/p.log", events, 1_700_000_000_000)
-    one = [b.build(id_hasher(FID), "/p.log", off, line, 1_700_000_000_000) for off, _, line, _ in events]
-    assert [(d.id, d.ts, d.source, d.raw, d.final) for d in many] == [
-        (d.id, d.ts, d.source, d.raw, d.final) for d in one
-    ]
-
-
-@settings(max_examples=300, deadline=None)
 @given(lines=st.lists(_line_strategy, max_size=8), day=st.integers(0, 3))
 def test_bulk_many_equals_bulk_lines_of_build_many(lines: list[bytes], day: int) -> None:
     """The build processes' path (body lines without docs) is byte for byte the docs' bulk body."""
-    from logstore.elastic._bulk import bulk_lines
-    from logstore.elastic._naming import IndexNamer
+    from logstore.elastic import IndexNamer, bulk_lines
 
     b = DocBuilder(make_parser("json"), "h", "svc", {"env": "x"})
     namer = IndexNamer("logs-{service.name}-%Y.%m.%d")
@@ -267,7 +253,7 @@ def test_bulk_many_equals_bulk_lines_of_build_many(lines: list[bytes], day: int)
 
 def test_bulk_many_defers_to_the_docs_when_the_index_name_needs_a_line_field() -> None:
     """An index pattern on a field of the line itself cannot be named from the input's fields: None."""
-    from logstore.elastic._naming import IndexNamer
+    from logstore.elastic import IndexNamer
 
     b = DocBuilder(make_parser("json"), "h", "svc", {})
     events = [(0, 10, b'{"app":"x","msg":"m"}', ())]
