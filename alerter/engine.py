@@ -26,7 +26,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
-from alerter.events import AlertEvent, AlertState, Notifier
+from alerter.events import AlertEvent, AlertState, Flushing, Notifier
 from alerter.machine import Observation, fail, step
 from alerter.render import fmt_value, logq_command, match_query, render_summary, window_text
 from alerter.rules.model import Rule
@@ -100,10 +100,10 @@ class Engine:
         self.conditions = build_conditions()
         self.instances: dict[str, dict[str, Instance]] = {}
         self.metas: dict[str, RuleMeta] = {}
-        # Workers evaluate disjoint rules; this lock guards the shared maps. The notifier has its
-        # own lock, so a slow channel (it may send inside submit/tick) never stalls evaluation.
+        # Workers evaluate disjoint rules; this lock guards the shared maps. The notifier is
+        # thread-safe on its own; under ``alerter run`` it is a DeliveryWorker whose submit only
+        # enqueues, so a slow channel never stalls evaluation.
         self._lock = threading.Lock()
-        self._notify_lock = threading.Lock()
         instances, metas = state.load()
         for inst in instances:
             self.instances.setdefault(inst.rule, {})[inst.fingerprint] = inst
@@ -401,8 +401,7 @@ class Engine:
         if events:
             for e in events:
                 EVENTS_SENT.labels(e.state).inc()
-            with self._notify_lock:
-                self.notifier.submit(events, at)
+            self.notifier.submit(events, at)
         if self.write_alert_docs:
             docs = [self._doc(t, o, at) for o in outcomes for t in o.transitions]
             if docs:
@@ -459,17 +458,14 @@ class Engine:
             return [i for per in self.instances.values() for i in per.values()], dict(self.metas)
 
     def tick_notifier(self, now: datetime) -> None:
-        with self._notify_lock:
-            self.notifier.tick(now)
+        self.notifier.tick(now)
 
     def flush_notifier(self, now: datetime) -> None:
         """Send what is pending without waiting out group_wait (``run --once``), where supported."""
-        flush = getattr(self.notifier, "flush", None)
-        with self._notify_lock:
-            if callable(flush):
-                flush(now)
-            else:
-                self.notifier.tick(now)
+        if isinstance(self.notifier, Flushing):
+            self.notifier.flush(now)
+        else:
+            self.notifier.tick(now)
 
 
 def expired(inst: Instance, now: datetime, retention: timedelta) -> bool:

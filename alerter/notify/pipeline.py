@@ -14,7 +14,9 @@ Guarantees:
   logged, never dropped without a trace.
 
 Sending is synchronous inside ``tick``: a channel that hangs holds the tick for at most its
-``timeout`` per attempt (refused connections and HTTP errors return at once).
+``timeout`` per attempt (refused connections and HTTP errors return at once). ``alerter run`` calls
+the pipeline only from its delivery thread (``alerter.notify.worker``), so that wait never reaches
+rule evaluation.
 """
 
 from __future__ import annotations
