@@ -123,13 +123,26 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     # Channel URLs are checked here rather than in the config model: importing apprise costs ~1 s,
     # which every logq start would otherwise pay.
-    errors = [*result.errors, *check_channels(config)]
+    errors = [*result.errors, *check_channels(config), *_check_templates(result.rules)]
     for e in errors:
         print(e, file=sys.stderr)
     if errors:
         return EXIT_USER
     print(f"{config.source}: ok; {len(result.rules)} rule(s) in {len(result.files)} file(s) ok")
     return 0
+
+
+def _check_templates(rules: Sequence[Any]) -> list[str]:
+    """Render every summary once against a sample: a template over its budget fails check."""
+    from alerter.render import check_summary
+
+    now = datetime.now(UTC)
+    errors = []
+    for rs in rules:
+        problem = check_summary(rs.rule, now)
+        if problem is not None:
+            errors.append(f"{rs.path}:{rs.line_of('summary')}: summary: {problem}")
+    return errors
 
 
 def _open(config: Config) -> Any:
