@@ -14,12 +14,14 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alerter.events import AlertEvent, Notifier
 from logstore.config import Config, ConfigError, load_config, parse_duration
 from logstore.observe import setup_logging
 from logstore.types import StoreError, datetime_to_ms, format_ts
+
+if TYPE_CHECKING:
+    from alerter.notify.worker import DeliveryWorker
 
 log = logging.getLogger("alerter")
 
@@ -54,29 +56,12 @@ def _common(top: bool = False) -> _ArgParser:
     return p
 
 
-class _LogNotifier:
-    """Stand-in until alerter.notify provides build_notifier: announces events in the log only."""
+def _notifier(config: Config, store: Any) -> DeliveryWorker:
+    """The notification pipeline on a delivery thread of its own (off the scheduler)."""
+    from alerter.notify import build_notifier
+    from alerter.notify.worker import DeliveryWorker
 
-    def submit(self, events: Sequence[AlertEvent], now: datetime) -> None:
-        for e in events:
-            log.warning(
-                "alert %s",
-                e.state,
-                extra={"rule": e.rule, "group": e.group, "summary": e.summary, "logq": e.logq},
-            )
-
-    def tick(self, now: datetime) -> None:
-        pass
-
-
-def _notifier(config: Config, store: Any) -> Notifier:
-    try:
-        from alerter.notify import build_notifier
-    except ImportError:
-        log.warning("alerter.notify is not available; alerts go to this log only")
-        return _LogNotifier()
-    notifier: Notifier = build_notifier(config, store)
-    return notifier
+    return DeliveryWorker(build_notifier(config, store))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,13 +123,26 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     # Channel URLs are checked here rather than in the config model: importing apprise costs ~1 s,
     # which every logq start would otherwise pay.
-    errors = [*result.errors, *check_channels(config)]
+    errors = [*result.errors, *check_channels(config), *_check_templates(result.rules)]
     for e in errors:
         print(e, file=sys.stderr)
     if errors:
         return EXIT_USER
     print(f"{config.source}: ok; {len(result.rules)} rule(s) in {len(result.files)} file(s) ok")
     return 0
+
+
+def _check_templates(rules: Sequence[Any]) -> list[str]:
+    """Render every summary once against a sample: a template over its budget fails check."""
+    from alerter.render import check_summary
+
+    now = datetime.now(UTC)
+    errors = []
+    for rs in rules:
+        problem = check_summary(rs.rule, now)
+        if problem is not None:
+            errors.append(f"{rs.path}:{rs.line_of('summary')}: summary: {problem}")
+    return errors
 
 
 def _open(config: Config) -> Any:
@@ -166,12 +164,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = _open(config)
     state = None
     engine = None
+    notifier = None
     try:
         state = open_state(config, store)
         factory = (lambda: _open(config)) if store.name == "sqlite" else None
+        notifier = _notifier(config, store)
         engine = Engine(
             store,
-            _notifier(config, store),
+            notifier,
             state,
             config.alerter,
             config_path=None if config.source == "<defaults>" else config.source,
@@ -183,6 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1 if any(m.failures for m in engine.metas.values() if m.rule in engine.rules) else 0
         return _serve(config, runner)
     finally:
+        if notifier is not None:
+            notifier.close(timeout=10)
         if engine is not None:
             engine.close()
         if state is not None:

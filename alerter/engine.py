@@ -26,12 +26,13 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
-from alerter.events import AlertEvent, AlertState, Notifier
+from alerter.events import AlertEvent, AlertState, Flushing, Notifier
 from alerter.machine import Observation, fail, step
-from alerter.render import fmt_value, logq_command, match_query, render_summary, window_text
+from alerter.render import logq_command, match_query, render_summary, summary_context
 from alerter.rules.model import Rule
 from alerter.schedule import window_for
 from alerter.state import Instance, RuleMeta, StateStore, fingerprint
+from alerter.templates import TemplateLimit, refused
 from logstore.coalesce import coalesce
 from logstore.config.alerter import AlerterConfig
 from logstore.observe import log_event
@@ -100,10 +101,10 @@ class Engine:
         self.conditions = build_conditions()
         self.instances: dict[str, dict[str, Instance]] = {}
         self.metas: dict[str, RuleMeta] = {}
-        # Workers evaluate disjoint rules; this lock guards the shared maps. The notifier has its
-        # own lock, so a slow channel (it may send inside submit/tick) never stalls evaluation.
+        # Workers evaluate disjoint rules; this lock guards the shared maps. The notifier is
+        # thread-safe on its own; under ``alerter run`` it is a DeliveryWorker whose submit only
+        # enqueues, so a slow channel never stalls evaluation.
         self._lock = threading.Lock()
-        self._notify_lock = threading.Lock()
         instances, metas = state.load()
         for inst in instances:
             self.instances.setdefault(inst.rule, {})[inst.fingerprint] = inst
@@ -207,6 +208,8 @@ class Engine:
             known = self.instances.setdefault(rule.name, {})
         meta.last_eval = at
         meta.last_duration = seconds
+        if not out.error and (why := refused(rule.summary)) is not None:
+            out.error = f"summary template: {why}"
         if out.error or out.evaluation is None:
             out.error = out.error or "no result"
             EVALUATIONS.labels("error").inc()
@@ -225,11 +228,25 @@ class Engine:
                 groups_total=ev.groups_total,
             )
         meta.extra["truncated"] = ev.truncated
-        if meta.failures and meta.meta_alerted:
+        recovered = bool(meta.failures and meta.meta_alerted)
+        try:
+            self._observe(rule, ev, at, out, known)
+        except TemplateLimit as e:
+            # A summary over its budget fails this rule alone, like a query the store refuses.
+            out.events.clear()
+            out.error = f"summary template: {e}"
+            self._failed(rule, out, at, meta, known)
+            return
+        if recovered:
             out.events.append(self._meta_event(rule, out, at, meta, "resolved"))
         meta.failures = 0
         meta.meta_alerted = False
         meta.last_error = ""
+
+    def _observe(
+        self, rule: Rule, ev: Evaluation, at: datetime, out: RuleOutcome, known: dict[str, Instance]
+    ) -> None:
+        """Step every group the evaluation saw, and every known group it did not see."""
         seen: set[str] = set()
         for sample in ev.samples:
             fp = fingerprint(rule.name, sample.group)
@@ -297,21 +314,16 @@ class Engine:
     def _context(
         self, rule: Rule, inst: Instance, state: str, out: RuleOutcome, sample: Sample | None
     ) -> dict[str, Any]:
-        return {
-            "rule": rule.name,
-            "state": state,
-            "value": fmt_value(inst.value),
-            "raw_value": inst.value,
-            "count": sample.count if sample is not None else 0,
-            "values": dict(sample.values) if sample is not None else {},
-            "threshold": rule.threshold_text(),
-            "group": dict(inst.group),
-            "window": window_text(rule),
-            "window_start": format_ts(datetime_to_ms(out.window.start)),
-            "window_end": format_ts(datetime_to_ms(out.window.end)),
-            "severity": rule.severity,
-            "labels": dict(rule.labels),
-        }
+        return summary_context(
+            rule,
+            state,
+            inst.value,
+            dict(inst.group),
+            out.window.start,
+            out.window.end,
+            count=sample.count if sample is not None else 0,
+            values=dict(sample.values) if sample is not None else {},
+        )
 
     def _event(
         self,
@@ -401,8 +413,7 @@ class Engine:
         if events:
             for e in events:
                 EVENTS_SENT.labels(e.state).inc()
-            with self._notify_lock:
-                self.notifier.submit(events, at)
+            self.notifier.submit(events, at)
         if self.write_alert_docs:
             docs = [self._doc(t, o, at) for o in outcomes for t in o.transitions]
             if docs:
@@ -459,17 +470,14 @@ class Engine:
             return [i for per in self.instances.values() for i in per.values()], dict(self.metas)
 
     def tick_notifier(self, now: datetime) -> None:
-        with self._notify_lock:
-            self.notifier.tick(now)
+        self.notifier.tick(now)
 
     def flush_notifier(self, now: datetime) -> None:
         """Send what is pending without waiting out group_wait (``run --once``), where supported."""
-        flush = getattr(self.notifier, "flush", None)
-        with self._notify_lock:
-            if callable(flush):
-                flush(now)
-            else:
-                self.notifier.tick(now)
+        if isinstance(self.notifier, Flushing):
+            self.notifier.flush(now)
+        else:
+            self.notifier.tick(now)
 
 
 def expired(inst: Instance, now: datetime, retention: timedelta) -> bool:

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from logstore.types import Health
 
 AlertState = Literal["firing", "resolved", "nodata", "error"]
 
@@ -44,3 +47,17 @@ class Notifier(Protocol):
     def tick(self, now: datetime) -> None:
         """Flush due groups, retries and digests. Called by the engine at least once a second."""
         ...
+
+
+@runtime_checkable
+class Flushing(Protocol):
+    """A notifier that can send everything pending now, without waiting out its timers (``--once``)."""
+
+    def flush(self, now: datetime | None = None) -> None: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A notifier that reports the health of its channels."""
+
+    def health(self) -> Health: ...

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shlex
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import Template
-
-from alerter.rules.model import TEMPLATES, RatioCondition, Rule
+from alerter.rules.model import RatioCondition, Rule
+from alerter.templates import TemplateLimit, render
 from logstore.config import format_duration
 from logstore.types import datetime_to_ms, format_ts
 
@@ -22,15 +20,13 @@ def fmt_value(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-@lru_cache(maxsize=4096)
-def _template(source: str) -> Template:
-    # Compiling costs ~3 ms; a busy tick renders hundreds of summaries from a few templates.
-    return TEMPLATES.from_string(source)
-
-
 def render_summary(rule: Rule, context: dict[str, Any]) -> str:
+    """The rule's summary, one line. TemplateLimit (over the time budget or the output cap) fails
+    the rule; any other render error falls back to a plain summary, so the alert still goes out."""
     try:
-        text = _template(rule.summary).render(**context)
+        text = render(rule.summary, context)
+    except TemplateLimit:
+        raise
     except Exception as e:  # a template that fails at render time must not stop the alert
         text = (
             f"{rule.name}: {context.get('value')} {context.get('threshold')} (summary template failed: {e})"
@@ -67,3 +63,45 @@ def logq_command(config_path: str | None, query: str, start: datetime, end: date
 
 def window_text(rule: Rule) -> str:
     return format_duration(rule.window)
+
+
+def summary_context(
+    rule: Rule,
+    state: str,
+    value: float | None,
+    group: dict[str, Any],
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    count: int = 0,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The names a summary template sees (the README's rule reference lists them)."""
+    return {
+        "rule": rule.name,
+        "state": state,
+        "value": fmt_value(value),
+        "raw_value": value,
+        "count": count,
+        "values": values or {},
+        "threshold": rule.threshold_text(),
+        "group": group,
+        "window": window_text(rule),
+        "window_start": format_ts(datetime_to_ms(window_start)),
+        "window_end": format_ts(datetime_to_ms(window_end)),
+        "severity": rule.severity,
+        "labels": dict(rule.labels),
+    }
+
+
+def check_summary(rule: Rule, now: datetime) -> str | None:
+    """Render the summary once against a sample (every group field set): None, or what is wrong."""
+    group = {f: "example" for f in rule.group_by}
+    context = summary_context(rule, "firing", 1.0, group, now - rule.window, now, count=1)
+    try:
+        render(rule.summary, context)
+    except TemplateLimit as e:
+        return str(e)
+    except Exception:  # depends on values only a real evaluation has; it falls back at run time
+        return None
+    return None

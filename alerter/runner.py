@@ -22,6 +22,7 @@ from pathlib import Path
 from prometheus_client import Counter, Gauge
 
 from alerter.engine import Engine
+from alerter.events import Reporting
 from alerter.rules.loader import RuleSource, cross_checks, parse_rule_file, rule_files
 from alerter.rules.model import Rule
 from alerter.schedule import next_tick
@@ -136,10 +137,9 @@ class Runner:
         self._stop.set()
 
     def health(self) -> Health:
-        notifier_health = getattr(self.engine.notifier, "health", None)
-        if callable(notifier_health):
-            h = notifier_health()
-            if isinstance(h, Health) and not h.ok:
+        if isinstance(self.engine.notifier, Reporting):
+            h = self.engine.notifier.health()
+            if not h.ok:
                 return h
         _, metas = self.engine.snapshot()
         failing = sorted(m.rule for m in metas.values() if m.failures and m.rule in self.engine.rules)

@@ -3,7 +3,9 @@
 - firing / nodata / error: due once per (state, started_at), then again every ``repeat_interval``
   (repeat k is the k-th interval since ``started_at``; the slot id carries k so replicas agree);
 - resolved: due once, only if ``send_resolved`` and the alert's firing was notified on that channel;
-  otherwise the alert leaves its group silently (counted).
+  otherwise the alert leaves its group silently (counted). Except: a resolved alert whose firing
+  failed to reach the channel (``unreported_since``) is due once whatever ``send_resolved`` says,
+  so an incident that began and ended during an outage is still reported.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class DedupStage:
         if event.state == "resolved":
             if last is not None and last.state == "resolved" and last.started_at == event.started_at:
                 return Decision("drop", reason="duplicate")
+            fired = last is not None and last.state != "resolved" and last.started_at == event.started_at
+            if event.extra.get("unreported_since") and not fired:
+                # It fired and resolved while the channel was down: this is its only message.
+                return Decision("send", Slot(channel, event.fingerprint, "resolved", event.started_at, 0))
             if not self._config.send_resolved:
                 return Decision("drop", reason="resolved_unsent")
             if last is None or last.state == "resolved":

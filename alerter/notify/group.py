@@ -8,6 +8,7 @@ collect its siblings; a group that was already notified sends changes at most ev
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,15 @@ class Grouper:
             group = Group(key, channel, fields, {}, next_flush=event.at + self._config.group_wait)
             groups[key] = group
         prev = group.alerts.get(event.fingerprint)
+        if (
+            event.state == "resolved"
+            and prev is not None
+            and prev.state != "resolved"
+            and prev.extra.get("undelivered")
+        ):
+            # The incident's FIRING never got through (the channel was down): its RESOLVED must
+            # say that it fired at all, and must go out even without send_resolved.
+            event = replace(event, extra={**event.extra, "unreported_since": prev.started_at.isoformat()})
         group.alerts[event.fingerprint] = event
         changed = prev is None or prev.state != event.state or prev.started_at != event.started_at
         if changed and group.last_flush is not None and group.attempts == 0:

@@ -61,6 +61,11 @@ def render_alert(e: AlertEvent) -> str:
     lines.append(f"window: {_ts(e.window_start)} .. {_ts(e.window_end)}")
     if e.state != "resolved":
         lines.append(f"since: {_ts(e.started_at)}")
+    elif e.extra.get("unreported_since"):
+        lines.append(
+            f"fired at {_ts(e.started_at)} and resolved at {_ts(e.at)}; the FIRING message could not be"
+            " delivered then"
+        )
     else:
         lines.append(f"resolved at: {_ts(e.at)} (firing since {_ts(e.started_at)})")
     if e.labels:

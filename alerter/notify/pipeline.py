@@ -14,7 +14,9 @@ Guarantees:
   logged, never dropped without a trace.
 
 Sending is synchronous inside ``tick``: a channel that hangs holds the tick for at most its
-``timeout`` per attempt (refused connections and HTTP errors return at once).
+``timeout`` per attempt (refused connections and HTTP errors return at once). ``alerter run`` calls
+the pipeline only from its delivery thread (``alerter.notify.worker``), so that wait never reaches
+rule evaluation.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from alerter.events import AlertEvent
@@ -333,13 +335,24 @@ class NotificationPipeline:
             self._unrecorded.pop(0)
 
     def _failed(self, outs: list[Outgoing], channel: str, reason: str, now: datetime) -> None:
-        """Keep the alerts (and our claims) and retry the groups with exponential backoff."""
+        """Keep the alerts, release our claims (not delivered: nobody may presume them sent), mark
+        the alerts as failed once, and retry the groups with exponential backoff."""
         metrics.SEND_FAILURES.labels(channel).inc()
+        slots = [slot for out in outs for _, slot in out.items]
+        if slots:
+            try:
+                self._state.release(slots, self._owner)
+            except Exception as e:  # the lease still ends the claim; a peer then presumes it sent
+                log_event(log, "could not release claims after a failed send", logging.WARNING, error=_err(e))
         for out in outs:
             g = out.group
             g.attempts += 1
             g.failing_since = g.failing_since or now
             g.next_flush = now + self._backoff.delay(g.attempts)
+            for event, _ in out.items:
+                if event.state != "resolved" and not event.extra.get("undelivered"):
+                    # Remembered so that a RESOLVED replacing it still reports the incident.
+                    g.alerts[event.fingerprint] = replace(event, extra={**event.extra, "undelivered": True})
         log_event(
             log,
             "notification failed; will retry",

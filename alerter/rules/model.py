@@ -13,16 +13,14 @@ from typing import Any, Literal
 
 from croniter import croniter
 from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from alerter.templates import TEMPLATES
 from logstore.config.types import Duration, Strict, StrList, format_duration
 from logstore.query import QueryError, parse_query
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
-
-TEMPLATES = SandboxedEnvironment(autoescape=False)
 
 
 def _check_query(text: str) -> str:

@@ -3,8 +3,11 @@
 Guarantees every backend keeps:
 - ``claim`` is atomic across processes sharing the backend: for one slot id exactly one owner gets
   MINE until it marks the slot sent or its lease runs out (then exactly one other owner may take it).
-- The notification log (``last_sent``) only ever contains delivered notifications, written after
-  delivery; a crash between delivery and ``mark_sent`` re-sends once (at-least-once, never lost).
+- The notification log (``last_sent``) holds delivered notifications and live or abandoned claims:
+  a failed send releases its claim, so an unsent claim whose owner died is presumed delivered (the
+  owner died during or after its send). A FIRING is never sent twice inside repeat_interval and a
+  RESOLVED follows it. The one window: an owner killed between its claim and the start of its send
+  leaves that notification unsent until the alert's next repeat (or its RESOLVED).
 - Pending groups are written through on every change, so a restart resumes every timer.
 """
 
@@ -57,6 +60,10 @@ class NotifyState(Protocol):
     def last_sent(self, channel: str, fingerprint: str) -> SentEntry | None: ...
 
     def claim(self, slot: Slot, owner: str, now: datetime, lease: timedelta) -> Claim: ...
+
+    def release(self, slots: Sequence[Slot], owner: str) -> None:
+        """Give up ``owner``'s unsent claims after a failed send, so that nobody presumes them sent."""
+        ...
 
     def mark_sent(self, slots: Sequence[Slot], owner: str, now: datetime) -> None: ...
 

@@ -187,15 +187,19 @@ class ElasticNotifyState:
                 self._kind("slot"),
                 {"term": {"notify.channel": channel}},
                 {"term": {"notify.fingerprint": fingerprint}},
-                {"exists": {"field": "notify.sent_at"}},
             ],
-            sort=[{"notify.sent_at": "desc"}],
+            # Unsent slots count too: a live claim, or one whose owner died during or after its
+            # send (presumed delivered). Failed sends release their claims (see ``release``).
+            sort=[{"notify.claimed_at": "desc"}],
             size=1,
         )
         if not hits:
             return None
         n = hits[0]["_source"]["notify"]
-        return SentEntry(n["state"], _dt(n["started_at"]), int(n["repeat"]), _dt(n["sent_at"]))
+        at = n.get("sent_at")
+        return SentEntry(
+            n["state"], _dt(n["started_at"]), int(n["repeat"]), _dt(at if at is not None else n["claimed_at"])
+        )
 
     def _slot_body(self, slot: Slot, owner: str, now: datetime) -> dict[str, Any]:
         return {
@@ -224,15 +228,41 @@ class ElasticNotifyState:
         until = _dt(held["claimed_at"]) + lease
         if held["owner"] != owner and until > now:
             return Claim(ClaimOutcome.TAKEN, until)
+        abandoned = held["owner"] != owner
+        if abandoned:
+            # Its owner died holding it, after or during the send (a failed send releases its
+            # claim): presume it was delivered, as of the claim, rather than send it twice.
+            body = {**held, "sent_at": held["claimed_at"]}
         # Ours (renewing the lease on a retry) or abandoned: compare-and-set so one taker wins.
         try:
             self._put(doc_id, body, if_seq_no=got["_seq_no"], if_primary_term=got["_primary_term"])
-            return Claim(ClaimOutcome.MINE)
+            return Claim(ClaimOutcome.SENT if abandoned else ClaimOutcome.MINE)
         except ConflictError:
             again = self._es.get(index=self._index, id=doc_id)["_source"]["notify"]
             if again.get("sent_at") is not None:
                 return Claim(ClaimOutcome.SENT)
             return Claim(ClaimOutcome.TAKEN, _dt(again["claimed_at"]) + lease)
+
+    def release(self, slots: Sequence[Slot], owner: str) -> None:
+        for slot in slots:
+            doc_id = f"notify-slot-{slot.id}"
+            try:
+                got = self._es.get(index=self._index, id=doc_id)
+            except NotFoundError:
+                continue
+            held = got["_source"]["notify"]
+            if held["owner"] != owner or held.get("sent_at") is not None:
+                continue
+            try:
+                self._es.delete(
+                    index=self._index,
+                    id=doc_id,
+                    if_seq_no=got["_seq_no"],
+                    if_primary_term=got["_primary_term"],
+                    refresh="true",
+                )
+            except (ConflictError, NotFoundError):
+                pass  # taken over or already gone: not ours to release any more
 
     def mark_sent(self, slots: Sequence[Slot], owner: str, now: datetime) -> None:
         for slot in slots:

@@ -164,10 +164,13 @@ class SqliteNotifyState:
 
     def last_sent(self, channel: str, fingerprint: str) -> SentEntry | None:
         with self._lock:
+            # An unsent row is a live claim (a peer is sending) or one whose owner died during or
+            # after its send (presumed delivered): either way not to be sent again. Failed sends
+            # release their claims, so they are not here.
             row = self._db.execute(
-                "SELECT state, started_at, repeat, sent_at FROM alerter_notifications"
-                " WHERE channel = ? AND fingerprint = ? AND sent_at IS NOT NULL"
-                " ORDER BY sent_at DESC LIMIT 1",
+                "SELECT state, started_at, repeat, coalesce(sent_at, claimed_at) AS at"
+                " FROM alerter_notifications WHERE channel = ? AND fingerprint = ?"
+                " ORDER BY at DESC LIMIT 1",
                 (channel, fingerprint),
             ).fetchone()
         if row is None:
@@ -188,15 +191,28 @@ class SqliteNotifyState:
             got_owner, claimed_at, sent_at = got
             if sent_at is not None:
                 return Claim(ClaimOutcome.SENT)
-            until = from_ts(claimed_at) + lease
-            if got_owner == owner or until <= now:
-                # Ours (a retry renews the lease) or abandoned by a dead peer: take it.
+            if got_owner == owner:
+                # Ours: a retry renews the lease.
                 db.execute(
-                    "UPDATE alerter_notifications SET owner = ?, claimed_at = ? WHERE slot_id = ?",
-                    (owner, ts(now), slot.id),
+                    "UPDATE alerter_notifications SET claimed_at = ? WHERE slot_id = ?", (ts(now), slot.id)
                 )
                 return Claim(ClaimOutcome.MINE)
+            until = from_ts(claimed_at) + lease
+            if until <= now:
+                # Its owner died holding it, after or during the send (a failed send releases its
+                # claim): presume it was delivered, as of the claim, rather than send it twice.
+                db.execute(
+                    "UPDATE alerter_notifications SET sent_at = claimed_at WHERE slot_id = ?", (slot.id,)
+                )
+                return Claim(ClaimOutcome.SENT)
             return Claim(ClaimOutcome.TAKEN, until)
+
+    def release(self, slots: Sequence[Slot], owner: str) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM alerter_notifications WHERE slot_id = ? AND owner = ? AND sent_at IS NULL",
+                [(slot.id, owner) for slot in slots],
+            )
 
     def mark_sent(self, slots: Sequence[Slot], owner: str, now: datetime) -> None:
         with self._tx() as db:

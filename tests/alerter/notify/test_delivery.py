@@ -107,3 +107,26 @@ def test_one_channel_down_other_channel_gets_exactly_one(
         assert len(recv.delivered) == 1 and len(smtp.messages) == 1
     finally:
         recv.stop()
+
+
+def test_incident_that_fired_and_resolved_during_an_outage_is_reported_once(
+    make_pipeline: PipelineFactory, clock: Clock, sender: Any
+) -> None:
+    """FIRING fails (channel down), the alert resolves, the channel recovers: one message with both times."""
+    for send_resolved in (True, False):
+        sender.sent.clear()
+        p = make_pipeline(notify_config(send_resolved=send_resolved), owner=f"o{send_resolved}")
+        fp_group = {"host.name": f"web-{send_resolved}"}
+        start = clock.now
+        sender.fail.add("oncall")
+        p.submit([make_event(group=fp_group, at=start, started_at=start)], start)
+        run(p, clock, 120)
+        assert sender.to("oncall") == []
+        p.submit([make_event(group=fp_group, state="resolved", at=clock.now, started_at=start)], clock.now)
+        run(p, clock, 180)
+        sender.fail.discard("oncall")
+        run(p, clock, 1800)
+        sent = sender.to("oncall")
+        assert len(sent) == 1, [s.title for s in sent]
+        assert sent[0].title.startswith("[CRITICAL] RESOLVED"), sent[0].title
+        assert "fired at" in sent[0].body and "could not be delivered" in sent[0].body

@@ -1,5 +1,5 @@
 """High availability: two notifiers on one Elasticsearch state index (osmem) send each notification once,
-and when one dies after claiming, the other takes over after the lease."""
+and when one dies holding a claim, the other presumes it delivered (no FIRING twice; the RESOLVED follows)."""
 
 from __future__ import annotations
 
@@ -74,24 +74,52 @@ def test_two_alerters_send_each_notification_once(
     ]
 
 
-def test_survivor_takes_over_a_dead_replicas_claim_after_the_lease(
+class DeliversThenDies:
+    """Stands for a process killed after delivering a message and before recording it (kill -9)."""
+
+    def send(self, channel: Channel, title: str, body: str, kind: str) -> SendResult:
+        result = AppriseSender().send(channel, title, body, kind)
+        assert result.ok
+        raise Died
+
+
+def test_dead_replicas_claim_is_presumed_delivered_no_firing_twice(
     es_store: Any, es_store_config: StoreConfig, webhook: WebhookReceiver, clock: Clock
 ) -> None:
-    """A claims and dies before sending; B waits out A's lease (2m) and delivers exactly once."""
+    """A delivers FIRING and dies before recording it; after A's lease B does not send FIRING again."""
     url = f"json://{webhook.url}/hook"
-    a = _pipeline(es_store, es_store_config, url, "A", clock, sender=DyingSender())
+    a = _pipeline(es_store, es_store_config, url, "A", clock, sender=DeliversThenDies())
     b = _pipeline(es_store, es_store_config, url, "B", clock)
     for p in (a, b):
         p.submit([make_event()], T0)
     clock.advance(30)
     with pytest.raises(Died):
         a.tick(clock.now)
-    _tick_all([b], clock, 119)
-    assert webhook.delivered == []
-    _tick_all([b], clock, 2)
     assert len(webhook.delivered) == 1
-    _tick_all([b], clock, 900, step=5)
+    _tick_all([b], clock, 900, step=5)  # well past the 2m lease, inside the 4h repeat_interval
     assert len(webhook.delivered) == 1
+
+
+def test_resolved_after_a_dead_replicas_delivery_is_still_sent(
+    es_store: Any, es_store_config: StoreConfig, webhook: WebhookReceiver, clock: Clock
+) -> None:
+    """A delivers FIRING and dies; the alert resolves inside A's lease: B sends the RESOLVED."""
+    url = f"json://{webhook.url}/hook"
+    a = _pipeline(es_store, es_store_config, url, "A", clock, sender=DeliversThenDies())
+    b = _pipeline(es_store, es_store_config, url, "B", clock)
+    for p in (a, b):
+        p.submit([make_event()], T0)
+    clock.advance(30)
+    with pytest.raises(Died):
+        a.tick(clock.now)
+    clock.advance(20)
+    b.submit([make_event(state="resolved", at=clock.now, started_at=T0)], clock.now)
+    _tick_all([b], clock, 600, step=5)
+    titles = [d.json()["title"] for d in webhook.delivered]
+    assert titles == [
+        "[CRITICAL] FIRING nginx-502-storm host.name=web1",
+        "[CRITICAL] RESOLVED nginx-502-storm host.name=web1",
+    ]
 
 
 def test_state_store_outage_delays_but_never_loses_or_doubles(

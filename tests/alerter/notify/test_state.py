@@ -50,21 +50,30 @@ def test_claim_is_exclusive_until_sent(states: tuple[NotifyState, NotifyState]) 
     assert b.claim(_slot(), "B", T0 + timedelta(hours=1), LEASE).outcome is ClaimOutcome.SENT
 
 
-def test_expired_claim_is_taken_over_by_exactly_one(states: tuple[NotifyState, NotifyState]) -> None:
-    """A claim older than the lease without a sent mark goes to the next claimer, and only to it."""
+def test_expired_claim_is_presumed_sent_and_a_released_one_is_taken(
+    states: tuple[NotifyState, NotifyState],
+) -> None:
+    """A claim past its lease without a sent mark is presumed delivered (SENT); a released one goes to B."""
     a, b = states
-    assert a.claim(_slot(), "A", T0, LEASE).outcome is ClaimOutcome.MINE
+    assert a.claim(_slot(0), "A", T0, LEASE).outcome is ClaimOutcome.MINE
     later = T0 + LEASE + timedelta(seconds=1)
-    assert b.claim(_slot(), "B", later, LEASE).outcome is ClaimOutcome.MINE
-    assert a.claim(_slot(), "A", later, LEASE).outcome is ClaimOutcome.TAKEN
+    assert b.claim(_slot(0), "B", later, LEASE).outcome is ClaimOutcome.SENT
+    assert b.last_sent("oncall", "fp1") == SentEntry("firing", T0, 0, T0)
+    assert a.claim(_slot(1), "A", T0, LEASE).outcome is ClaimOutcome.MINE
+    a.release([_slot(1)], "A")
+    assert b.claim(_slot(1), "B", T0 + timedelta(seconds=1), LEASE).outcome is ClaimOutcome.MINE
+    assert a.claim(_slot(1), "A", T0 + timedelta(seconds=2), LEASE).outcome is ClaimOutcome.TAKEN
 
 
 def test_last_sent_returns_the_latest_delivered_notification(states: tuple[NotifyState, NotifyState]) -> None:
-    """The log answers the newest sent entry per channel and fingerprint; claims alone do not count."""
+    """The log answers the newest entry per channel and fingerprint; a released claim does not count."""
     a, b = states
     assert a.last_sent("oncall", "fp1") is None
     a.claim(_slot(0), "A", T0, LEASE)
+    a.release([_slot(0)], "A")
     assert b.last_sent("oncall", "fp1") is None
+    a.claim(_slot(0), "A", T0, LEASE)
+    assert b.last_sent("oncall", "fp1") == SentEntry("firing", T0, 0, T0)  # in flight: not to resend
     a.mark_sent([_slot(0)], "A", T0)
     a.mark_sent([_slot(1)], "A", T0 + timedelta(hours=4))
     assert b.last_sent("oncall", "fp1") == SentEntry("firing", T0, 1, T0 + timedelta(hours=4))
