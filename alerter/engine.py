@@ -424,7 +424,9 @@ class Engine:
         ms = datetime_to_ms(at)
         doc_id = hashlib.sha256(f"{t.rule}|{inst.fingerprint}|{inst.state}|{ms}".encode()).hexdigest()[:32]
         rule = self.rules.get(t.rule)
-        group_text = ", ".join(f"{k}={v}" for k, v in sorted(inst.group.items()))
+        group_text = ", ".join(
+            f"{k}={'(missing)' if v is None else v}" for k, v in sorted(inst.group.items())
+        )
         source: dict[str, Any] = {
             "@timestamp": format_ts(ms),
             "message": f"{t.rule} {t.previous} -> {inst.state}" + (f" ({group_text})" if group_text else ""),

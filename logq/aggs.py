@@ -69,7 +69,7 @@ def render_count_by(
     if fmt == "json":
         lines = []
         for r in rows:
-            obj = {f: r.group.get(f) for f in fields}
+            obj = {f: MISSING if r.group.get(f) is None else r.group.get(f) for f in fields}
             lines.append(dumps({**obj, "count": r.count, "share": _share(r.count, result.total)}).decode())
         if rest:
             obj = {f: rest_label for f in fields}

@@ -26,7 +26,8 @@ def _ts(dt: datetime) -> str:
 
 
 def _fields(d: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in d.items())
+    # None is the group of docs that lack the field (as logq's --count-by shows it).
+    return " ".join(f"{k}={'(missing)' if v is None else v}" for k, v in d.items())
 
 
 def _value(v: float | None) -> str:

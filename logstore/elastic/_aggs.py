@@ -71,8 +71,6 @@ class AggPlan:
     # value instead of the composite ``body``, which goes out only if that belief proves wrong.
     known: list[Any] | None = None
     known_body: dict[str, Any] | None = None
-    check_body: dict[str, Any] | None = None  # counts docs with the field but no known value
-    checking: bool = False
 
     def page_size(self) -> int:
         return min(COMPOSITE_PAGE_MAX, max(COMPOSITE_PAGE_MIN, self.req.group_limit + 1))
@@ -86,10 +84,10 @@ class KnownGroups:
 
     Why: on osmem-server a ``composite``/``terms`` grouping reads the field's value of every matching
     doc (as costly as one more metric), while one ``term`` filter per known value is answered from the
-    inverted index. The belief is checked: the filters' ``other`` bucket (free) counts docs matching no
-    known value; when it is not empty, a second small search counts those that have the field at all
-    (docs without it are not a group), and if any exist the composite search runs after all. So results
-    stay exact either way; only a doc without the field or a new value costs round trips. Values
+    inverted index. Docs without the field form a group of their own (value None, as SQLite and logq
+    group them), remembered like any value. The belief is checked: the filters' ``other`` bucket
+    (free) counts docs matching no known value; when it is not empty, the composite search runs after
+    all. So results stay exact either way; only a new value costs a round trip. Values
     vanish from the belief only when the set grows past ``KNOWN_GROUPS_MAX`` and is replaced by the
     latest complete answer.
     """
@@ -101,7 +99,9 @@ class KnownGroups:
         return self._values.get(key)
 
     def learn(self, key: tuple[str, ...], values: set[Any]) -> None:
-        if not values or not all(isinstance(v, str) for v in values):
+        # None stands for the docs without the field (a filter of its own); anything but strings
+        # and None is not a keyword group value.
+        if not values or not all(v is None or isinstance(v, str) for v in values):
             return
         union = set(self._values.get(key, ())) | values
         if len(union) > KNOWN_GROUPS_MAX:
@@ -111,7 +111,7 @@ class KnownGroups:
             return
         if len(self._values) > 1024:
             self._values.clear()
-        self._values[key] = sorted(union)
+        self._values[key] = sorted(union, key=lambda v: (v is None, v or ""))
 
 
 def _numeric(types: frozenset[str]) -> bool:
@@ -218,7 +218,7 @@ def plan(req: AggRequest, index: str, types: TypeLookup, known: list[Any] | None
         for i, f in enumerate(req.group_by):
             name = f"g{i}"
             p.sources.append(name)
-            sources.append({name: {"terms": {"field": f}}})
+            sources.append({name: {"terms": {"field": f, "missing_bucket": True}}})
         if req.interval:
             sources.append(
                 {"b": {"date_histogram": {"field": TIMESTAMP_FIELD, "fixed_interval": f"{req.interval}ms"}}}
@@ -230,21 +230,18 @@ def plan(req: AggRequest, index: str, types: TypeLookup, known: list[Any] | None
         by = known_field(req, types)
         if known and by is not None and len(known) <= KNOWN_GROUPS_MAX:
             p.known = list(known)
+            missing = {"bool": {"must_not": {"exists": {"field": by}}}}
             filters: dict[str, Any] = {
-                "filters": {"filters": {f"k{i}": {"term": {by: v}} for i, v in enumerate(known)}}
+                "filters": {
+                    "filters": {
+                        f"k{i}": missing if v is None else {"term": {by: v}} for i, v in enumerate(known)
+                    }
+                }
             }
             if metric_aggs:
                 filters["aggs"] = metric_aggs
             filters["filters"]["other_bucket_key"] = "_other"
             p.known_body = {**body, "aggs": {"known": filters}}
-            # (An ``exists`` filter in the first search would cost ~8 % of it on osmem, every time.)
-            unknown = {"bool": {"filter": [{"exists": {"field": by}}], "must_not": [{"terms": {by: known}}]}}
-            p.check_body = {
-                "size": 0,
-                "track_total_hits": False,
-                "query": query,
-                "aggs": {"unknown": {"filter": unknown}},
-            }
     elif req.interval:
         hist: dict[str, Any] = {
             "date_histogram": {
@@ -281,14 +278,6 @@ def absorb(p: AggPlan, reply: dict[str, Any], first: bool) -> dict[str, Any] | N
                 )
         p.done = True
         return None
-    if p.checking:
-        p.checking = False
-        if int((aggs.get("unknown") or {}).get("doc_count", 0)):
-            p.rows.clear()  # a value we did not know: group the exact way (the total is read already)
-            p.groups.clear()
-            return {**p.body, "track_total_hits": False}
-        p.done = True
-        return None
     if p.known is not None:
         return _absorb_known(p, aggs)
     return _absorb_composite(p, aggs)
@@ -299,8 +288,8 @@ def _values(p: AggPlan, bucket: dict[str, Any], count: int) -> dict[str, float |
 
 
 def _absorb_known(p: AggPlan, aggs: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``filters`` answer over remembered values; the check for unknown values when some doc
-    matched none of them, else None."""
+    """The ``filters`` answer over remembered values (None stands for docs without the field); the
+    composite body when some doc matched none of them, else None."""
     assert p.known is not None
     known, p.known = p.known, None
     by_name = (aggs.get("known") or {}).get("buckets") or {}
@@ -311,9 +300,12 @@ def _absorb_known(p: AggPlan, aggs: dict[str, Any]) -> dict[str, Any] | None:
             group = {p.req.group_by[0]: value}
             p.groups.add((value,))
             p.rows.append(AggRow(group=group, count=count, values=_values(p, b, count)))
-    if int((by_name.get("_other") or {}).get("doc_count", 0)) and p.check_body is not None:
-        p.checking = True
-        return p.check_body
+    if int((by_name.get("_other") or {}).get("doc_count", 0)):
+        # A value we did not know (or docs without the field, when no known value stood for them):
+        # group the exact way. The total is read already.
+        p.rows.clear()
+        p.groups.clear()
+        return {**p.body, "track_total_hits": False}
     p.done = True
     return None
 

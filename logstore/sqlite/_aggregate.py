@@ -165,8 +165,6 @@ def run_aggregate(
         count = cast(int, r[nkeys])
         total += count
         group_values = tuple(r[:ngroups])
-        if any(v is None for v in group_values):
-            continue  # docs lacking a group field belong to no group (as in an ES terms aggregation)
         bucket = cast(int, r[ngroups]) if has_bucket else None
         values = _values(req.metrics, readers, count, tuple(r[nkeys + 1 :]))
         row = AggRow(dict(zip(req.group_by, group_values, strict=True)), count, values, bucket)

@@ -150,7 +150,7 @@ def test_count_by_missing_values(sqlite_logq: Logq) -> None:
     """Docs without the field are counted as (missing)."""
     r = sqlite_logq("*", "--count-by", "user.id", "-o", "json")
     rows = [orjson.loads(x) for x in r.lines]
-    assert rows[-1] == {"user.id": "(missing)", "count": 216, "share": 0.9}
+    assert {"user.id": "(missing)", "count": 216, "share": 0.9} in rows
     assert sum(x["count"] for x in rows) == 240
 
 

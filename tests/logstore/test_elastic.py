@@ -591,7 +591,7 @@ def test_known_groups_answer_exactly_and_new_groups_fall_back(store: ElasticStor
     second = store.aggregate([req])[0]
     assert seen == [1] and "known" in bodies[-1]["aggs"] and "groups" not in bodies[-1]["aggs"]
     assert _rows(second) == _rows(first) and (second.total, second.groups_total) == (20, 2)
-    # Docs without the field are no group: a small check search says so; no composite runs.
+    # Docs without the field form the group None: one composite search learns it, then filters answer.
     store.write([make_doc(50 + i, latency=1.0) for i in range(2)])
     nameless = make_doc(60, latency=1.0)
     del nameless.source["service"]
@@ -600,17 +600,26 @@ def test_known_groups_answer_exactly_and_new_groups_fall_back(store: ElasticStor
     store.refresh()
     seen.clear()
     missing = store.aggregate([req])[0]
-    assert seen == [1, 1] and list(bodies[-1]["aggs"]) == ["unknown"]
-    assert [(r.group["service.name"], r.count) for r in missing.rows] == [("web", 12), ("api", 10)]
-    assert missing.total == 23 and missing.groups_total == 2
-    # A service never seen before: the check catches it and the composite runs after all.
+    assert seen == [1, 1] and "groups" in bodies[-1]["aggs"]
+    assert [(r.group["service.name"], r.count) for r in missing.rows] == [("web", 12), ("api", 10), (None, 1)]
+    assert missing.total == 23 and missing.groups_total == 3
+    seen.clear()
+    again = store.aggregate([req])[0]
+    assert seen == [1] and "known" in bodies[-1]["aggs"]
+    assert _rows(again) == _rows(missing)
+    # A service never seen before: the filters' other bucket catches it and the composite runs after all.
     store.write([make_doc(100 + i, service="db", latency=1.0) for i in range(3)])
     store.refresh()
     seen.clear()
     third = store.aggregate([req])[0]
-    assert seen == [1, 1, 1] and "groups" in bodies[-1]["aggs"]
-    assert [(r.group["service.name"], r.count) for r in third.rows] == [("web", 12), ("api", 10), ("db", 3)]
-    assert third.total == 26 and third.groups_total == 3
+    assert seen == [1, 1] and "groups" in bodies[-1]["aggs"]
+    assert [(r.group["service.name"], r.count) for r in third.rows] == [
+        ("web", 12),
+        ("api", 10),
+        ("db", 3),
+        (None, 1),
+    ]
+    assert third.total == 26 and third.groups_total == 4
     # A window where only one remembered value has docs: empty groups are not answered.
     seen.clear()
     [only_db] = store.aggregate(
