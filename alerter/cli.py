@@ -157,6 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from alerter.engine import Engine
     from alerter.runner import RuleSet, Runner
     from alerter.state import open_state
+    from logstore import get_backend
 
     config = _config(args)
     ruleset = RuleSet(config)
@@ -168,7 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = None
     try:
         state = open_state(config, store)
-        factory = (lambda: _open(config)) if store.name == "sqlite" else None
+        per_thread = get_backend(config.store.backend).store_per_thread
+        factory = (lambda: _open(config)) if per_thread else None
         engine = Engine(
             store,
             _notifier(config, store),
