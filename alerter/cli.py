@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from alerter.events import AlertEvent, Notifier
-from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore.config import ConfigError, parse_duration
 from logstore.observe import setup_logging
 from logstore.types import StoreError, datetime_to_ms, format_ts
+from logwarden.config import Config, load_config
 
 log = logging.getLogger("alerter")
 

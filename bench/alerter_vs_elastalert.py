@@ -287,7 +287,7 @@ def logwarden_pass(
     from alerter.engine import Engine
     from alerter.runner import RuleSet, Runner
     from alerter.state import open_state
-    from logstore.config import load_config
+    from logwarden.config import load_config
 
     config = load_config(str(write_logwarden_config(work, proxy_url, f"bench-state-{n}", concurrency)))
     ruleset = RuleSet(config)
@@ -322,7 +322,7 @@ def rule_requests(
     from alerter.conditions import build_conditions
     from alerter.runner import RuleSet
     from alerter.schedule import window_for
-    from logstore.config import load_config
+    from logwarden.config import load_config
 
     config = load_config(str(write_logwarden_config(work, proxy_url, "bench-state-0", concurrency)))
     ruleset = RuleSet(config)

@@ -28,8 +28,9 @@ from logq.keys import KeyChoice, get_path
 from logq.render import JsonSink, Sink, make_sink
 from logq.timerange import TimeError, current_time, resolve_window
 from logstore import Hit, Order, QueryError, Store, StoreError, open_store, parse_query
-from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore.config import ConfigError, parse_duration
 from logstore.types import datetime_to_ms
+from logwarden.config import Config, load_config
 
 TTY_LIMIT = 100
 MAX_BUCKETS = 2000  # a histogram longer than this is a mistyped interval, not a chart

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING
 import orjson
 
 from logstore.config import ElasticsearchConfig
-from logstore.config.shipper import BatchConfig
 from logstore.elastic._bulk import bulk_lines
 from logstore.types import Outcome, StoreError, WriteResult
 from shipper.build import DocBuilder, FileIds
+from shipper.config import BatchConfig
 from shipper.reader import split_lines
 
 if TYPE_CHECKING:

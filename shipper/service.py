@@ -20,13 +20,13 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-from logstore.config import Config
-from logstore.config.shipper import InputConfig
 from logstore.observe import log_event
 from logstore.protocol import Store
 from logstore.types import Doc, Health
+from logwarden.config import Config
 from shipper import metrics
 from shipper.build import DocBuilder, FileIds
+from shipper.config import InputConfig
 from shipper.files import FileState, ScanResult, Tracker
 from shipper.parallel import Block, BuildPool, Built
 from shipper.parsers import make_parser

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerter.notify.state import NotifyState, Silence, open_state
-from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore.config import ConfigError, parse_duration
 from logstore.types import StoreError
+from logwarden.config import Config, load_config
 
 EXIT_USER = 2
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alerter.state.base import STATES, Instance, MemoryStateStore, RuleMeta, State, StateStore, fingerprint
 from logstore.backends import get_backend
-from logstore.config import Config
 from logstore.protocol import Store
+from logwarden.config import Config
 
 
 def open_state(config: Config, store: Store) -> StateStore:

@@ -98,7 +98,9 @@ class StoreConfig(BaseModel):
     A discriminated union over the registry (``logstore.backends.BACKENDS``), looked up when the
     section is validated, so a backend registered later (a test's toy) is accepted too. In YAML and
     in code the shape is the same: ``store: {sqlite: {path: ...}}`` or
-    ``StoreConfig(sqlite=SqliteConfig(...))``. No section means the default backend's defaults.
+    ``StoreConfig(sqlite=SqliteConfig(...))`` (typed code: ``StoreConfig.model_validate({...})``, as
+    the keyword is a backend's name a type checker cannot know). No section means the default
+    backend's defaults.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -106,11 +108,6 @@ class StoreConfig(BaseModel):
     backend: str  # the registered name: "sqlite", "elasticsearch", ...
     # That backend's config model (``Backend.config``); SerializeAsAny dumps its own fields.
     settings: SerializeAsAny[BaseModel]
-
-    def __init__(self, **sections: Any) -> None:
-        # Spelled out so that ``StoreConfig(sqlite=SqliteConfig(...))`` type-checks: the keyword is
-        # a backend's name, which the type checker cannot know from the two stored fields.
-        super().__init__(**sections)
 
     @model_validator(mode="wrap")
     @classmethod

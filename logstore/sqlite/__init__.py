@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from logstore._sqlite_library import open_connection
 from logstore.backend import Backend
 from logstore.config.store import SqliteConfig
 from logstore.protocol import Store
@@ -16,7 +17,9 @@ from logstore.protocol import Store
 if TYPE_CHECKING:
     from logstore.sqlite.store import SqliteStore
 
-__all__ = ["BACKEND", "SqliteStore"]
+# ``open_connection``: the one SQLite library (APSW) for every file of logwarden, so that the
+# alerter's and the shipper's own files share the store's POSIX locks (see _sqlite_library).
+__all__ = ["BACKEND", "SqliteStore", "open_connection"]
 
 
 def __getattr__(name: str) -> Any:

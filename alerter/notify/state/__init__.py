@@ -25,8 +25,8 @@ from alerter.notify.state.types import (
     Slot,
 )
 from logstore.backends import get_backend
-from logstore.config import Config
 from logstore.protocol import Store
+from logwarden.config import Config
 
 __all__ = [
     "Claim",
