@@ -15,11 +15,12 @@ from logstore.config.store import SqliteConfig
 from logstore.protocol import Store
 
 if TYPE_CHECKING:
+    from logstore.sqlite._schema import SCHEMA_VERSION
     from logstore.sqlite.store import SqliteStore
 
 # ``open_connection``: the one SQLite library (APSW) for every file of logwarden, so that the
 # alerter's and the shipper's own files share the store's POSIX locks (see _sqlite_library).
-__all__ = ["BACKEND", "SqliteStore", "open_connection"]
+__all__ = ["BACKEND", "SCHEMA_VERSION", "SqliteStore", "open_connection"]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,6 +30,10 @@ def __getattr__(name: str) -> Any:
         from logstore.sqlite.store import SqliteStore
 
         return SqliteStore
+    if name == "SCHEMA_VERSION":  # the store file's schema version (benchmarks record it)
+        from logstore.sqlite._schema import SCHEMA_VERSION
+
+        return SCHEMA_VERSION
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
