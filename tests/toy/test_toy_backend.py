@@ -100,9 +100,7 @@ def test_shipper_logq_and_alerter_run_on_the_toy(tmp_path: Path, capsys: pytest.
     out = io_module.BytesIO()
     err = io_module.StringIO()
     env: dict[str, str] = {}
-    assert (
-        run(["-c", str(cfg), "disk", "--since", "3650d", "-o", "json"], Io(out, err, False, env)) == 0
-    )
+    assert run(["-c", str(cfg), "disk", "--since", "3650d", "-o", "json"], Io(out, err, False, env)) == 0
     assert b"disk full" in out.getvalue() and b"retrying" not in out.getvalue(), err.getvalue()
     count = io_module.BytesIO()
     assert run(["-c", str(cfg), "--since", "3650d", "--count"], Io(count, err, False, env)) == 0
