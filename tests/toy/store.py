@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from logq.keys import get_path as _get  # the same dotted-path read logq uses
 from logstore import (
     AggRequest,
     AggResult,
@@ -44,15 +45,6 @@ _WORD = re.compile(r"\w+")
 class ToyConfig(Strict):
     name: str = "default"  # stores of one name share their docs, as processes share a file
     retention: Duration | None = None
-
-
-def _get(source: dict[str, Any], dotted: str) -> Any:
-    node: Any = source
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _nest(source: dict[str, Any]) -> dict[str, Any]:
