@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from alerter.cases import RecordingNotifier
+from alerter.config import AlerterConfig
 from alerter.engine import Engine
 from alerter.render import fmt_value
 from alerter.rules.model import Rule, Threshold
 from alerter.schedule import next_tick
 from alerter.state.base import MemoryStateStore
-from logstore.config.alerter import AlerterConfig
 from logstore.protocol import Store
 from logstore.types import datetime_to_ms, format_ts
 

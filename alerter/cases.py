@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from alerter.config import AlerterConfig
 from alerter.engine import Engine
 from alerter.events import AlertEvent
 from alerter.render import fmt_value
@@ -35,9 +36,15 @@ from alerter.rules.loader import parse_rule_file
 from alerter.rules.model import Rule
 from alerter.schedule import next_tick
 from alerter.state.base import MemoryStateStore
-from logstore.config import ConfigError, SqliteConfig, StoreConfig, format_duration, load_yaml, validate_model
-from logstore.config._yaml import YamlError
-from logstore.config.alerter import AlerterConfig
+from logstore.config import (
+    ConfigError,
+    SqliteConfig,
+    StoreConfig,
+    YamlError,
+    format_duration,
+    load_yaml,
+    validate_model,
+)
 from logstore.config.types import Duration, Strict, StrList
 from logstore.types import Doc, datetime_to_ms, format_ts
 
@@ -161,7 +168,7 @@ def _times(case: Case, rules: Sequence[Rule], start: datetime) -> list[tuple[dat
 def run_case(case: Case, rules: Sequence[Rule], start: datetime, db: Path) -> CaseResult:
     from logstore import open_store
 
-    store = open_store(StoreConfig(sqlite=SqliteConfig(path=db)))
+    store = open_store(StoreConfig.model_validate({"sqlite": SqliteConfig(path=db)}))
     notifier = RecordingNotifier()
     try:
         docs = _docs(case, start)

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore.config import ConfigError, parse_duration
 from logstore.observe import setup_logging
 from logstore.types import StoreError, datetime_to_ms, format_ts
+from logwarden.config import Config, load_config
 
 if TYPE_CHECKING:
     from alerter.notify.worker import DeliveryWorker
@@ -155,6 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from alerter.engine import Engine
     from alerter.runner import RuleSet, Runner
     from alerter.state import open_state
+    from logstore import get_backend
 
     config = _config(args)
     ruleset = RuleSet(config)
@@ -167,7 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     notifier = None
     try:
         state = open_state(config, store)
-        factory = (lambda: _open(config)) if store.name == "sqlite" else None
+        per_thread = get_backend(config.store.backend).store_per_thread
+        factory = (lambda: _open(config)) if per_thread else None
         notifier = _notifier(config, store)
         engine = Engine(
             store,

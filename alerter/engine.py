@@ -26,6 +26,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
+from alerter.config import AlerterConfig
 from alerter.events import AlertEvent, AlertState, Flushing, Notifier
 from alerter.machine import Observation, fail, step
 from alerter.render import logq_command, match_query, render_summary, summary_context
@@ -34,7 +35,6 @@ from alerter.schedule import window_for
 from alerter.state import Instance, RuleMeta, StateStore, fingerprint
 from alerter.templates import TemplateLimit, refused
 from logstore.coalesce import coalesce
-from logstore.config.alerter import AlerterConfig
 from logstore.observe import log_event
 from logstore.protocol import Store
 from logstore.types import AggRequest, AggResult, Doc, datetime_to_ms, format_ts

@@ -26,9 +26,9 @@ from alerter.events import Reporting
 from alerter.rules.loader import RuleSource, cross_checks, parse_rule_file, rule_files
 from alerter.rules.model import Rule
 from alerter.schedule import next_tick
-from logstore.config import Config
 from logstore.observe import log_event
 from logstore.types import Health
+from logwarden.config import Config
 
 log = logging.getLogger("alerter.runner")
 

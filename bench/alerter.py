@@ -23,13 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from alerter.cases import RecordingNotifier  # noqa: E402
+from alerter.config import AlerterConfig  # noqa: E402
 from alerter.engine import Engine  # noqa: E402
 from alerter.rules.model import Rule  # noqa: E402
 from alerter.runner import chunk  # noqa: E402
 from alerter.state import MemoryStateStore  # noqa: E402
 from logstore import open_store  # noqa: E402
 from logstore.config import SqliteConfig, StoreConfig  # noqa: E402
-from logstore.config.alerter import AlerterConfig  # noqa: E402
 from logstore.types import Doc, datetime_to_ms, format_ts  # noqa: E402
 
 OUT = REPO / "bench" / "out"

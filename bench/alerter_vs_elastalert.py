@@ -267,7 +267,7 @@ def logwarden_pass(work: Path, proxy_url: str, end: datetime, n: int | str) -> d
     from alerter.engine import Engine
     from alerter.runner import RuleSet, Runner
     from alerter.state import open_state
-    from logstore.config import load_config
+    from logwarden.config import load_config
 
     config = load_config(str(write_logwarden_config(work, proxy_url, f"bench-state-{n}")))
     ruleset = RuleSet(config)
@@ -300,7 +300,7 @@ def rule_requests(work: Path, proxy_url: str, end: datetime) -> tuple[Any, list[
     from alerter.conditions import build_conditions
     from alerter.runner import RuleSet
     from alerter.schedule import window_for
-    from logstore.config import load_config
+    from logwarden.config import load_config
 
     config = load_config(str(write_logwarden_config(work, proxy_url, "bench-state-0")))
     ruleset = RuleSet(config)

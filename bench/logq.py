@@ -39,8 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from logstore.config import SqliteConfig  # noqa: E402
-from logstore.sqlite import SqliteStore  # noqa: E402
-from logstore.sqlite._schema import SCHEMA_VERSION  # noqa: E402
+from logstore.sqlite import SCHEMA_VERSION, SqliteStore  # noqa: E402
 from logstore.types import Doc, format_ts  # noqa: E402
 
 NOW = "2026-11-22T00:00:00Z"

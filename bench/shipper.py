@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from logstore.config.shipper import ShipperConfig
+from shipper.config import ShipperConfig
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"

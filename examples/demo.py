@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Validate before touching anything: a broken config is one line and exit 2, not three dead children.
     sys.path.insert(0, str(ROOT))
-    from logstore.config import ConfigError, load_config
+    from logstore.config import ConfigError
+    from logwarden.config import load_config
 
     try:
         load_config(config, env)

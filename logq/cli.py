@@ -27,9 +27,10 @@ from logq.follow import Seen, follow, track
 from logq.keys import KeyChoice, get_path
 from logq.render import JsonSink, Sink, make_sink
 from logq.timerange import TimeError, current_time, resolve_window
-from logstore import Hit, Order, QueryError, Store, StoreError, open_store, parse_query
-from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore import Hit, Order, QueryError, RawSearch, Store, StoreError, open_store, parse_query
+from logstore.config import ConfigError, parse_duration
 from logstore.types import datetime_to_ms
+from logwarden.config import Config, load_config
 
 TTY_LIMIT = 100
 MAX_BUCKETS = 2000  # a histogram longer than this is a mistyped interval, not a chart
@@ -79,6 +80,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Long but flat: one add_argument per option, in --help order; splitting it would scatter --help.
     p = _Parser(
         prog="logq",
         usage="logq [-c FILE] [QUERY] [options]",
@@ -308,23 +310,52 @@ def run(
     return 2
 
 
+@dataclass(slots=True)
+class _Plan:
+    """Everything one logq run does, validated before the store is opened."""
+
+    args: argparse.Namespace
+    io: Io
+    query: str
+    start: datetime
+    end: datetime
+    fmt: str  # output format: pretty, json, ...
+    color: bool
+    limit: int  # 0: no limit
+    columns: list[str] | None  # --fields a,b,c
+    keys: KeyChoice
+    width: int
+    step: timedelta | None  # the histogram's interval
+    lookback: timedelta  # -f: how late a hit may arrive and still be printed
+    prog: Any  # the compiled --jq filter, or None
+    stop: threading.Event | None
+
+
 def _run(argv: Sequence[str] | None, io: Io, config: Config | None, stop: threading.Event | None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     _resolve_fields_arg(a)
     interval = _resolve_histogram_arg(a)
     _mode_checks(a)
-
-    # ---- validate (no I/O besides reading the config file) ----
     if config is None:
         config = load_config(a.config, io.env)
+    plan = _plan(a, io, config, interval, stop)
+    store = open_store(config.store)
+    try:
+        return MODES[_mode_of(a)](store, plan)
+    finally:
+        store.close()
+
+
+def _plan(
+    a: argparse.Namespace, io: Io, config: Config, interval: timedelta | None, stop: threading.Event | None
+) -> _Plan:
+    """Validate everything (no I/O besides the config file read already): the query, the window, jq."""
     query = expand_saved(a.query, config.queries) if a.query else ""
     parse_query(query)  # raises QueryError with a caret before the store is touched
     now = current_time(a.now or io.env.get(ENV_NOW))
     window = resolve_window(now, a.since, a.from_, a.to)
     assert window.end is not None
-    lookback = _duration("--lookback", a.lookback) if a.follow else timedelta(0)
-    prog = _compile_jq(a.jq) if a.jq else None
     summary = bool(a.count or a.count_by or a.histogram or a.fields == DISCOVER)
     # Hits default to JSON lines when piped (for the next tool); summaries are small tables for
     # people either way, and -o json makes them JSON lines.
@@ -332,15 +363,13 @@ def _run(argv: Sequence[str] | None, io: Io, config: Config | None, stop: thread
     color = a.color == "always" or (
         a.color == "auto" and io.isatty and "NO_COLOR" not in io.env and io.env.get("TERM") != "dumb"
     )
-    limit = a.limit if a.limit is not None else (TTY_LIMIT if io.isatty else 0)
-    columns = a.fields.split(",") if a.fields not in (None, DISCOVER) else None
-    keys = KeyChoice(a.time_key, a.level_key, a.message_key, a.service_key)
     columns_env = io.env.get("COLUMNS", "")
     width = (
         a.width
         or (int(columns_env) if columns_env.isdigit() else 0)
         or shutil.get_terminal_size((100, 24)).columns
     )
+    step = None
     if a.histogram:
         step = interval or aggs.auto_interval(window.start, window.end)
         buckets = (window.end - window.start) / step
@@ -349,75 +378,143 @@ def _run(argv: Sequence[str] | None, io: Io, config: Config | None, stop: thread
                 f"--histogram {a.histogram} gives {buckets:,.0f} buckets over this window "
                 f"(at most {MAX_BUCKETS:,})"
             )
+    return _Plan(
+        args=a,
+        io=io,
+        query=query,
+        start=window.start,
+        end=window.end,
+        fmt=fmt,
+        color=color,
+        limit=a.limit if a.limit is not None else (TTY_LIMIT if io.isatty else 0),
+        columns=a.fields.split(",") if a.fields not in (None, DISCOVER) else None,
+        keys=KeyChoice(a.time_key, a.level_key, a.message_key, a.service_key),
+        width=width,
+        step=step,
+        lookback=_duration("--lookback", a.lookback) if a.follow else timedelta(0),
+        prog=_compile_jq(a.jq) if a.jq else None,
+        stop=stop,
+    )
 
-    # ---- build and run ----
-    store = open_store(config.store)
-    try:
-        if a.count:
-            n = store.count(query, window.start, window.end)
-            io.stdout.write(f'{{"count":{n}}}\n'.encode() if fmt == "json" else f"{n}\n".encode())
-            io.stdout.flush()
-            return 0 if n else 1
-        if a.count_by:
-            fields = a.count_by.split(",")
-            result = aggs.count_by(store, query, window.start, window.end, fields, a.top)
-            aggs.render_count_by(io.stdout, result, fields, a.top, fmt, color)
-            return 0 if result.total else 1
-        if a.histogram:
-            hist = aggs.histogram(store, query, window.start, window.end, step, a.by, a.top)
-            aggs.render_histogram(io.stdout, hist, a.by, fmt, color, width)
-            return 0 if hist.total else 1
-        if a.fields == DISCOVER:
-            stats = aggs.discover_fields(store, query, window.start, window.end, a.sample)
-            aggs.render_fields(io.stdout, stats, fmt, color)
-            if stats.sampled >= a.sample:
-                total = store.count(query, window.start, window.end)
-                if total > stats.sampled:
-                    io.stderr.write(
-                        f"fields of the newest {stats.sampled:,} of {total:,} matching docs (--sample)\n"
-                    )
-            return 0 if stats.sampled else 1
 
-        sink = make_sink(fmt, io.stdout, columns=columns, keys=keys, color=color)
+def _mode_of(a: argparse.Namespace) -> str:
+    """The one mode of this run (``_mode_checks`` has refused combinations)."""
+    if a.count:
+        return "count"
+    if a.count_by:
+        return "count-by"
+    if a.histogram:
+        return "histogram"
+    if a.fields == DISCOVER:
+        return "fields"
+    return "follow" if a.follow else "search"
 
-        def shape(hits: Iterable[Hit]) -> Iterable[Any]:
-            values: Iterable[Any] = _apply_jq(prog, hits) if prog is not None else map(_SOURCE, hits)
-            if columns and fmt in ("json", "pretty"):
-                values = _project(values, columns)
-            return values
 
-        seen = Seen(int(lookback.total_seconds() * 1000)) if a.follow else None
-        raw_search = getattr(store, "search_raw", None)
-        if isinstance(sink, JsonSink) and prog is None and not columns and seen is None and raw_search:
-            # The docs go out as stored: no parse and re-serialization per hit (~4x the throughput).
-            printed, cut = _search_raw(raw_search, query, window.start, window.end, a.order, limit, sink)
-        else:
-            printed, cut = _search(store, query, window.start, window.end, a.order, limit, sink, shape, seen)
-        sink.flush()
-        if cut:
-            total = store.count(query, window.start, window.end)
-            io.stderr.write(f"showing {limit:,} of {total:,}; use -n 0 for all\n")
-            io.stderr.flush()
-        if seen is not None:
-            stop = stop or threading.Event()
+def _mode_count(store: Store, p: _Plan) -> int:
+    n = store.count(p.query, p.start, p.end)
+    p.io.stdout.write(f'{{"count":{n}}}\n'.encode() if p.fmt == "json" else f"{n}\n".encode())
+    p.io.stdout.flush()
+    return 0 if n else 1
 
-            def emit(hits: Iterable[Hit]) -> None:
-                sink.write_all(shape(hits))
-                sink.flush()
 
-            follow(
-                store,
-                query,
-                seen,
-                emit,
-                poll_interval=a.poll_interval,
-                stop=stop,
-                start_ms=datetime_to_ms(window.start),
+def _mode_count_by(store: Store, p: _Plan) -> int:
+    fields = p.args.count_by.split(",")
+    result = aggs.count_by(store, p.query, p.start, p.end, fields, p.args.top)
+    aggs.render_count_by(p.io.stdout, result, fields, p.args.top, p.fmt, p.color)
+    return 0 if result.total else 1
+
+
+def _mode_histogram(store: Store, p: _Plan) -> int:
+    assert p.step is not None
+    hist = aggs.histogram(store, p.query, p.start, p.end, p.step, p.args.by, p.args.top)
+    aggs.render_histogram(p.io.stdout, hist, p.args.by, p.fmt, p.color, p.width)
+    return 0 if hist.total else 1
+
+
+def _mode_fields(store: Store, p: _Plan) -> int:
+    stats = aggs.discover_fields(store, p.query, p.start, p.end, p.args.sample)
+    aggs.render_fields(p.io.stdout, stats, p.fmt, p.color)
+    if stats.sampled >= p.args.sample:
+        total = store.count(p.query, p.start, p.end)
+        if total > stats.sampled:
+            p.io.stderr.write(
+                f"fields of the newest {stats.sampled:,} of {total:,} matching docs (--sample)\n"
             )
-            return 0
-        return 0 if printed else 1
-    finally:
-        store.close()
+    return 0 if stats.sampled else 1
+
+
+def _shaper(p: _Plan) -> Callable[[Iterable[Hit]], Iterable[Any]]:
+    """Hits to the values the sink writes: the doc, or --jq's output, projected on --fields."""
+
+    def shape(hits: Iterable[Hit]) -> Iterable[Any]:
+        values: Iterable[Any] = _apply_jq(p.prog, hits) if p.prog is not None else map(_SOURCE, hits)
+        if p.columns and p.fmt in ("json", "pretty"):
+            values = _project(values, p.columns)
+        return values
+
+    return shape
+
+
+def _print_window(store: Store, p: _Plan, sink: Sink, seen: Seen | None) -> int:
+    """Write the window's hits (up to the limit, saying so when it cut); returns how many."""
+    if (
+        isinstance(sink, JsonSink)
+        and p.prog is None
+        and not p.columns
+        and seen is None
+        and isinstance(store, RawSearch)
+    ):
+        # The docs go out as stored: no parse and re-serialization per hit (~4x the throughput).
+        printed, cut = _search_raw(store, p.query, p.start, p.end, p.args.order, p.limit, sink)
+    else:
+        printed, cut = _search(store, p.query, p.start, p.end, p.args.order, p.limit, sink, _shaper(p), seen)
+    sink.flush()
+    if cut:
+        total = store.count(p.query, p.start, p.end)
+        p.io.stderr.write(f"showing {p.limit:,} of {total:,}; use -n 0 for all\n")
+        p.io.stderr.flush()
+    return printed
+
+
+def _sink(p: _Plan) -> Sink:
+    return make_sink(p.fmt, p.io.stdout, columns=p.columns, keys=p.keys, color=p.color)
+
+
+def _mode_search(store: Store, p: _Plan) -> int:
+    return 0 if _print_window(store, p, _sink(p), None) else 1
+
+
+def _mode_follow(store: Store, p: _Plan) -> int:
+    sink = _sink(p)
+    seen = Seen(int(p.lookback.total_seconds() * 1000))
+    _print_window(store, p, sink, seen)
+    shape = _shaper(p)
+
+    def emit(hits: Iterable[Hit]) -> None:
+        sink.write_all(shape(hits))
+        sink.flush()
+
+    follow(
+        store,
+        p.query,
+        seen,
+        emit,
+        poll_interval=p.args.poll_interval,
+        stop=p.stop or threading.Event(),
+        start_ms=datetime_to_ms(p.start),
+    )
+    return 0
+
+
+# One function per mode; ``_mode_of`` picks the key.
+MODES: dict[str, Callable[[Store, _Plan], int]] = {
+    "search": _mode_search,
+    "follow": _mode_follow,
+    "count": _mode_count,
+    "count-by": _mode_count_by,
+    "histogram": _mode_histogram,
+    "fields": _mode_fields,
+}
 
 
 def _search(
@@ -450,7 +547,7 @@ def _search(
 
 
 def _search_raw(
-    search_raw: Callable[..., Iterator[tuple[Any, bytes]]],
+    store: RawSearch,
     query: str,
     start: datetime,
     end: datetime,
@@ -458,12 +555,12 @@ def _search_raw(
     limit: int,
     sink: JsonSink,
 ) -> tuple[int, bool]:
-    """``_search`` for a store's optional ``search_raw``: the stored JSON lines go out untouched."""
+    """``_search`` for a store with the ``RawSearch`` capability: the stored JSON lines go out untouched."""
     if limit and order is None:
-        newest = list(search_raw(query, start, end, order="desc", limit=limit + 1))
+        newest = list(store.search_raw(query, start, end, order="desc", limit=limit + 1))
         printed = sink.write_lines(line for _, line in reversed(newest[:limit]))
         return printed, len(newest) > limit
-    it = search_raw(query, start, end, order=order or "asc", limit=limit + 1 if limit else None)
+    it = store.search_raw(query, start, end, order=order or "asc", limit=limit + 1 if limit else None)
     lines = (line for _, line in it)
     printed = sink.write_lines(itertools.islice(lines, limit) if limit else lines)
     cut = bool(limit) and next(lines, None) is not None

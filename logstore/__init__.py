@@ -1,16 +1,17 @@
 """logstore: the one store layer the shipper, the alerter and logq share.
 
 ``open_store(config.store)`` returns a ``Store`` (see ``logstore.protocol``): the embedded SQLite
-backend by default, or Elasticsearch for fleets. Backends register here, by hand, in one dict.
+backend by default, or Elasticsearch for fleets. Each backend is one ``Backend`` entry, registered by
+hand in one dict (``logstore.backends.BACKENDS``); optional fast paths are the capability Protocols
+of ``logstore.protocol``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from logstore._sqlite_library import quiet_memory_statistics
-from logstore.config import StoreConfig
-from logstore.protocol import Order, Store
+from logstore.backend import Backend
+from logstore.backends import BACKENDS, get_backend, open_store
+from logstore.protocol import FastWrite, Order, RawSearch, Store
 from logstore.query import QueryError, parse_query
 from logstore.types import (
     AggRequest,
@@ -28,21 +29,26 @@ from logstore.types import (
 )
 
 __all__ = [
+    "BACKENDS",
     "AggRequest",
     "AggResult",
     "AggRow",
+    "Backend",
     "Cursor",
     "Doc",
+    "FastWrite",
     "Health",
     "Hit",
     "Metric",
     "Order",
     "Outcome",
     "QueryError",
+    "RawSearch",
     "RetentionResult",
     "Store",
     "StoreError",
     "WriteResult",
+    "get_backend",
     "open_store",
     "parse_query",
 ]
@@ -50,28 +56,3 @@ __all__ = [
 
 # Before anything of logwarden opens a SQLite file (see _sqlite_library for why and when it acts).
 quiet_memory_statistics()
-
-
-def _open_sqlite(config: StoreConfig) -> Store:
-    from logstore.sqlite import SqliteStore
-
-    assert config.sqlite is not None
-    return SqliteStore(config.sqlite)
-
-
-def _open_elasticsearch(config: StoreConfig) -> Store:
-    from logstore.elastic import ElasticStore
-
-    assert config.elasticsearch is not None
-    return ElasticStore(config.elasticsearch)
-
-
-BACKENDS: dict[str, Callable[[StoreConfig], Store]] = {
-    "sqlite": _open_sqlite,
-    "elasticsearch": _open_elasticsearch,
-}
-
-
-def open_store(config: StoreConfig) -> Store:
-    """Open (and on first use create) the configured store. Raises StoreError with one line."""
-    return BACKENDS[config.backend](config)

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 
 from logstore.config.shipper import InputConfig
+
 from logstore.observe import log_event
 from logstore.types import Doc
 from shipper import metrics

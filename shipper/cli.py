@@ -16,9 +16,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from logstore.config import Config, ConfigError, load_config
+from logstore.config import ConfigError
 from logstore.observe import setup_logging
 from logstore.types import Outcome, StoreAuthError, StoreError
+from logwarden.config import Config, load_config
 
 if TYPE_CHECKING:
     from shipper.service import Progress

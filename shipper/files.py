@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from logstore.config.shipper import InputConfig
+from shipper.config import InputConfig
 from shipper.registry import FileRow, Registry
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 from logstore.config.shipper import InputConfig, ShipperConfig
+
 from logstore.observe import log_event
 from shipper import metrics
 from shipper.backlog import Backlog

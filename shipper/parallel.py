@@ -41,11 +41,11 @@ from typing import Protocol
 
 import orjson
 
-from logstore.config.shipper import BatchConfig
 from logstore.elastic import bulk_lines
 from logstore.protocol import BodyWrite
 from logstore.types import Outcome, StoreError, WriteResult
 from shipper.build import DocBuilder, FileIds
+from shipper.config import BatchConfig
 from shipper.reader import split_lines
 
 # One input's building: its builder and (max_line_bytes, encoding or None for UTF-8).

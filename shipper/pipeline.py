@@ -29,11 +29,11 @@ from operator import attrgetter, itemgetter
 
 import orjson
 
-from logstore.config.shipper import ShipperConfig
 from logstore.observe import log_event
 from logstore.protocol import FastWrite, Store
 from logstore.types import Doc, Health, Outcome, StoreError, WriteResult
 from shipper import metrics
+from shipper.config import ShipperConfig
 from shipper.registry import Registry
 
 log = logging.getLogger("shipper.pipeline")

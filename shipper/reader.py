@@ -22,7 +22,7 @@ import re
 import zlib
 from typing import IO, cast
 
-from logstore.config.shipper import MultilineConfig
+from shipper.config import MultilineConfig
 from shipper.files import FileState, fingerprint
 from shipper.parsers import TRUNCATED
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import apsw
 
-from logstore._sqlite_library import open_connection
+from logstore.sqlite import open_connection
 
 SCHEMA_VERSION = 1
 

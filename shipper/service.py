@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from logstore.config import Config
 from logstore.observe import log_event
 from logstore.protocol import BodyWrite, Store
 from logstore.types import Health
+from logwarden.config import Config
 from shipper import metrics
 from shipper.backlog import Backlog
 from shipper.build import DocBuilder

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from logstore.config.shipper import InputConfig
+
 from logstore.observe import log_event
 
 log = logging.getLogger("shipper")

@@ -15,7 +15,8 @@ from alerter.notify.check import check_channels
 from alerter.notify.pipeline import NotificationPipeline
 from alerter.notify.send import AppriseSender, Backoff, Sender, SendResult
 from alerter.notify.state import NotifyState, open_state
-from logstore.config import Config, ConfigError
+from logstore.config import ConfigError
+from logwarden.config import Config
 
 __all__ = [
     "AppriseSender",

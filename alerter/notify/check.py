@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from logstore.config import Config
-from logstore.config._yaml import Marks, YamlError, line_for, load_yaml
-from logstore.config.notify import apprise_instantiate
+from alerter.config import apprise_instantiate
+from logstore.config import Marks, YamlError, line_for, load_yaml
+from logwarden.config import Config
 
 
 def _marks(config: Config) -> Marks:

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerter.notify.state import NotifyState, Silence, open_state
-from logstore.config import Config, ConfigError, load_config, parse_duration
+from logstore.config import ConfigError, parse_duration
 from logstore.types import StoreError
+from logwarden.config import Config, load_config
 
 EXIT_USER = 2
 
@@ -79,12 +80,16 @@ def _standalone(handler: Any) -> Any:
 
 
 def _open(config: Config) -> tuple[NotifyState, Any]:
-    store = None
-    if config.store.backend == "elasticsearch":
-        from logstore import open_store
+    from logstore import open_store
 
-        store = open_store(config.store)
-    return open_state(config, store), store
+    # Every backend gets its store: one keeps the state through the store's client (Elasticsearch),
+    # another next to the store's data (SQLite); which one is the backend's business.
+    store = open_store(config.store)
+    try:
+        return open_state(config, store), store
+    except BaseException:
+        store.close()
+        raise
 
 
 def _close(state: NotifyState, store: Any) -> None:

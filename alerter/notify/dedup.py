@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from alerter.config import NotifyConfig
 from alerter.events import AlertEvent
 from alerter.notify.state import NotifyState
 from alerter.notify.state.types import Slot
-from logstore.config.notify import NotifyConfig
 
 
 @dataclass(frozen=True, slots=True)

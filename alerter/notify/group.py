@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
+from alerter.config import NotifyConfig
 from alerter.events import AlertEvent
 from alerter.notify.state.types import Group
-from logstore.config.notify import NotifyConfig
 
 
 def group_fields(event: AlertEvent, group_by: list[str]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from alerter.config import NotifyConfig
 from alerter.events import AlertEvent
 from alerter.notify import metrics
 from alerter.notify.dedup import DedupStage
@@ -40,7 +41,6 @@ from alerter.notify.routing import Router
 from alerter.notify.send import Backoff, Sender
 from alerter.notify.silence import SilenceStage
 from alerter.notify.state import ClaimOutcome, Group, MessageRecord, NotifyState, Silence, Slot
-from logstore.config.notify import NotifyConfig
 from logstore.observe import log_event
 from logstore.types import Health
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from alerter.config import NotifyConfig
 from alerter.notify.state import NotifyState
-from logstore.config.notify import NotifyConfig
 
 _RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from alerter.config import META_CHANNEL, META_FALLBACK_TAG, NotifyConfig
 from alerter.events import AlertEvent
-from logstore.config.notify import META_CHANNEL, META_FALLBACK_TAG, NotifyConfig
 
 
 class Router:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from logstore.config.notify import Channel, Retry
+from alerter.config import Channel, Retry
 
 _MIN_SECRET = 4
 

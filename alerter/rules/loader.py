@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from alerter.rules.model import Rule
-from logstore.config import Config, ConfigError, validate_model
-from logstore.config._yaml import Marks, YamlError, line_for, load_yaml
+from logstore.config import ConfigError, Marks, YamlError, line_for, load_yaml, validate_model
+from logwarden.config import Config
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from alerter.state.base import STATES, Instance, MemoryStateStore, RuleMeta, State, StateStore, fingerprint
-from logstore.config import Config
+from logstore.backends import get_backend
 from logstore.protocol import Store
+from logwarden.config import Config
 
 
 def open_state(config: Config, store: Store) -> StateStore:
-    """SQLite: tables in the store's database file. Elasticsearch: docs in the state index."""
-    if store.name == "elasticsearch":
-        from alerter.state.elastic import ElasticStateStore
+    """The store backend's own home for alert state (``Backend.open_alert_state``).
 
-        es = config.store.elasticsearch
-        assert es is not None
-        return ElasticStateStore(store.client, es.state_index)  # type: ignore[attr-defined]
-    from alerter.state.sqlite import SqliteStateStore
-
-    sq = config.store.sqlite
-    assert sq is not None
-    return SqliteStateStore(sq.path, sq.busy_timeout.total_seconds())
+    SQLite: tables in the store's database file. Elasticsearch: docs in the state index.
+    """
+    state: StateStore = get_backend(config.store.backend).open_alert_state(store, config.store.settings)
+    return state
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from alerter.state.base import SCHEMA_VERSION, Instance, RuleMeta
-from logstore._sqlite_library import open_connection
+from logstore.sqlite import open_connection
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerter_schema (version INTEGER NOT NULL);

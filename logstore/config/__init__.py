@@ -9,30 +9,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from logstore.config._yaml import Marks, YamlError, line_for, load_yaml, load_yaml_text
-from logstore.config.alerter import AlerterConfig
-from logstore.config.notify import NotifyConfig
-from logstore.config.shipper import ShipperConfig
 from logstore.config.store import ElasticsearchConfig, SqliteConfig, StoreConfig
-from logstore.config.types import Duration, Strict, format_duration, parse_duration
+from logstore.config.types import Duration, Strict, StrList, format_duration, parse_duration
 
 __all__ = [
-    "Config",
+    "ConfigDocument",
     "ConfigError",
     "Duration",
     "ElasticsearchConfig",
+    "Marks",
     "SqliteConfig",
     "StoreConfig",
+    "StrList",
+    "Strict",
+    "YamlError",
     "find_config",
     "format_duration",
     "format_validation_error",
-    "load_config",
+    "line_for",
+    "load_document",
     "load_yaml",
     "load_yaml_text",
     "parse_duration",
@@ -46,20 +49,6 @@ DEFAULT_NAME = "logwarden.yaml"
 
 class ConfigError(Exception):
     """A user error in configuration; ``str()`` is the one line to print. Exit code 2."""
-
-
-class Config(Strict):
-    store: StoreConfig = Field(default_factory=StoreConfig)
-    shipper: ShipperConfig = Field(default_factory=ShipperConfig)
-    alerter: AlerterConfig = Field(default_factory=AlerterConfig)
-    notify: NotifyConfig = Field(default_factory=NotifyConfig)
-    # Saved logq queries, referenced by name: `logq @502s`.
-    queries: dict[str, str] = Field(default_factory=dict)
-
-    # Where this config came from ("<defaults>" when no file). Relative paths in the file resolve
-    # against the working directory, like every other CLI argument.
-    source: str = Field(default="<defaults>", exclude=True)
-    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -148,8 +137,20 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str], marks: Ma
         marks.pop(tuple(keys), None)
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Load and validate the config; raises ConfigError with a one-line message."""
+@dataclass(slots=True)
+class ConfigDocument:
+    """A parsed logwarden.yaml (env overrides applied), not yet validated."""
+
+    data: dict[str, Any]  # the sections, as plain data
+    marks: Marks  # key path -> line, for errors
+    source: str  # the file, or "<defaults>" when there is none
+    base_dir: Path  # where the file is (the working directory without one)
+
+
+def load_document(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> ConfigDocument:
+    """Find and parse logwarden.yaml (see ``find_config``); raises ConfigError with a one-line message."""
     env = os.environ if env is None else env
     found = find_config(path, env)
     marks: Marks = {}
@@ -168,7 +169,4 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         if not isinstance(data, dict):
             raise ConfigError(f"{src}:1: the top level must be a mapping of sections (store, shipper, ...)")
     _apply_env_overrides(data, env, marks)
-    config = validate_model(Config, data, src, marks)
-    config.source = src
-    config.base_dir = base
-    return config
+    return ConfigDocument(data, marks, src, base)

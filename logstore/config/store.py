@@ -1,11 +1,23 @@
-"""The ``store`` section: exactly one of ``sqlite`` or ``elasticsearch``."""
+"""The ``store`` section: exactly one registered backend, and the two built-in backends' config models."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from logstore.config.types import Duration, Strict, StrList
 from logstore.query import _FIELD_NAME, MESSAGE
@@ -56,18 +68,76 @@ class ElasticsearchConfig(Strict):
         return self
 
 
-class StoreConfig(Strict):
-    sqlite: SqliteConfig | None = None
-    elasticsearch: ElasticsearchConfig | None = None
+def _errors_under(title: str, name: str, err: ValidationError) -> ValidationError:
+    """``err`` (from a backend's model) with every location under ``name``, messages kept as they are."""
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError(e["type"], e["msg"]), loc=(name, *e["loc"]), input=e.get("input")
+            )
+            for e in err.errors()
+        ],
+    )
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> StoreConfig:
-        if self.sqlite is not None and self.elasticsearch is not None:
-            raise ValueError("give exactly one of sqlite or elasticsearch")
-        if self.sqlite is None and self.elasticsearch is None:
-            self.sqlite = SqliteConfig()
-        return self
 
-    @property
-    def backend(self) -> str:
-        return "elasticsearch" if self.elasticsearch is not None else "sqlite"
+def _one_error(title: str, loc: tuple[str, ...], kind: str, message: str, given: Any) -> ValidationError:
+    return ValidationError.from_exception_data(
+        title, [InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=given)]
+    )
+
+
+class StoreConfig(BaseModel):
+    """The ``store`` section: one key, a registered backend's name, whose value is its config.
+
+    A discriminated union over the registry (``logstore.backends.BACKENDS``), looked up when the
+    section is validated, so a backend registered later (a test's toy) is accepted too. In YAML and
+    in code the shape is the same: ``store: {sqlite: {path: ...}}`` or
+    ``StoreConfig(sqlite=SqliteConfig(...))`` (typed code: ``StoreConfig.model_validate({...})``, as
+    the keyword is a backend's name a type checker cannot know). No section means the default
+    backend's defaults.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str  # the registered name: "sqlite", "elasticsearch", ...
+    # That backend's config model (``Backend.config``); SerializeAsAny dumps its own fields.
+    settings: SerializeAsAny[BaseModel]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_backend(cls, data: Any, handler: ModelWrapValidatorHandler[StoreConfig]) -> StoreConfig:
+        from logstore.backends import BACKENDS, DEFAULT_BACKEND
+
+        if isinstance(data, StoreConfig):
+            return data
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a mapping with one backend ({', '.join(sorted(BACKENDS))})")
+        known = ", ".join(sorted(BACKENDS))
+        for name, value in data.items():
+            if name not in BACKENDS:
+                raise _one_error(
+                    cls.__name__, (str(name),), "unknown_backend", f"unknown backend; known: {known}", value
+                )
+        if len(data) > 1:
+            raise ValueError(f"give exactly one backend ({known}), not {' and '.join(data)}")
+        name, value = next(iter(data.items()), (DEFAULT_BACKEND, None))
+        model = BACKENDS[name].config
+        if not isinstance(value, model):
+            try:
+                value = model.model_validate({} if value is None else value)
+            except ValidationError as e:
+                raise _errors_under(cls.__name__, name, e) from None
+        return handler({"backend": name, "settings": value})
+
+    def __getattr__(self, name: str) -> Any:
+        # ``config.store.sqlite``: the settings when that is the configured backend, None for any
+        # other registered one (the shape the section had before the registry).
+        if not name.startswith("_"):
+            from logstore.backends import BACKENDS
+
+            if name in BACKENDS:
+                return self.settings if name == self.backend else None
+        return super().__getattr__(name)  # type: ignore[misc]

@@ -8,14 +8,15 @@ from typing import Any
 
 import yaml
 
+from alerter.config import AlerterConfig
 from alerter.engine import Engine
 from alerter.events import AlertEvent
 from alerter.rules.model import Rule
 from alerter.state import open_state
-from logstore.config import Config, StoreConfig
-from logstore.config.alerter import AlerterConfig
+from logstore.config import StoreConfig
 from logstore.protocol import Store
 from logstore.types import Doc, datetime_to_ms, format_ts
+from logwarden.config import Config
 
 # A round epoch minute, so every-30s ticks land on whole offsets from it.
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -111,7 +111,7 @@ def test_schema_is_json_with_the_rule_fields(capsys: pytest.CaptureFixture[str])
 
 def _write_error(db_config: Path, seconds_ago: float) -> None:
     from logstore import open_store
-    from logstore.config import load_config
+    from logwarden.config import load_config
 
     store = open_store(load_config(db_config, env={}).store)
     ms = datetime_to_ms(datetime.now(UTC)) - int(seconds_ago * 1000)

@@ -9,9 +9,10 @@ import pytest
 
 from alerter.engine import Engine
 from alerter.state import open_state
-from logstore.config import Config, StoreConfig
+from logstore.config import StoreConfig
 from logstore.protocol import Store
 from logstore.types import AggRequest, AggResult
+from logwarden.config import Config
 from tests.alerter.helpers import T0, Recorder, at, engine_for, events, rule
 
 STORM = rule(

@@ -13,7 +13,7 @@ from tests.alerter.helpers import Recorder, at, events, rule
 
 
 def test_docs_without_the_group_field_form_their_own_group(store_config: StoreConfig, tmp_path: Path) -> None:
-    """10 error lines without host.name: the rule fires for host.name=(missing), with a logq query for them."""
+    """10 error lines without host.name: the rule fires for host.name=(missing), with a logq query."""
     store = open_store(store_config)
     try:
         events(store, -30, 10, 1, "m", **{"log": {"level": "error"}})

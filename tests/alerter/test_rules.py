@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alerter.rules.loader import load_rules, parse_rule_file
-from logstore.config import load_config
+from logwarden.config import load_config
 
 BAD = Path(__file__).parent / "bad_rules"
 RULES = Path(__file__).parents[2] / "rules"

@@ -13,9 +13,10 @@ from typing import Any
 from alerter.engine import Engine
 from alerter.runner import RuleSet, Runner
 from alerter.state import MemoryStateStore, RuleMeta
-from logstore.config import Config, SqliteConfig, StoreConfig
+from logstore.config import SqliteConfig, StoreConfig
 from logstore.protocol import Store
 from logstore.types import AggRequest, AggResult
+from logwarden.config import Config
 from tests.alerter.helpers import Recorder, at, write_yaml
 
 

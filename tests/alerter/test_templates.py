@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from alerter import templates
+from alerter.config import AlerterConfig
 from alerter.engine import Engine
 from alerter.state import MemoryStateStore
 from alerter.templates import TemplateLimit, render
 from logstore.config import SqliteConfig, StoreConfig
-from logstore.config.alerter import AlerterConfig
 from tests.alerter.helpers import Recorder, at, events, rule, write_yaml
 
 SLOW = "{% for i in range(100000) %}{% for j in range(300) %}{% endfor %}{% endfor %}x"

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from logstore.config import load_config
 from logstore.observe import start_http
 from logstore.types import Health
+from logwarden.config import load_config
 from tests.deploy._support import COMPOSE, ROOT
 
 COMPOSE_FILE = COMPOSE / "docker-compose.yml"

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from logstore import open_store
-from logstore.config import load_config
+from logwarden.config import load_config
 from tests.deploy._support import EXAMPLES, ROOT, wait_until
 
 DEMO = EXAMPLES / "demo.py"

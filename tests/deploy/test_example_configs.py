@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from alerter.rules.loader import load_rules
-from logstore.config import Config, load_config
+from logwarden.config import Config, load_config
 from tests.deploy._support import COMPOSE, EXAMPLES, ROOT
 
 DEMO_ENV = {"LOGWARDEN_DEMO_DIR": "/tmp/demo", "DEMO_SMTP_PORT": "2600", "DEMO_WEBHOOK_PORT": "2601"}

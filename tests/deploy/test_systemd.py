@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from alerter.rules.loader import load_rules
-from logstore.config import load_config
+from logwarden.config import load_config
 from tests.deploy._support import DEPLOY
 
 UNITS = {

@@ -15,8 +15,9 @@ import pytest
 
 from logq.cli import Io, run
 from logstore import Doc, Store, open_store
-from logstore.config import Config, StoreConfig
+from logstore.config import StoreConfig
 from logstore.types import datetime_to_ms, format_ts
+from logwarden.config import Config
 
 NOW = "2026-11-22T06:00:00Z"
 NOW_MS = datetime_to_ms(datetime(2026, 11, 22, 6, 0, tzinfo=UTC))

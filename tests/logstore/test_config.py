@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from logstore.config import ConfigError, load_config, parse_duration
+from logstore.config import ConfigError, parse_duration
+from logwarden.config import load_config
 
 CASES = Path(__file__).parent / "config_cases"
 

@@ -1,4 +1,4 @@
-"""The store contract, run on every backend through the parametrized ``store`` fixture (tests/conftest.py).
+"""The store contract, run on every registered backend through ``store_config`` (tests/logstore/conftest.py).
 
 What both backends must agree on: idempotent writes with per-doc outcomes, search order, tiebreak,
 cursor and streaming, every aggregation kind, retention, and the query equivalence table: >= 40
@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from logstore import AggRequest, Cursor, Doc, Metric, Outcome, Store
+from logstore import BACKENDS, AggRequest, Cursor, Doc, Metric, Outcome, Store
 from logstore.config import StoreConfig
 from logstore.types import datetime_to_ms, format_ts, ms_to_datetime
+from tests.logstore.conftest import CONTRACT
 from tests.logstore.corpus import ALL_IDS, BASE_MS, CORPUS, MINUTE, ids
 
 WINDOW_START = ms_to_datetime(BASE_MS)
@@ -29,21 +30,15 @@ def open_backend(
     config: StoreConfig, *, page_size: int | None = None, retention: timedelta | None = None
 ) -> Store:
     """Open the backend of ``config`` directly, with the knobs the fixture's open_store cannot pass."""
-    kwargs: dict[str, Any] = {} if page_size is None else {"page_size": page_size}
-    if config.sqlite is not None:
-        from logstore.sqlite import SqliteStore
-
-        sqlite = (
-            config.sqlite if retention is None else config.sqlite.model_copy(update={"retention": retention})
-        )
-        return SqliteStore(sqlite, **kwargs)
-    from logstore.elastic import ElasticStore  # type: ignore[import-not-found,unused-ignore]
-
-    assert config.elasticsearch is not None
-    es = config.elasticsearch
+    settings = config.settings
     if retention is not None:
-        es = es.model_copy(update={"retention": retention})
-    return ElasticStore(es, **kwargs)  # type: ignore[no-any-return,unused-ignore]
+        settings = settings.model_copy(update={"retention": retention})
+    return CONTRACT[config.backend].open(settings, page_size)
+
+
+def test_every_registered_backend_has_a_contract_fixture() -> None:
+    """Each backend in the registry runs this suite: tests/logstore/conftest.py has its entry."""
+    assert set(BACKENDS) <= set(CONTRACT)
 
 
 @pytest.fixture

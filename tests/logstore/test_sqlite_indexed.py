@@ -11,10 +11,11 @@ import apsw
 import pytest
 
 from logstore import AggRequest, Doc
-from logstore.config import ConfigError, SqliteConfig, load_config
+from logstore.config import ConfigError, SqliteConfig
 from logstore.sqlite import SqliteStore
 from logstore.sqlite._schema import index_name
 from logstore.types import format_ts
+from logwarden.config import load_config
 from tests.logstore.corpus import BASE_MS, CORPUS
 from tests.logstore.test_contract import QUERY_TABLE
 

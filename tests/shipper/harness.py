@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from logstore import Store, open_store
-from logstore.config import Config, StoreConfig
-from logstore.config.shipper import ShipperConfig
+from logstore.config import StoreConfig
+from logwarden.config import Config
+from shipper.config import ShipperConfig
 from shipper.registry import Registry
 from shipper.service import Shipper
 

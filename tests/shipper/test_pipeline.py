@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from logstore.config.shipper import ShipperConfig
 from logstore.types import Doc, Health, Outcome, StoreError, WriteResult
+from shipper.config import ShipperConfig
 from shipper.pipeline import Finalizer, Pipeline
 from shipper.registry import FileRow, Registry
 from tests.shipper.harness import wait_until

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from logstore.config.shipper import MultilineConfig
+from shipper.config import MultilineConfig
 from shipper.files import FileState, fid_hasher, fingerprint
 from shipper.reader import Changed, Harvester, Multiline
 from shipper.registry import FileRow

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from alerter.notify.state.types import (
     Claim,
@@ -27,7 +27,9 @@ from alerter.notify.state.types import (
     SilenceFilter,
     Slot,
 )
-from logstore.config import Config
+from logstore.backends import get_backend
+from logstore.protocol import Store
+from logwarden.config import Config
 
 __all__ = [
     "Claim",
@@ -78,23 +80,11 @@ class NotifyState(Protocol):
     def close(self) -> None: ...
 
 
-def open_state(config: Config, store: Any = None) -> NotifyState:
-    """SQLite tables in the store's database file, or docs in the Elasticsearch state index.
+def open_state(config: Config, store: Store) -> NotifyState:
+    """The store backend's own home for notification state (``Backend.open_notify_state``).
 
-    ``store`` is only needed for Elasticsearch (its ``.client`` is reused); SQLite opens its own
-    connection to ``config.store.sqlite.path``.
+    SQLite: tables in the store's database file (on a connection of its own). Elasticsearch: docs
+    in the state index, through ``store``'s client.
     """
-    if config.store.backend == "elasticsearch":
-        from alerter.notify.state.elastic import ElasticNotifyState
-
-        es = config.store.elasticsearch
-        assert es is not None
-        client = getattr(store, "client", None)
-        if client is None:
-            raise RuntimeError("the Elasticsearch store does not expose .client")
-        return ElasticNotifyState(client, es.state_index)
-    from alerter.notify.state.sqlite import SqliteNotifyState
-
-    sq = config.store.sqlite
-    assert sq is not None
-    return SqliteNotifyState(sq.path, busy_timeout=sq.busy_timeout.total_seconds())
+    state: NotifyState = get_backend(config.store.backend).open_notify_state(store, config.store.settings)
+    return state

@@ -31,7 +31,7 @@ from alerter.notify.state.types import (
     from_ts,
     ts,
 )
-from logstore._sqlite_library import open_connection
+from logstore.sqlite import open_connection
 
 SCHEMA_VERSION = 1
 

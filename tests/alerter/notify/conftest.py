@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
+from alerter.config import Channel, NotifyConfig
 from alerter.events import AlertEvent
 from alerter.notify import NotificationPipeline, build_notifier
 from alerter.notify.send import SendResult
 from alerter.notify.state import NotifyState
 from alerter.notify.state.sqlite import SqliteNotifyState
-from logstore.config import Config, SqliteConfig, StoreConfig
-from logstore.config.notify import Channel, NotifyConfig
+from logstore.config import SqliteConfig, StoreConfig
+from logwarden.config import Config
 
 T0 = datetime(2026, 11, 22, 6, 0, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from alerter.notify.cli import add_silence_commands
-from logstore.config import Config, load_config
+from logwarden.config import Config, load_config
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from alerter.notify import build_notifier, check_channels
-from logstore.config import ConfigError, load_config
+from logstore.config import ConfigError
+from logwarden.config import load_config
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from alerter.config import Channel
 from alerter.notify import AppriseSender, NotificationPipeline, build_notifier
 from alerter.notify.send import SendResult
 from alerter.notify.state.elastic import ElasticNotifyState
-from logstore.config import Config, StoreConfig
-from logstore.config.notify import Channel
+from logstore.config import StoreConfig
+from logwarden.config import Config
 from tests.alerter.notify.conftest import T0, Clock, make_event, notify_config
 from tests.alerter.notify.receivers import WebhookReceiver
 

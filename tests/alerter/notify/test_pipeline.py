@@ -13,7 +13,8 @@ import pytest
 from alerter.notify import NotificationPipeline, build_notifier
 from alerter.notify.state import Silence
 from alerter.notify.state.sqlite import SqliteNotifyState
-from logstore.config import Config, SqliteConfig, StoreConfig
+from logstore.config import SqliteConfig, StoreConfig
+from logwarden.config import Config
 from tests.alerter.notify.conftest import (
     T0,
     Clock,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from alerter.config import NotifyConfig
 from alerter.notify.ratelimit import RateLimiter
 from alerter.notify.state import MessageRecord
 from alerter.notify.state.sqlite import SqliteNotifyState
-from logstore.config.notify import NotifyConfig
 from tests.alerter.notify.conftest import T0, notify_config
 
 

@@ -15,7 +15,8 @@ from alerter.notify import NotificationPipeline, build_notifier
 from alerter.notify.state import NotifyState, Silence
 from alerter.notify.state.elastic import ElasticNotifyState
 from alerter.notify.state.sqlite import SqliteNotifyState
-from logstore.config import Config, SqliteConfig, StoreConfig
+from logstore.config import SqliteConfig, StoreConfig
+from logwarden.config import Config
 from tests.alerter.notify.conftest import T0, Clock, ScriptedSender, make_event, notify_config
 from tests.alerter.notify.test_pipeline import run
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
+from alerter.config import Channel, Retry
 from alerter.notify.send import AppriseSender, Backoff, redact, url_secrets
-from logstore.config.notify import Channel, Retry
 from tests.alerter.notify.receivers import SmtpReceiver, WebhookReceiver, free_port, wait_until
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from alerter.notify.state import ClaimOutcome, MessageRecord, NotifyState, SentEntry, Silence, Slot
 from alerter.notify.state.elastic import ElasticNotifyState
+from alerter.notify.state.memory import MemoryNotifyState
 from alerter.notify.state.sqlite import SqliteNotifyState
 from alerter.notify.state.types import Group
 from logstore.config import StoreConfig
@@ -19,9 +20,14 @@ from tests.alerter.notify.conftest import T0, make_event
 LEASE = timedelta(minutes=2)
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
+@pytest.fixture(params=["sqlite", "elasticsearch", "memory"])
 def states(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[NotifyState, NotifyState]]:
     """Two handles on one backend, as two alerter processes would hold."""
+    if request.param == "memory":
+        # One process's state: both "processes" share the one instance.
+        memory = MemoryNotifyState()
+        yield memory, memory
+        return
     if request.param == "sqlite":
         a, b = SqliteNotifyState(tmp_path / "x.db"), SqliteNotifyState(tmp_path / "x.db")
         yield a, b

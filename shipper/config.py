@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from logstore.config.types import Duration, Strict, StrList
+from logstore.config import Duration, Strict, StrList
 
 Format = Literal["json", "logfmt", "nginx", "plain"]
 

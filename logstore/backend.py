@@ -1,0 +1,34 @@
+"""What one store backend is: a ``Backend`` entry in the registry (``logstore.backends``).
+
+An entry names everything the programs need from a backend, so no caller asks a store for its
+name or pokes at its attributes: the config model of its ``store.<name>`` section, how to open the
+store, and how to open the alerter's and the notifier's durable state next to the store's data.
+The state factories import the alerter lazily, inside the call: ``import logstore`` never loads
+the programs, and the store library is usable on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from logstore.protocol import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One store backend: its config model, its store, and where the alerter keeps state in it."""
+
+    name: str  # the key under ``store:`` in logwarden.yaml, and ``Store.name``
+    config: type[BaseModel]  # validates the ``store.<name>`` section
+    open_store: Callable[[Any], Store]  # (its config) -> an open Store; raises StoreError
+    # (the open store, its config) -> an ``alerter.state.StateStore``
+    open_alert_state: Callable[[Store, Any], Any]
+    # (the open store, its config) -> an ``alerter.notify.state.NotifyState``
+    open_notify_state: Callable[[Store, Any], Any]
+    # A store handle may only be used by the thread that opened it (an SQLite connection): the
+    # alerter then opens one store per worker thread instead of sharing one across them.
+    store_per_thread: bool = False

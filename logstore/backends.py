@@ -1,0 +1,33 @@
+"""The backend registry: one line per store backend.
+
+To add a backend: write a package with a ``BACKEND = Backend(...)`` entry (``logstore.backend``)
+and add it to ``BACKENDS`` below; the ``store:`` section of logwarden.yaml, ``open_store`` and the
+alerter's state all find it here. Add its fixture to the contract suite (tests/logstore/conftest.py).
+Registered by hand, not discovered at import time, so the list of backends is this file.
+"""
+
+from __future__ import annotations
+
+from logstore.backend import Backend
+from logstore.config.store import StoreConfig
+from logstore.elastic import BACKEND as ELASTICSEARCH
+from logstore.protocol import Store
+from logstore.sqlite import BACKEND as SQLITE
+
+BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (SQLITE, ELASTICSEARCH)}
+
+# The backend of a config without a ``store`` section: an embedded file needs no server.
+DEFAULT_BACKEND = SQLITE.name
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend called ``name``; KeyError names the known ones."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise KeyError(f"unknown store backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
+
+
+def open_store(config: StoreConfig) -> Store:
+    """Open (and on first use create) the configured store. Raises StoreError with one line."""
+    return get_backend(config.backend).open_store(config.settings)
