@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 
-from logstore.config.shipper import InputConfig
-
 from logstore.observe import log_event
 from logstore.types import Doc
 from shipper import metrics
 from shipper.build import DocBuilder, FileIds
+from shipper.config import InputConfig
 from shipper.files import FileState
 from shipper.parallel import Block, BlockBuilder, Built
 from shipper.pipeline import Batch, Event, Pipeline

@@ -14,12 +14,11 @@ import threading
 import time
 from collections.abc import Sequence
 
-from logstore.config.shipper import InputConfig, ShipperConfig
-
 from logstore.observe import log_event
 from shipper import metrics
 from shipper.backlog import Backlog
 from shipper.build import DocBuilder
+from shipper.config import InputConfig, ShipperConfig
 from shipper.files import FileState, ScanResult, Tracker
 from shipper.pipeline import Event, Pipeline
 from shipper.reader import Changed, Harvester, Multiline

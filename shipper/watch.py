@@ -12,9 +12,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from logstore.config.shipper import InputConfig
-
 from logstore.observe import log_event
+from shipper.config import InputConfig
 
 log = logging.getLogger("shipper")
 

@@ -39,7 +39,7 @@ def _open_store(config: ElasticsearchConfig) -> Store:
     return ElasticStore(config)
 
 
-def _client(store: Store) -> Any:
+def _es_client(store: Store) -> Any:
     from logstore.elastic._store import ElasticStore
 
     # The registry hands each backend its own stores; anything else is a wiring bug.
@@ -50,13 +50,13 @@ def _client(store: Store) -> Any:
 def _open_alert_state(store: Store, config: ElasticsearchConfig) -> Any:
     from alerter.state.elastic import ElasticStateStore
 
-    return ElasticStateStore(_client(store), config.state_index)
+    return ElasticStateStore(_es_client(store), config.state_index)
 
 
 def _open_notify_state(store: Store, config: ElasticsearchConfig) -> Any:
     from alerter.notify.state.elastic import ElasticNotifyState
 
-    return ElasticNotifyState(_client(store), config.state_index)
+    return ElasticNotifyState(_es_client(store), config.state_index)
 
 
 BACKEND = Backend(

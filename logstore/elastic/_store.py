@@ -24,7 +24,6 @@ from logstore.config import ElasticsearchConfig
 from logstore.elastic import _install, _write
 from logstore.elastic._aggregate import Aggregator
 from logstore.elastic._client import Cluster
-from logstore.elastic._client import _serializers as _serializers  # tests/shipper/test_fastpath.py
 from logstore.elastic._naming import IndexNamer
 from logstore.elastic._retention import delete_old_indices
 from logstore.elastic._search import FieldTypes, Searcher

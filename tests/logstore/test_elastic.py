@@ -775,3 +775,17 @@ def test_prepare_source_only_copies_when_needed() -> None:
         "log": {"file": {"path": "/a"}, "level": "info"},
         "a": {"b": {"c": 1}},
     }
+
+
+def test_bulk_reply_without_errors_is_not_parsed() -> None:
+    """The client's JSON serializer answers {"errors": false} for a clean bulk reply, parses all else."""
+    from logstore.elastic._client import _serializers
+
+    loads = _serializers()["application/json"].loads
+    clean = b'{"took":3,"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * 3) + b"]}"
+    assert loads(clean) == {"errors": False}
+    assert loads(b'{"errors":false,"took":1,"ingest_took":0,"items":[]}') == {"errors": False}
+    failed = b'{"took":3,"errors":true,"items":[{"create":{"status":409}}]}'
+    assert loads(failed)["items"][0]["create"]["status"] == 409
+    search = b'{"took":1,"timed_out":false,"hits":{"items":1,"errors":false}}'
+    assert loads(search)["hits"] == {"items": 1, "errors": False}

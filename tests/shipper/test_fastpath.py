@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 import pytest
 
-from logstore.elastic._store import _serializers
 from logstore.protocol import BodyWrite, FastWrite
 from logstore.types import Doc, Outcome, format_ts
 from shipper.build import ID_BLOCK, DocBuilder, Event, FileIds, doc_id, id_hasher
@@ -74,18 +73,6 @@ def test_dotted_keys_and_newlines_are_not_final(line: bytes, fields: dict[str, A
     # Seen once, a key stays remembered as clean or not: the second line decides the same way.
     (again,) = b.build_many(id_hasher(FID), "/p.log", _events([line], 500), 0)
     assert not again.final
-
-
-def test_bulk_reply_without_errors_is_not_parsed() -> None:
-    """The client's JSON serializer answers {"errors": false} for a clean bulk reply, parses all else."""
-    loads = _serializers()["application/json"].loads
-    clean = b'{"took":3,"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * 3) + b"]}"
-    assert loads(clean) == {"errors": False}
-    assert loads(b'{"errors":false,"took":1,"ingest_took":0,"items":[]}') == {"errors": False}
-    failed = b'{"took":3,"errors":true,"items":[{"create":{"status":409}}]}'
-    assert loads(failed)["items"][0]["create"]["status"] == 409
-    search = b'{"took":1,"timed_out":false,"hits":{"items":1,"errors":false}}'
-    assert loads(search)["hits"] == {"items": 1, "errors": False}
 
 
 def test_es_write_final_and_plain_docs_in_one_batch(es_store: Any) -> None:

@@ -77,8 +77,8 @@ def _evaluations(port: int) -> float:
 def test_rules_keep_their_schedule_while_a_channel_hangs_for_30s(tmp_path: Path, hanging: _Hang) -> None:
     """alerter run: while the only channel holds its request for 30 s, the every-1s rule still evaluates."""
     from logstore import open_store
-    from logstore.config import load_config
     from logstore.types import Doc, datetime_to_ms, format_ts
+    from logwarden.config import load_config
 
     rules = tmp_path / "rules"
     rules.mkdir()
