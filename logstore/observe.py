@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from logstore.redact import SECRETS
 from logstore.types import Health
 
 # Attributes every LogRecord has; anything else on a record is an extra field to print.
@@ -47,6 +48,7 @@ def setup_logging(level: str = "INFO") -> None:
     chosen = (os.environ.get("LOG_LEVEL") or level or "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(SECRETS)  # URL passwords, Authorization values and channel tokens never print
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, chosen, logging.INFO))

@@ -16,6 +16,7 @@ from alerter.notify.pipeline import NotificationPipeline
 from alerter.notify.send import AppriseSender, Backoff, Sender, SendResult
 from alerter.notify.state import NotifyState, open_state
 from logstore.config import ConfigError
+from logstore.redact import SECRETS, url_secrets
 from logwarden.config import Config
 
 __all__ = [
@@ -44,6 +45,8 @@ def build_notifier(
 
     Raises ConfigError (one line, exit 2) when apprise cannot use a channel URL.
     """
+    # Channel URLs are secrets: apprise's own DEBUG lines print them whole, tokens and all.
+    SECRETS.add_secrets(s for ch in config.notify.channels for s in url_secrets(ch.url.get_secret_value()))
     if sender is None:
         errors = check_channels(config)
         if errors:

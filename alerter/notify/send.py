@@ -2,20 +2,19 @@
 
 One ``Apprise`` object per channel URL, built once. A delivery answers ok or failed (with apprise's
 per-service reason); the pipeline decides when to retry. Channel URLs carry tokens and passwords, so
-every reason is scrubbed of them and apprise's own log records pass through the same scrubber.
+every reason is scrubbed of them and apprise's own log records pass through the same scrubber
+(``logstore.redact.SECRETS``).
 """
 
 from __future__ import annotations
 
-import logging
 import random
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
 from alerter.config import Channel, Retry
+from logstore.redact import SECRETS, url_secrets
 
 _MIN_SECRET = 4
 
@@ -32,70 +31,18 @@ class Sender(Protocol):
         ...
 
 
-def url_secrets(url: str) -> list[str]:
-    """Pieces of an apprise URL that must never be printed: the URL, its password, user and path tokens."""
-    out = [url]
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return out
-    for piece in (parts.password, parts.username):
-        if piece and len(piece) >= _MIN_SECRET:
-            out += [piece, unquote(piece)]
-    for seg in parts.path.split("/"):
-        # Webhook tokens live in the path (slack://T/B/C, json://host/<token>): hide long segments.
-        if len(seg) >= 8 and "@" not in seg:
-            out.append(seg)
-    for m in re.finditer(r"(?:token|secret|key|password|pass|apikey)=([^&]+)", parts.query, re.I):
-        out.append(m.group(1))
-    return sorted(set(out), key=len, reverse=True)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        if s:
-            text = text.replace(s, "****")
-    return text
-
-
-class _Scrub(logging.Filter):
-    """Scrubs channel secrets from apprise's own log records before any handler sees them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: list[str] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            msg = record.getMessage()
-            clean = redact(msg, self.secrets)
-            if clean != msg:
-                record.msg, record.args = clean, None
-        return True
-
-
-_SCRUB = _Scrub()
-# Logger filters do not apply to records propagated from child loggers, so name each emitter.
-for _name in ("apprise", "urllib3.connectionpool"):
-    logging.getLogger(_name).addFilter(_SCRUB)
-
-
 class AppriseSender:
     def __init__(self) -> None:
         self._objs: dict[tuple[str, str], object] = {}
 
-    def _apprise(self, channel: Channel) -> tuple[object, list[str]]:
+    def _apprise(self, channel: Channel) -> object:
         import apprise
 
         url = channel.url.get_secret_value()
-        secrets = url_secrets(url)
         key = (channel.name, url)
         obj = self._objs.get(key)
         if obj is None:
-            for s in secrets:
-                if s not in _SCRUB.secrets:
-                    _SCRUB.secrets.append(s)
-            _SCRUB.secrets.sort(key=len, reverse=True)
+            SECRETS.add_secrets(url_secrets(url))
             ap = apprise.Apprise()
             plugin = apprise.Apprise.instantiate(url)
             if plugin is not None:
@@ -110,12 +57,12 @@ class AppriseSender:
                 plugin.socket_read_timeout = min(float(plugin.socket_read_timeout), budget * 0.5)
                 ap.add(plugin)
             self._objs[key] = obj = ap
-        return obj, secrets
+        return obj
 
     def send(self, channel: Channel, title: str, body: str, kind: str) -> SendResult:
         import apprise
 
-        ap, secrets = self._apprise(channel)
+        ap = self._apprise(channel)
         assert isinstance(ap, apprise.Apprise)
         try:
             result = ap.notify(
@@ -127,7 +74,7 @@ class AppriseSender:
                 timeout=channel.timeout.total_seconds(),
             )
         except Exception as e:  # apprise is a leaf: its surprises are a failed delivery, not a crash
-            return SendResult(False, redact(f"{type(e).__name__}: {e}", secrets))
+            return SendResult(False, SECRETS.clean(f"{type(e).__name__}: {e}"))
         if result:
             return SendResult(True)
         reasons = []
@@ -139,7 +86,7 @@ class AppriseSender:
             reasons.append(f"{svc.name} {svc.status.name.lower()}" + (f": {detail}" if detail else ""))
         if not reasons:
             reasons.append(f"apprise status {result.status.name.lower()}")
-        return SendResult(False, redact("; ".join(reasons), secrets))
+        return SendResult(False, SECRETS.clean("; ".join(reasons)))
 
 
 class Backoff:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from elastic_transport import ConnectionTimeout, TlsError, TransportError
 from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
@@ -20,6 +21,7 @@ from elasticsearch.serializer import NdjsonSerializer
 
 from logstore.config import ElasticsearchConfig
 from logstore.query import QueryError
+from logstore.redact import SECRETS, redact_text, redact_url
 from logstore.types import Health, StoreAuthError, StoreError
 
 JSON = {"accept": "application/json", "content-type": "application/json"}
@@ -120,11 +122,15 @@ def build_client(config: ElasticsearchConfig) -> Elasticsearch:
         "retry_on_timeout": False,
         "serializers": _serializers(),
     }
+    # The credentials never print: not in our messages, nor in any library's log line.
+    SECRETS.add_secrets(pw for h in config.hosts if (pw := urlsplit(h).password))
     if config.api_key is not None:
         kwargs["api_key"] = config.api_key.get_secret_value()
+        SECRETS.add_secrets([kwargs["api_key"]])
     if config.username is not None:
         password = config.password.get_secret_value() if config.password is not None else ""
         kwargs["basic_auth"] = (config.username, password)
+        SECRETS.add_secrets([password])
     if any(h.lower().startswith("https") for h in config.hosts):
         kwargs["verify_certs"] = config.verify_certs
         if config.ca_certs is not None:
@@ -134,14 +140,15 @@ def build_client(config: ElasticsearchConfig) -> Elasticsearch:
     try:
         return Elasticsearch(list(config.hosts), **kwargs)
     except (ValueError, TypeError, OSError) as e:
-        raise StoreError(f"elasticsearch at {', '.join(config.hosts)}: bad client settings: {e}") from None
+        hosts = ", ".join(redact_url(h) for h in config.hosts)
+        raise StoreError(redact_text(f"elasticsearch at {hosts}: bad client settings: {e}")) from None
 
 
 class Cluster:
     """One client, its URL for messages, and the store's index pattern: what every part shares."""
 
     def __init__(self, config: ElasticsearchConfig, index_pattern: str) -> None:
-        self.url = ", ".join(config.hosts)
+        self.url = ", ".join(redact_url(h) for h in config.hosts)  # for messages: no password
         self.index_pattern = index_pattern
         self.client = build_client(config)
 
@@ -151,7 +158,7 @@ class Cluster:
 
     def fail(self, reason: str, auth: bool = False) -> StoreError:
         cls = StoreAuthError if auth else StoreError
-        return cls(f"elasticsearch at {self.url}: {reason}")
+        return cls(redact_text(f"elasticsearch at {self.url}: {reason}"))
 
     def search_error(self, e: Exception, query: str) -> Exception:
         """A refused search (400) is the query's fault (QueryError); anything else the store's."""

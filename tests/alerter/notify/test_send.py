@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from alerter.config import Channel, Retry
-from alerter.notify.send import AppriseSender, Backoff, redact, url_secrets
+from alerter.notify.send import AppriseSender, Backoff
+from logstore.redact import SecretFilter, url_secrets
 from tests.alerter.notify.receivers import SmtpReceiver, WebhookReceiver, free_port, wait_until
 
 
@@ -90,7 +91,9 @@ def test_secrets_never_reach_reasons_or_logs(
 def test_redact_hides_password_user_and_path_tokens() -> None:
     """url_secrets/redact star the password, long path tokens and token= query values."""
     url = "slack://T1234567/B7654321/abcdefghijklmnop?token=zzzsecret"
-    text = redact(f"failed {url} abcdefghijklmnop zzzsecret", url_secrets(url))
+    f = SecretFilter()
+    f.add_secrets(url_secrets(url))
+    text = f.clean(f"failed {url} abcdefghijklmnop zzzsecret")
     assert "abcdefghijklmnop" not in text and "zzzsecret" not in text
 
 
