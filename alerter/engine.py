@@ -208,6 +208,9 @@ class Engine:
             known = self.instances.setdefault(rule.name, {})
         meta.last_eval = at
         meta.last_duration = seconds
+        # State changes are dated by the scheduled tick, not by this replica's clock: two alerters
+        # evaluating the same tick derive the same started_at, so the same notification identity.
+        at = out.tick
         if not out.error and (why := refused(rule.summary)) is not None:
             out.error = f"summary template: {why}"
         if out.error or out.evaluation is None:
@@ -415,7 +418,7 @@ class Engine:
                 EVENTS_SENT.labels(e.state).inc()
             self.notifier.submit(events, at)
         if self.write_alert_docs:
-            docs = [self._doc(t, o, at) for o in outcomes for t in o.transitions]
+            docs = [self._doc(t, o, o.tick) for o in outcomes for t in o.transitions]
             if docs:
                 self._write_docs(docs)
 

@@ -38,6 +38,17 @@ class AlertEvent:
     samples: tuple[dict[str, Any], ...] = ()  # up to `sample` example docs
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # started_at is part of every notification's identity (dedup, HA claims), compared with
+        # what state backends stored: one precision for all of them, set here once.
+        for name in ("started_at", "at"):
+            object.__setattr__(self, name, whole_ms(getattr(self, name)))
+
+
+def whole_ms(dt: datetime) -> datetime:
+    """``dt`` at the precision every state backend keeps (Elasticsearch: epoch milliseconds)."""
+    return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+
 
 class Notifier(Protocol):
     def submit(self, events: Sequence[AlertEvent], now: datetime) -> None:

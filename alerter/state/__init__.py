@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from alerter.state.base import STATES, Instance, MemoryStateStore, RuleMeta, State, StateStore, fingerprint
+from alerter.state.base import (
+    STATES,
+    Instance,
+    MemoryStateStore,
+    RuleMeta,
+    State,
+    StateStore,
+    fingerprint,
+)
 from logstore.backends import get_backend
 from logstore.protocol import Store
 from logwarden.config import Config
