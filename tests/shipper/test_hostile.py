@@ -56,7 +56,9 @@ def test_second_shipper_on_one_registry_exits_2_naming_the_pid(tmp_path: Path) -
     registry = tmp_path / "registry.db"
     with _running(cfg) as first:
         wait_until(
-            lambda: lock_path(registry).exists() and lock_path(registry).read_text().strip() == str(first.pid),
+            lambda: (
+                lock_path(registry).exists() and lock_path(registry).read_text().strip() == str(first.pid)
+            ),
             what="the first shipper's lock",
         )
         for args in (["run"], ["run", "--once"]):
