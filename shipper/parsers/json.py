@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -37,26 +38,16 @@ _SEC_CACHE = _time._SEC_CACHE
 _SPACED = re.compile(rb'"[ \t\r\n]')  # a key may end '"  :' too: then the count is not enough
 
 
-def _count_keys(obj: dict[str, Any]) -> int:
-    """Keys of every object in ``obj`` (decoded: a repeated key counts once)."""
-    n = len(obj)
-    for v in obj.values():
-        t = type(v)
-        if t is dict:
-            n += _count_keys(v)
-        elif t is list:
-            n += _count_list(v)
-    return n
-
-
-def _count_list(items: list[Any]) -> int:
+def _count_keys(value: dict[str, Any] | list[Any]) -> int:
+    """Keys of every object in ``value`` (decoded: a repeated key counts once)."""
+    items: Iterable[Any] = value
     n = 0
+    if type(value) is dict:
+        n, items = len(value), value.values()
     for v in items:
         t = type(v)
-        if t is dict:
+        if t is dict or t is list:
             n += _count_keys(v)
-        elif t is list:
-            n += _count_list(v)
     return n
 
 
