@@ -27,6 +27,7 @@ from logstore.config.shipper import ShipperConfig
 from shipper.build import DocBuilder, id_hasher
 from shipper.cli import main
 from shipper.parsers import make_parser
+from shipper.parsers.json import duplicate_keys
 from shipper.registry import Registry, lock_path
 from shipper.service import Shipper
 from tests.rig.proxy import FaultProxy
@@ -283,3 +284,21 @@ def test_store_registry_and_lock_files_are_0640_whatever_the_umask(tmp_path: Pat
     names = ["store.db", "store.db.fts", "registry.db", "registry.db.lock"]
     modes = {n: stat.S_IMODE(os.stat(tmp_path / n).st_mode) for n in names}
     assert modes == dict.fromkeys(names, 0o640)
+
+
+@pytest.mark.parametrize(
+    ("line", "repeated"),
+    [
+        (b'{"a":1,"b":2}', False),
+        (b'{"a": 1, "b": {"c": [{"d": 1}, {"d": 2}]}}', False),
+        (b'{"m":"say \\":\\" twice","n":1}', False),
+        (b'{"a" :1,"b" : 2}', False),
+        (b'{"a":1,"a":2}', True),
+        (b'{"a":1, "b":{"c":1,"c":2}}', True),
+        (b'{"x":[{"a":1},{"b":2,"b":3}]}', True),
+        (b'{"a" :1,"a":2}', True),
+    ],
+)
+def test_duplicate_keys_detection(line: bytes, repeated: bool) -> None:
+    """duplicate_keys tells a line that repeats a key in any of its objects from one that does not."""
+    assert duplicate_keys(orjson.loads(line), line) is repeated
