@@ -23,6 +23,7 @@ only speed depends on it.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -30,11 +31,34 @@ import apsw
 
 _lock = threading.Lock()
 _done = False
+# Files logwarden creates hold every log line shipped (and the registry, paths): owner and group
+# only, whatever the umask. SQLite gives its -wal and -shm files the mode of the database file.
+FILE_MODE = 0o640
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0640 exactly (not masked by the umask) if it does not exist.
+
+    An existing file keeps its mode: an operator may have chosen another."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, FILE_MODE)  # os.open's mode went through the umask
+    finally:
+        os.close(fd)
 
 
 def open_connection(path: Path, busy_timeout_s: float) -> apsw.Connection:
     """A connection to ``path`` with a busy timeout: how every SQLite file of logwarden is opened.
-    APSW never opens a transaction implicitly; callers issue BEGIN/COMMIT themselves."""
+    APSW never opens a transaction implicitly; callers issue BEGIN/COMMIT themselves. A file it
+    creates is created 0640 (``create_private``)."""
+    try:
+        if str(path) != ":memory:":
+            create_private(path)
+    except OSError:
+        pass  # APSW's own open below says what is wrong in its words (callers report those)
     conn = apsw.Connection(str(path))
     conn.set_busy_timeout(int(busy_timeout_s * 1000))
     return conn

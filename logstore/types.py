@@ -61,6 +61,7 @@ class Outcome(enum.Enum):
     DUPLICATE = "duplicate"  # that _id is stored already: counts as delivered
     RETRYABLE = "retryable"  # 429, 5xx, connection trouble: the pipeline retries
     REJECTED = "rejected"  # the store refuses this doc for good (mapping error, 4xx)
+    TOO_LARGE = "too_large"  # the whole request was too big (HTTP 413): the pipeline sends it split
 
     @property
     def delivered(self) -> bool:

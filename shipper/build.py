@@ -36,9 +36,9 @@ import orjson
 
 from logstore.elastic import IndexNamer, bulk_lines
 from logstore.types import Doc
-from shipper.parsers import Parser
-from shipper.parsers._time import format_ms
-from shipper.parsers.json import JsonParser, line_meta
+from shipper.parsers import DUPLICATE_KEYS, Parser
+from shipper.parsers._time import format_ms, parse_any
+from shipper.parsers.json import JsonParser, duplicate_keys, line_meta
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
@@ -189,7 +189,11 @@ class DocBuilder:
         log: dict[str, Any] = {"offset": offset, "file": self._file_parts(path)[1]}
         if level is not None:
             log["level"] = level
-        ours: dict[str, Any] = {"@timestamp": format_ms(ts), "log": log, "event": {"id": did}}
+        event: dict[str, Any] = {"id": did}
+        if tags and DUPLICATE_KEYS in tags:
+            # The doc is not the line (one value of a repeated key is gone): keep the line's text.
+            event["original"] = line.decode("utf-8", "replace")
+        ours: dict[str, Any] = {"@timestamp": format_ms(ts), "log": log, "event": event}
         ours.update(self._static)
         if message is not None:
             ours["message"] = message
@@ -202,8 +206,10 @@ class DocBuilder:
             return Doc(did, ts, ours, raw, _final(ours, raw))
         original: dict[str, Any] = {}
         _merge(fields, ours, original)
-        if own_time:
-            original.pop("@timestamp", None)  # it is our @timestamp, normalized
+        if own_time and "@timestamp" in original and parse_any(original["@timestamp"]) == ts:
+            # It is our @timestamp, normalized. One that does not parse (another time field gave the
+            # time) stays under original.@timestamp, as other values that could not be kept do.
+            del original["@timestamp"]
         if original:
             if isinstance(fields.get("original"), dict):
                 fields["original"].update(original)
@@ -293,7 +299,8 @@ class DocBuilder:
             except bad_json:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            if type(obj) is not dict or not obj:
+            if type(obj) is not dict or not obj or duplicate_keys(obj, body):
+                # (A repeated key: the bytes hold both values, so they cannot be spliced.)
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
             if obj.keys() <= clean:

@@ -106,18 +106,25 @@ def _registry(config: Config) -> Any:
 
 
 def _check(config: Config) -> int:
-    from shipper.files import expand
+    from shipper.files import followed, matches
 
     inputs = config.shipper.inputs
     print(f"{config.source}: ok (store: {config.store.backend}, {len(inputs)} input(s))")
     if not inputs:
         print("no shipper.inputs configured: nothing to ship")
-    matched = expand(inputs)
+    matched = matches(inputs)
     for i, inp in enumerate(inputs):
-        files = [p for p, idx in matched if idx == i]
+        files = [m for m in matched if m.input == i]
         print(f"input {i} ({inp.format}, service={inp.service}): {', '.join(inp.paths)}")
-        for path in files:
-            print(f"  {path}")
+        if inp.exclude:
+            print(f"  exclude: {', '.join(inp.exclude)}")
+        for m in files:
+            if m.target is None:
+                print(f"  {m.path}")
+            elif followed(inputs, m):
+                print(f"  {m.path} -> {m.target} (symlink, followed)")
+            else:
+                print(f"  {m.path} -> {m.target} (symlink, skipped: follow_symlinks is false)")
         if not files:
             print("  (no files match now)")
     return 0
@@ -244,12 +251,32 @@ def _progress_bar() -> tuple[Any, Callable[[Progress], None]]:
 
 
 def _run(config: Config, once: bool) -> int:
-    from logstore.observe import start_http
-    from shipper.service import Shipper
-
     log = logging.getLogger("shipper")
     if not config.shipper.inputs:
         raise ConfigError(f"{config.source}: shipper.inputs: no inputs configured: nothing to ship")
+    lock = _lock_registry(config)
+    try:
+        return _run_locked(config, once, log)
+    finally:
+        lock.release()
+
+
+def _lock_registry(config: Config) -> Any:
+    """One ``shipper run`` per registry, held for the life of the process (see shipper.registry)."""
+    from shipper.registry import RegistryBusy, RegistryError, lock_registry
+
+    try:
+        return lock_registry(config.shipper.registry)
+    except RegistryBusy as e:
+        raise ConfigError(f"shipper: {e}") from None
+    except RegistryError as e:
+        raise ConfigError(f"{config.source}: shipper.registry: {e}") from None
+
+
+def _run_locked(config: Config, once: bool, log: logging.Logger) -> int:
+    from logstore.observe import start_http
+    from shipper.service import Shipper
+
     store = _open_store_patiently(config, once, log)
     if store is None:
         return 0  # stopped by a signal while the store was still unreachable

@@ -39,13 +39,16 @@ class MultilineConfig(Strict):
 
 class InputConfig(Strict):
     paths: StrList = Field(min_length=1)
-    exclude: StrList = Field(default_factory=list)
+    # logrotate writes a compressed archive as *.tmp before renaming it: never ship a file still written.
+    exclude: StrList = Field(default_factory=lambda: ["*.tmp"])
     format: Format = "plain"
     service: str = "unknown"
     fields: dict[str, Any] = Field(default_factory=dict)
     multiline: MultilineConfig | None = None
     encoding: str = "utf-8"
     max_line_bytes: int = Field(default=1 << 20, ge=64)
+    # A matched symlink is skipped unless true (a link to /etc/shadow in a log dir; Filebeat's default).
+    follow_symlinks: bool = False
 
     @field_validator("encoding")
     @classmethod

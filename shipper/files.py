@@ -25,6 +25,7 @@ import fnmatch
 import glob
 import gzip
 import hashlib
+import logging
 import os
 import stat
 import struct
@@ -33,8 +34,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from logstore.observe import log_event
 from shipper.config import InputConfig
 from shipper.registry import FileRow, Registry
+
+log = logging.getLogger("shipper.files")
 
 
 def fingerprint(data: bytes) -> str:
@@ -107,9 +111,23 @@ def gz_complete(path: str, st: os.stat_result) -> bool:
         return False
 
 
-def expand(inputs: Sequence[InputConfig]) -> list[tuple[str, int]]:
-    """(path, input index) of every regular file the inputs match now; a path belongs to its first input."""
-    out: list[tuple[str, int]] = []
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A regular file an input's globs match now; ``target`` is where it points when it is a symlink."""
+
+    path: str
+    input: int
+    target: str | None = None
+
+    @property
+    def followed(self) -> bool:
+        return self.target is None
+
+
+def matches(inputs: Sequence[InputConfig]) -> list[Match]:
+    """Every regular file the inputs match now, links included (``expand`` decides about those);
+    a path belongs to its first input."""
+    out: list[Match] = []
     seen: set[str] = set()
     for idx, inp in enumerate(inputs):
         for pattern in inp.paths:
@@ -119,11 +137,39 @@ def expand(inputs: Sequence[InputConfig]) -> list[tuple[str, int]]:
                 try:
                     if not stat.S_ISREG(os.stat(path).st_mode):
                         continue
+                    target = os.path.realpath(path) if os.path.islink(path) else None
                 except OSError:
                     continue
                 seen.add(path)
-                out.append((path, idx))
+                out.append(Match(path, idx, target))
     return out
+
+
+def followed(inputs: Sequence[InputConfig], m: Match) -> bool:
+    """Whether ``m`` is shipped: a symlink only with its input's ``follow_symlinks`` (a link in a log
+    directory may point anywhere, /etc/shadow included)."""
+    return m.target is None or inputs[m.input].follow_symlinks
+
+
+def expand(inputs: Sequence[InputConfig]) -> list[tuple[str, int]]:
+    """(path, input index) of every regular file the inputs match now and ship (see ``followed``)."""
+    return [(m.path, m.input) for m in matches(inputs) if followed(inputs, m)]
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: str, st: os.stat_result) -> bool:
+    """Whether the file starts with gzip's magic bytes: compression is told by content, not by name
+    (``app.log.gz.tmp`` while logrotate compresses; a ``.gz`` that is plain text)."""
+    f = _open_same(path, st)
+    if f is None:
+        return False
+    try:
+        with f:
+            return f.read(2) == GZIP_MAGIC
+    except OSError:
+        return False
 
 
 @dataclass(eq=False)
@@ -167,6 +213,11 @@ class Tracker:
         self.n = fingerprint_bytes
         self.states: dict[str, FileState] = {}
         self._gz_verified: dict[tuple[int, int], tuple[int, int, str]] = {}
+        # (dev, ino) -> gzip or not, by its first bytes: once per file, not a read per file per scan.
+        # Only files the last scan matched are kept, so a deleted file's reused inode is read afresh.
+        self._gz_magic: dict[tuple[int, int], bool] = {}
+        self._gz_magic_seen: dict[tuple[int, int], bool] = {}
+        self._links_warned: set[str] = set()
         for row in registry.files():
             if row.done and row.offset < row.size:
                 row.done = False  # read to its end before a crash, but not all of it acknowledged
@@ -194,12 +245,13 @@ class Tracker:
                 if other is None or other.harvester is None:
                     by_ino[key] = s
         leftovers: list[tuple[str, int, os.stat_result, bool]] = []
-        for path, idx in expand(self.inputs):
+        self._gz_magic_seen = {}
+        for path, idx in self._expand():
             try:
                 st = os.stat(path)
             except OSError:
                 continue
-            gz = path.endswith(".gz")
+            gz = self._gzip(path, st)
             known = by_ino.get((st.st_dev, st.st_ino))
             if known is not None and known.row.gz == gz and not known.seen:
                 fp_len = known.row.fp_len
@@ -208,6 +260,7 @@ class Tracker:
                     continue
                 self.release(known, result)
             leftovers.append((path, idx, st, gz))
+        self._gz_magic = self._gz_magic_seen
         # Plain files first: a live copy is a better place to resume than its compressed twin.
         leftovers.sort(key=lambda c: c[3])
         for path, idx, st, gz in leftovers:
@@ -236,6 +289,32 @@ class Tracker:
         if result.forgotten:
             self.registry.delete(result.forgotten)
         return result
+
+    def _expand(self) -> list[tuple[str, int]]:
+        """``expand``, saying once per link on stderr which symlinks are skipped (silence is a bug)."""
+        out: list[tuple[str, int]] = []
+        for m in matches(self.inputs):
+            if followed(self.inputs, m):
+                out.append((m.path, m.input))
+            elif m.path not in self._links_warned:
+                self._links_warned.add(m.path)
+                log_event(
+                    log,
+                    "symlink skipped (set follow_symlinks: true on its input to ship it)",
+                    logging.WARNING,
+                    path=m.path,
+                    target=m.target,
+                )
+        return out
+
+    def _gzip(self, path: str, st: os.stat_result) -> bool:
+        key = (st.st_dev, st.st_ino)
+        gz = self._gz_magic.get(key)
+        if gz is None:
+            gz = is_gzip(path, st)
+        if st.st_size >= 2:  # an empty file may still become either
+            self._gz_magic_seen[key] = gz
+        return gz
 
     def _verify(self, s: FileState, path: str, st: os.stat_result, gz: bool) -> bool:
         # A .gz does not change, but its inode may be a reused one: check its first bytes too (once

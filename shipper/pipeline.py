@@ -8,6 +8,9 @@ Guarantees:
   with exponential backoff and full jitter, without limit while the shipper runs. REJECTED items go
   to the dead-letter table (durably) with the store's reason and count as handled. Nothing is
   dropped silently.
+- A request the store finds too large (HTTP 413, ``Outcome.TOO_LARGE``) is sent again in halves until
+  each half fits; a doc too large on its own is a dead letter. The largest request that fitted is
+  remembered, and later batches are sent in requests no bigger (bytes of the docs' JSON).
 - A store with the ``FastWrite`` capability (Elasticsearch) is called through it: a batch that
   was all created costs no per-doc result objects.
 - Offsets are committed in order per file: a file's committed offset is the end of the longest
@@ -138,6 +141,8 @@ class Pipeline:
         self._unacked_lock = threading.Condition()
         self._fail_since: float | None = None
         self._fail_reason = ""
+        # After a 413: the largest request (bytes of docs) the store took; later ones stay below it.
+        self.request_bytes: int | None = None
         self.sent = 0
         self.rejected = 0
         # workers: 0 delivers on the reader thread: the least CPU per doc (no thread hand-off), and
@@ -375,6 +380,71 @@ class Pipeline:
             return f"store answered {len(results)} results for {len(docs)} docs"
         return results
 
+    def _send(self, docs: list[Doc]) -> list[WriteResult] | str | None:
+        """``_write`` in requests the store takes: after a 413, in parts no bigger than what fitted."""
+        limit = self.request_bytes
+        if limit is None or len(docs) < 2:
+            return self._send_fitting(docs)
+        parts: list[list[Doc]] = [[]]
+        size = 0
+        for d in docs:
+            n = _doc_bytes(d)
+            if parts[-1] and size + n > limit:
+                parts.append([])
+                size = 0
+            parts[-1].append(d)
+            size += n
+        if len(parts) == 1:
+            return self._send_fitting(docs)
+        return _joined([(p, self._send_fitting(p)) for p in parts])
+
+    def _split_too_large(
+        self, docs: list[Doc], answer: list[WriteResult] | str | None
+    ) -> list[WriteResult] | str | None:
+        """``answer`` with the docs a request of it found too large sent again, split (a block sent
+        elsewhere is several requests: some may have fitted)."""
+        if not isinstance(answer, list) or not any(r.outcome is Outcome.TOO_LARGE for r in answer):
+            return answer
+        redo = [i for i, r in enumerate(answer) if r.outcome is Outcome.TOO_LARGE]
+        again = self._send([docs[i] for i in redo])
+        if len(redo) == len(docs):
+            return again
+        out = list(answer)
+        results = _joined([([docs[i] for i in redo], again)])
+        for i, r in zip(
+            redo, results or [WriteResult(docs[i].id, Outcome.CREATED) for i in redo], strict=True
+        ):
+            out[i] = r
+        return out
+
+    def _send_fitting(self, docs: list[Doc]) -> list[WriteResult] | str | None:
+        """``_write``; a 413 is answered by sending each half the same way (recursively)."""
+        answer = self._write(docs)
+        if not _too_large(answer):
+            if self.request_bytes is not None and not isinstance(answer, str):
+                self.request_bytes = max(self.request_bytes, sum(map(_doc_bytes, docs)))
+            return answer
+        assert isinstance(answer, list)
+        nbytes = sum(map(_doc_bytes, docs))
+        reason = answer[0].reason
+        if len(docs) == 1:
+            why = f"too large for the store even alone ({nbytes} bytes): {reason}"
+            return [WriteResult(docs[0].id, Outcome.REJECTED, why)]
+        if self.request_bytes is None or self.request_bytes >= nbytes:
+            self.request_bytes = nbytes // 2  # raised again by what fits (above)
+            log_event(
+                log,
+                "store found the request too large; sending it in smaller ones",
+                logging.WARNING,
+                docs=len(docs),
+                bytes=nbytes,
+                reason=reason[:300],
+            )
+        mid = len(docs) // 2
+        return _joined(
+            [(docs[:mid], self._send_fitting(docs[:mid])), (docs[mid:], self._send_fitting(docs[mid:]))]
+        )
+
     def _wait(self, delay: float, deadline: float | None) -> bool:
         """Back off for ``delay``; True means give up now (abort, deadline, or an inline stop)."""
         end = time.monotonic() + delay
@@ -402,8 +472,9 @@ class Pipeline:
             answer: list[WriteResult] | str | None
             if b.first is not None:  # a block builder sent the batch once already: start from its answer
                 answer, b.first = b.first, None
+                answer = self._split_too_large(b.docs, answer)
             else:
-                answer = self._write(b.docs if attempt == 0 else [b.docs[i] for i in pending])
+                answer = self._send(b.docs if attempt == 0 else [b.docs[i] for i in pending])
             if answer is None:
                 self.sent += len(pending)
                 metrics.SENT.inc(len(pending))
@@ -497,3 +568,27 @@ class Pipeline:
         self.registry.commit(advanced)
         if self.on_commit is not None:
             self.on_commit(advanced)
+
+
+def _doc_bytes(d: Doc) -> int:
+    return len(d.raw) if d.raw is not None else 256  # as Batch.nbytes counts them
+
+
+def _too_large(answer: list[WriteResult] | str | None) -> bool:
+    """Whether the store refused the whole request as too large (every result TOO_LARGE)."""
+    return isinstance(answer, list) and bool(answer) and all(r.outcome is Outcome.TOO_LARGE for r in answer)
+
+
+def _joined(parts: list[tuple[list[Doc], list[WriteResult] | str | None]]) -> list[WriteResult] | None:
+    """The answers to consecutive parts of one request as the answer to the whole (None: all created)."""
+    if all(answer is None for _, answer in parts):
+        return None
+    out: list[WriteResult] = []
+    for docs, answer in parts:
+        if answer is None:
+            out.extend(WriteResult(d.id, Outcome.CREATED) for d in docs)
+        elif isinstance(answer, str):
+            out.extend(WriteResult(d.id, Outcome.RETRYABLE, answer) for d in docs)
+        else:
+            out.extend(answer)
+    return out

@@ -9,10 +9,17 @@ Guarantees:
   re-read after a crash are the same.
 - One connection, guarded by a lock: the reader thread (scans) and the sender threads (commits, dead
   letters) share it.
+- One shipper per registry: ``lock_registry`` holds an exclusive OS lock on ``<registry>.lock`` for
+  the life of ``shipper run`` (two would give the same file two identities and ship it twice). The
+  kernel drops it when the process ends, however it ends (kill -9 included). Readers (``status``,
+  ``check``, ``dlq list``) do not take it.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -22,7 +29,7 @@ from typing import Any
 
 import apsw
 
-from logstore.sqlite import open_connection
+from logstore.sqlite import create_private, open_connection
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +66,68 @@ CREATE TABLE IF NOT EXISTS shipper_dlq (
 
 class RegistryError(Exception):
     """The registry cannot be opened (a one-line message naming the path)."""
+
+
+class RegistryBusy(RegistryError):
+    """Another process holds the registry's lock (another ``shipper run``)."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        self.path = path
+        self.pid = pid
+        holder = f"PID {pid}" if pid is not None else "another process"
+        super().__init__(f"registry {path} is in use by {holder} (another shipper run?)")
+
+
+class RegistryLock:
+    """The exclusive lock of one registry, held until ``release`` or the end of the process."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = -1
+
+
+def lock_path(registry: Path) -> Path:
+    return registry.with_name(registry.name + ".lock")
+
+
+def lock_registry(registry: Path) -> RegistryLock:
+    """Take ``<registry>.lock`` (flock, non-blocking) and write our PID into it; ``RegistryBusy``
+    naming the holder's PID when another process has it, ``RegistryError`` when it cannot be made."""
+    path = lock_path(registry)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot create the registry lock: {e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise RegistryError(f"{path}: cannot lock the registry: {e}") from None
+        raise RegistryBusy(registry, _holder(path)) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return RegistryLock(registry, fd)
+
+
+def _holder(path: Path) -> int | None:
+    """The PID the lock's holder wrote (it writes right after locking: give it a moment)."""
+    for _ in range(50):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            return None
+        if text.isdigit():
+            return int(text)
+        time.sleep(0.01)
+    return None
 
 
 @dataclass(slots=True)

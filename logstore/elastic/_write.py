@@ -5,9 +5,10 @@ Guarantees:
   is DUPLICATE.
 - One result per doc, in input order; a doc refused before sending (no ``@timestamp``, not JSON)
   is REJECTED without sinking the others. Never retries and never raises for per-doc or transient
-  trouble: a whole-request 429/5xx, connection error or timeout makes every doc RETRYABLE, another
-  4xx REJECTED (the pipeline owns retries). Only 401/403 raise (``StoreAuthError``): no doc can be
-  written until someone fixes the credentials.
+  trouble: a whole-request 429/5xx, connection error or timeout makes every doc RETRYABLE, a 413
+  (the body is over the cluster's ``http.max_content_length``) TOO_LARGE, so the pipeline sends it in
+  smaller requests, another 4xx REJECTED (the pipeline owns retries). Only 401/403 raise
+  (``StoreAuthError``): no doc can be written until someone fixes the credentials.
 - A reply with ``"errors": false`` is not walked: the caller gets None (every doc created) instead
   of a result per doc, and the doc ids are never asked for.
 """
@@ -51,7 +52,12 @@ def send_bulk(cluster: Cluster, ids: Callable[[], Sequence[str]], body: bytes) -
         reason = f"HTTP {status}: {api_reason(e)}"
         if status in (401, 403):
             raise cluster.fail(reason, auth=True) from None
-        outcome = Outcome.RETRYABLE if status == 429 or status >= 500 else Outcome.REJECTED
+        if status == 413:
+            outcome = Outcome.TOO_LARGE
+        elif status == 429 or status >= 500:
+            outcome = Outcome.RETRYABLE
+        else:
+            outcome = Outcome.REJECTED
         return [WriteResult(i, outcome, reason) for i in ids()]
     except TransportError as e:
         reason = connection_reason(e)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from logstore._sqlite_library import open_connection
+from logstore._sqlite_library import create_private, open_connection
 from logstore.backend import Backend
 from logstore.config.store import SqliteConfig
 from logstore.protocol import Store
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # ``open_connection``: the one SQLite library (APSW) for every file of logwarden, so that the
 # alerter's and the shipper's own files share the store's POSIX locks (see _sqlite_library).
-__all__ = ["BACKEND", "SCHEMA_VERSION", "SqliteStore", "open_connection"]
+__all__ = ["BACKEND", "SCHEMA_VERSION", "SqliteStore", "create_private", "open_connection"]
 
 
 def __getattr__(name: str) -> Any:

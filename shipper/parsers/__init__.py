@@ -6,6 +6,8 @@ whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
 - ``parse_error``: the line is not in the input's format; the raw text is the ``message``.
 - ``invalid_utf8``: bytes that are not UTF-8 were replaced with U+FFFD.
 - ``truncated``: the line was longer than ``max_line_bytes`` (tagged by the reader, not here).
+- ``duplicate_keys``: a JSON object of the line repeats a key; the last value wins (as in JavaScript
+  and Python) and the doc keeps the line's text in ``event.original``.
 
 ``Parsed`` is a plain tuple because it is built once per line on the hot path:
 ``(fields, message, ts_ms, level, tags, splice)``
@@ -30,6 +32,7 @@ Parsed = tuple[
 PARSE_ERROR = "parse_error"
 INVALID_UTF8 = "invalid_utf8"
 TRUNCATED = "truncated"
+DUPLICATE_KEYS = "duplicate_keys"
 
 
 class Parser(Protocol):

@@ -7,6 +7,9 @@
 - level: ``level`` (or ``severity``, ``lvl``): bunyan/pino numbers 10..60 map to trace, debug, info,
   warn, error, fatal; strings are lower-cased.
 - every field of the line stays in the doc as it is (nested objects stay nested).
+- a key repeated in one object: the last value wins (JavaScript and Python do the same), decided here
+  at parse time so every backend stores the same doc; the line is tagged ``duplicate_keys`` and its
+  text kept in ``event.original`` (``duplicate_keys`` tells such a line from the others).
 
 These rules live in ``line_meta`` only: the parser and the shipper's batch builder both call it.
 A line that is not a JSON object is shipped with its text in ``message`` and the ``parse_error`` tag.
@@ -14,11 +17,14 @@ A line that is not a JSON object is shipped with its text in ``message`` and the
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-from shipper.parsers import INVALID_UTF8, PARSE_ERROR, Parsed, _time, decode
+from shipper.parsers import DUPLICATE_KEYS, INVALID_UTF8, PARSE_ERROR, Parsed, _time, decode
 from shipper.parsers._time import parse_any
 
 _NUM_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
@@ -27,6 +33,58 @@ _LEVEL_KEYS = ("level", "severity", "lvl")
 # ".000Z".."999Z" -> 0..999: one lookup checks the end of a canonical stamp and reads its ms.
 _MILLIS: dict[str, int] = {f".{n:03d}Z": n for n in range(1000)}
 _SEC_CACHE = _time._SEC_CACHE
+
+
+_SPACED = re.compile(rb'"[ \t\r\n]')  # a key may end '"  :' too: then the count is not enough
+
+
+def _count_keys(value: dict[str, Any] | list[Any]) -> int:
+    """Keys of every object in ``value`` (decoded: a repeated key counts once)."""
+    items: Iterable[Any] = value
+    n = 0
+    if type(value) is dict:
+        n, items = len(value), value.values()
+    for v in items:
+        t = type(v)
+        if t is dict or t is list:
+            n += _count_keys(v)
+    return n
+
+
+def _keys_or_none(obj: dict[str, Any]) -> int | None:
+    try:
+        return _count_keys(obj)
+    except RecursionError:  # deeper than Python recurses: the exact check below decides
+        return None
+
+
+def _repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise _Repeated
+    return dict(pairs)
+
+
+class _Repeated(Exception):
+    pass
+
+
+def duplicate_keys(obj: dict[str, Any], line: bytes) -> bool:
+    """Whether an object of ``line`` (decoded as ``obj``) repeats a key.
+
+    Cheap for the usual line: every key ends with a quote and a colon, and inside a string a quote is
+    escaped, so the ``":`` in the bytes are at least the keys written; when they are no more than the
+    keys decoded, no key can repeat. Only a line with more (a repeat, ``\\":`` inside a string, a
+    space before a colon) is decoded again key by key."""
+    ends = line.count(b'":')
+    if (ends == len(obj) or ends == _keys_or_none(obj)) and _SPACED.search(line) is None:
+        return False
+    try:
+        json.loads(line, object_pairs_hook=_repeats)
+    except _Repeated:
+        return True
+    except (ValueError, RecursionError):
+        return True  # not for the stdlib's parser (too deep): re-serialize what orjson decoded
+    return False
 
 
 def level_name(value: Any) -> str | None:
@@ -122,6 +180,9 @@ class JsonParser:
             return None, decode(line)[0], None, None, (*(tags or ()), PARSE_ERROR), None
         if not obj:
             splice = None
+        elif duplicate_keys(obj, text.encode() if isinstance(text, str) else text):
+            tags = (*(tags or ()), DUPLICATE_KEYS)
+            splice = None  # the bytes hold both values; the doc holds the last
         elif splice is not None:
             splice = line.strip()
         ts, _, level, message = line_meta(obj, text)

@@ -109,6 +109,12 @@ class _Handler(BaseHTTPRequestHandler):
             status, reply = injected
             self._reply(status, {"Content-Type": "application/json"}, reply)
             return
+        limit = proxy._max_bulk_body
+        if limit is not None and len(body) > limit and urlsplit(path).path.endswith("/_bulk"):
+            # Elasticsearch's http.max_content_length: the whole request is refused, nothing stored.
+            proxy.too_large += 1
+            self._reply(413, {"Content-Type": "application/json"}, _error_body(413, "request too large"))
+            return
         delay = proxy._delay
         if delay > 0:
             time.sleep(delay)  # fault injection: a slow store, not a test wait
@@ -250,6 +256,8 @@ class FaultProxy:
         self._delay = 0.0
         self._request_faults: list[list[Any]] = []  # [status, remaining, path_contains]
         self._bulk_faults: list[list[Any]] = []  # [status, remaining, reason]
+        self._max_bulk_body: int | None = None
+        self.too_large = 0  # _bulk requests answered 413 by limit_bulk_body
         self._sockets: set[socket.socket] = set()
         self.requests = 0
         self.bulk_items_failed = 0
@@ -317,6 +325,11 @@ class FaultProxy:
         with self._lock:
             self._request_faults.append([status, count, path_contains, json.dumps(body).encode(), method])
 
+    def limit_bulk_body(self, nbytes: int | None) -> None:
+        """``_bulk`` requests whose body is over ``nbytes`` are answered 413 (None: no limit)."""
+        with self._lock:
+            self._max_bulk_body = nbytes
+
     def set_delay(self, seconds: float) -> None:
         with self._lock:
             self._delay = seconds
@@ -331,6 +344,7 @@ class FaultProxy:
         with self._lock:
             self._refusing = False
             self._delay = 0.0
+            self._max_bulk_body = None
             self._request_faults.clear()
             self._bulk_faults.clear()
 
