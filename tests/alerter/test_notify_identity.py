@@ -1,0 +1,74 @@
+"""A notification's identity is the same on every backend and replica: repeats repeat, replicas agree."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from alerter.engine import Engine
+from alerter.notify import build_notifier
+from alerter.state import MemoryStateStore
+from logstore import open_store
+from logstore.config import StoreConfig
+from logwarden.config import Config
+from tests.alerter.helpers import at, events, rule
+from tests.alerter.notify.conftest import Clock, ScriptedSender, notify_config
+
+# Evaluation runs a little after its tick, at a time with microseconds (Elasticsearch keeps ms).
+LATE = timedelta(microseconds=123_456)
+
+RULE = "name: errs\nquery: 'log.level:error'\nevery: 30s\nwindow: 1m\ndelay: 0s\nnotify: [oncall]\n"
+RULE += "condition: {count: {gt: 0}}\n"
+
+
+def _notify() -> Any:
+    return notify_config(group_wait="0s", group_interval="10s", repeat_interval="1m")
+
+
+def test_one_alerter_repeats_every_repeat_interval_on_each_backend(store_config: StoreConfig) -> None:
+    """Firing for 3 minutes with repeat_interval 1m: the FIRING message, then 2 repeats (both backends)."""
+    store = open_store(store_config)
+    try:
+        events(store, -60, 240, 1, "e", **{"log": {"level": "error"}})
+        r = rule(RULE)
+        clock = Clock(at(0))
+        sender = ScriptedSender()
+        config = Config(store=store_config, notify=_notify())
+        pipeline = build_notifier(config, store, clock=clock, sender=sender, owner="a", rng=random.Random(1))
+        eng = Engine(store, pipeline, MemoryStateStore(), write_alert_docs=False)
+        eng.set_rules([r])
+        for t in range(0, 179):
+            clock.now = at(t) + LATE
+            if t % 30 == 0:
+                eng.evaluate([(r, at(t))], clock.now)
+            pipeline.tick(clock.now)
+        assert len(sender.to("oncall")) == 3, [s.title for s in sender.sent]
+    finally:
+        store.close()
+
+
+def test_two_replicas_evaluating_one_tick_send_one_notification(store_config: StoreConfig) -> None:
+    """Two engines on one state, evaluating the same ticks milliseconds apart: one FIRING in all."""
+    store = open_store(store_config)
+    try:
+        events(store, -60, 120, 1, "e", **{"log": {"level": "error"}})
+        r = rule(RULE)
+        clock = Clock(at(0))
+        sender = ScriptedSender()
+        config = Config(store=store_config, notify=_notify())
+        replicas = []
+        for owner, skew in (("a", timedelta(milliseconds=1)), ("b", timedelta(milliseconds=3))):
+            p = build_notifier(config, store, clock=clock, sender=sender, owner=owner, rng=random.Random(1))
+            e = Engine(store, p, MemoryStateStore(), write_alert_docs=False)
+            e.set_rules([r])
+            replicas.append((e, p, skew))
+        for t in range(0, 50):
+            for e, p, skew in replicas:
+                clock.now = at(t) + skew + LATE
+                if t % 30 == 0:
+                    e.evaluate([(r, at(t))], clock.now)
+                p.tick(clock.now)
+        assert len(sender.to("oncall")) == 1, [s.title for s in sender.sent]
+    finally:
+        store.close()
