@@ -27,7 +27,7 @@ from prometheus_client import Counter, Histogram
 
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
 from alerter.config import AlerterConfig
-from alerter.events import AlertEvent, AlertState, Flushing, Notifier
+from alerter.events import AlertEvent, AlertState, Flushing, Notifier, Updating
 from alerter.machine import Observation, fail, step
 from alerter.render import logq_command, match_query, render_summary, summary_context
 from alerter.rules.model import Rule
@@ -71,6 +71,7 @@ class RuleOutcome:
     evaluation: Evaluation | None = None
     transitions: list[Transition] = field(default_factory=list)
     events: list[AlertEvent] = field(default_factory=list)
+    updates: list[AlertEvent] = field(default_factory=list)  # newer evaluations of firing alerts
     forget: list[str] = field(default_factory=list)  # fingerprints of instances to drop
 
 
@@ -288,6 +289,10 @@ class Engine:
             out.transitions.append(Transition(rule.name, inst, before, announce))
         if announce is not None:
             out.events.append(self._event(rule, inst, announce, out, at, sample))
+        elif before == "firing" and inst.state == "firing" and isinstance(self.notifier, Updating):
+            # Still firing: not news, but the notifier keeps it as the latest evaluation, so a repeat
+            # carries this value, window, samples and logq range, not those of the first firing.
+            out.updates.append(self._event(rule, inst, "firing", out, at, sample))
 
     def _failed(
         self, rule: Rule, out: RuleOutcome, at: datetime, meta: RuleMeta, known: dict[str, Instance]
@@ -417,6 +422,9 @@ class Engine:
             for e in events:
                 EVENTS_SENT.labels(e.state).inc()
             self.notifier.submit(events, at)
+        updates = [e for o in outcomes for e in o.updates]
+        if updates and isinstance(self.notifier, Updating):
+            self.notifier.update(updates, at)
         if self.write_alert_docs:
             docs = [self._doc(t, o, o.tick) for o in outcomes for t in o.transitions]
             if docs:

@@ -68,6 +68,15 @@ class Flushing(Protocol):
 
 
 @runtime_checkable
+class Updating(Protocol):
+    """A notifier that keeps the latest evaluation of alerts it holds (repeats show current values)."""
+
+    def update(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        """Replace held alerts of the same fingerprint, state and start; never starts a message."""
+        ...
+
+
+@runtime_checkable
 class Reporting(Protocol):
     """A notifier that reports the health of its channels."""
 

@@ -132,6 +132,24 @@ class NotificationPipeline:
             for group in touched.values():
                 self._save(group)
 
+    def update(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        """Newer evaluations of alerts already in groups: a repeat then carries the latest value,
+        window, samples and logq range. An alert no group holds (delivered and resolved) is ignored."""
+        with self._lock:
+            latest = {(e.fingerprint, e.state, e.started_at): e for e in events}
+            for group in self._groups.values():
+                changed = False
+                for fp, held in list(group.alerts.items()):
+                    event = latest.get((fp, held.state, held.started_at))
+                    if event is None:
+                        continue
+                    if held.extra.get("undelivered"):
+                        event = replace(event, extra={**event.extra, "undelivered": True})
+                    group.alerts[fp] = event
+                    changed = True
+                if changed:
+                    self._save(group)
+
     def tick(self, now: datetime) -> None:
         with self._lock:
             due = sorted(

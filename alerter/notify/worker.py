@@ -39,6 +39,12 @@ class _Submit:
 
 
 @dataclass(frozen=True, slots=True)
+class _Update:
+    events: tuple[AlertEvent, ...]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class _Flush:
     now: datetime
     done: threading.Event
@@ -61,6 +67,9 @@ class DeliveryWorker:
 
     def submit(self, events: Sequence[AlertEvent], now: datetime) -> None:
         self._queue.put(_Submit(tuple(events), now))
+
+    def update(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        self._queue.put(_Update(tuple(events), now))
 
     def tick(self, now: datetime) -> None:
         # Only a wake-up: the delivery thread reads its own clock, so a tick that arrives while a
@@ -122,6 +131,8 @@ class DeliveryWorker:
             for sub in batch:
                 self.pipeline.submit(sub.events, sub.now)
             self.pipeline.tick(self._clock())
+        elif isinstance(item, _Update):
+            self.pipeline.update(item.events, item.now)
         elif isinstance(item, _Flush):
             self.pipeline.flush(item.now)
         else:

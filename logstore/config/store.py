@@ -13,8 +13,10 @@ from pydantic import (
     ModelWrapValidatorHandler,
     SecretStr,
     SerializeAsAny,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -131,6 +133,11 @@ class StoreConfig(BaseModel):
             except ValidationError as e:
                 raise _errors_under(cls.__name__, name, e) from None
         return handler({"backend": name, "settings": value})
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Dumped in the shape it is written in: ``{sqlite: {...}}``, so a dump loads back.
+        return {self.backend: handler(self)["settings"]}
 
     def __getattr__(self, name: str) -> Any:
         # ``config.store.sqlite``: the settings when that is the configured backend, None for any

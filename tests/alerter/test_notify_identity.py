@@ -72,3 +72,29 @@ def test_two_replicas_evaluating_one_tick_send_one_notification(store_config: St
         assert len(sender.to("oncall")) == 1, [s.title for s in sender.sent]
     finally:
         store.close()
+
+
+def test_a_repeat_carries_the_latest_evaluation(store_config: StoreConfig) -> None:
+    """Fired at t=0 on 5 lines; by the repeat at t=60 the window holds 35: the repeat says 35 (its window)."""
+    store = open_store(store_config)
+    try:
+        events(store, -50, 5, 10, "a", **{"log": {"level": "error"}})
+        events(store, 20, 35, 1, "b", **{"log": {"level": "error"}})
+        r = rule(RULE)
+        clock = Clock(at(0))
+        sender = ScriptedSender()
+        config = Config(store=store_config, notify=_notify())
+        pipeline = build_notifier(config, store, clock=clock, sender=sender, owner="a", rng=random.Random(1))
+        eng = Engine(store, pipeline, MemoryStateStore(), write_alert_docs=False)
+        eng.set_rules([r])
+        for t in range(0, 75):
+            clock.now = at(t) + LATE
+            if t % 30 == 0:
+                eng.evaluate([(r, at(t))], clock.now)
+            pipeline.tick(clock.now)
+        first, repeat = sender.to("oncall")
+        assert "value: 5 " in first.body, first.body
+        assert "value: 35 " in repeat.body, repeat.body
+        assert "--from 2026-03-01T12:00:00" in repeat.body and "--to 2026-03-01T12:01:00" in repeat.body
+    finally:
+        store.close()

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logstore import Store
-from logstore.config import Config, StoreConfig
+from logstore.config import StoreConfig
 from logstore.types import AggRequest, Metric
+from logwarden.config import Config
 from shipper.config import ShipperConfig
 from shipper.reader import split_lines
 from shipper.registry import Registry

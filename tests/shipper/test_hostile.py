@@ -22,7 +22,8 @@ import orjson
 import pytest
 
 from logstore import open_store
-from logstore.config import Config, SqliteConfig, StoreConfig
+from logstore.config import SqliteConfig, StoreConfig
+from logwarden.config import Config
 from shipper.build import DocBuilder, id_hasher
 from shipper.cli import main
 from shipper.config import ShipperConfig
