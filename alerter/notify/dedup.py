@@ -1,7 +1,8 @@
 """Dedup stage: decide against the notification log whether an alert is due on a channel.
 
-- firing / nodata / error: due once per (state, started_at), then again every ``repeat_interval``
-  (repeat k is the k-th interval since ``started_at``; the slot id carries k so replicas agree);
+- firing / nodata / error: due once per (state, started_at), then again each time
+  ``repeat_interval`` has passed since its last message (repeat k follows repeat k-1 in the shared
+  notification log; the slot id carries k so replicas agree);
 - resolved: due once, only if ``send_resolved`` and the alert's firing was notified on that channel;
   otherwise the alert leaves its group silently (counted). Except: a resolved alert whose firing
   failed to reach the channel (``unreported_since``) is due once whatever ``send_resolved`` says,
@@ -49,8 +50,9 @@ class DedupStage:
         ri = self._config.repeat_interval
         if last is None or last.state != event.state or last.started_at != event.started_at:
             return Decision("send", Slot(channel, event.fingerprint, event.state, event.started_at, 0))
-        k = max(0, int((now - event.started_at) / ri))
-        # Half an interval since the last send: a late first send (outage) is not repeated right away.
-        if k > last.repeat and now - last.sent_at >= ri / 2:
-            return Decision("send", Slot(channel, event.fingerprint, event.state, event.started_at, k))
+        # Alertmanager's rule: again once repeat_interval has passed since the last message (after an
+        # outage or a silence too). The repeat's number follows the shared log, so replicas agree.
+        if now - last.sent_at >= ri:
+            slot = Slot(channel, event.fingerprint, event.state, event.started_at, last.repeat + 1)
+            return Decision("send", slot)
         return Decision("skip", reason="duplicate")

@@ -256,11 +256,9 @@ class NotificationPipeline:
                         state=event.state,
                         silence=silence.id,
                     )
-                if event.state == "resolved":
-                    del group.alerts[fp]
-                else:
-                    # Look again when the silence ends.
-                    group.next_flush = min(group.next_flush, max(silence.ends_at, now))
+                # Look again when the silence ends: a FIRING then goes out if still due, and a
+                # RESOLVED if its firing had been notified (as Alertmanager does).
+                group.next_flush = min(group.next_flush, max(silence.ends_at, now))
                 continue
             decision = self._dedup.decide(group.channel, event, now)
             if decision.action == "drop":

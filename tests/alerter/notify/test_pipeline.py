@@ -338,3 +338,47 @@ def test_a_failed_channel_is_tried_once_per_tick(
     sender.fail.clear()
     run(p, clock, 600)
     assert len(sender.sent) == 10
+
+
+def test_resolved_during_a_silence_is_sent_when_the_silence_ends(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender, db_path: object
+) -> None:
+    """FIRING notified at 30s, silenced 1m..20m, resolved at 2m: the RESOLVED goes out at 20m."""
+    p = make_pipeline()
+    state = SqliteNotifyState(db_path)  # type: ignore[arg-type]
+    p.submit([make_event()], T0)
+    run(p, clock, 60)
+    assert [s.title.split()[1] for s in sender.sent] == ["FIRING"]
+    state.add_silence(
+        Silence("s1", "nginx-*", {}, T0 + timedelta(minutes=1), T0 + timedelta(minutes=20), "c", "me", T0)
+    )
+    run(p, clock, 60)
+    p.submit([make_event(state="resolved", at=clock.now, started_at=T0)], clock.now)
+    run(p, clock, 60 * 17 + 59)  # t=19m59s: silenced
+    assert len(sender.sent) == 1
+    run(p, clock, 2)
+    assert [s.title.split()[1] for s in sender.sent] == ["FIRING", "RESOLVED"]
+    assert p.pending() == []
+    state.close()
+
+
+def test_repeats_after_a_silence_follow_repeat_interval(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender, db_path: object
+) -> None:
+    """repeat_interval 2m, silenced 40s..5m: one repeat when the silence ends, then one every 2m."""
+    p = make_pipeline(notify_config(repeat_interval="2m", group_interval="30s"))
+    state = SqliteNotifyState(db_path)  # type: ignore[arg-type]
+    state.add_silence(
+        Silence("s1", "nginx-*", {}, T0 + timedelta(seconds=40), T0 + timedelta(minutes=5), "c", "me", T0)
+    )
+    p.submit([make_event()], T0)
+    sent_at = []
+    for _ in range(11 * 60):
+        clock.advance(1)
+        before = len(sender.sent)
+        p.tick(clock.now)
+        if len(sender.sent) > before:
+            sent_at.append(int((clock.now - T0).total_seconds()))
+    assert sent_at[0] == 30 and sent_at[1] == 300
+    assert [b - a for a, b in zip(sent_at[1:], sent_at[2:], strict=False)] == [120, 120, 120]
+    state.close()
