@@ -33,6 +33,7 @@ from alerter.render import logq_command, match_query, render_summary, summary_co
 from alerter.rules.model import Rule
 from alerter.schedule import window_for
 from alerter.state import Instance, RuleMeta, StateStore, fingerprint
+from alerter.statement import statement
 from alerter.templates import TemplateLimit, refused
 from logstore.coalesce import coalesce
 from logstore.observe import log_event
@@ -266,8 +267,9 @@ class Engine:
         for fp, inst in list(known.items()):
             if fp in seen:
                 continue
-            # A group with no doc in the window: nothing breaches for it any more.
-            self._step(rule, inst, "clear", None, at, out, None)
+            # A group with no doc in the window: nothing breaches for it any more. Counted, it is 0.
+            empty = 0.0 if rule.condition.kind == "count" else None
+            self._step(rule, inst, "clear", empty, at, out, None)
             if expired(inst, at, self.config.state.retention):
                 del known[fp]
                 out.forget.append(fp)
@@ -322,6 +324,8 @@ class Engine:
     def _context(
         self, rule: Rule, inst: Instance, state: str, out: RuleOutcome, sample: Sample | None
     ) -> dict[str, Any]:
+        count = sample.count if sample is not None else 0
+        values = dict(sample.values) if sample is not None else {}
         return summary_context(
             rule,
             state,
@@ -329,8 +333,9 @@ class Engine:
             dict(inst.group),
             out.window.start,
             out.window.end,
-            count=sample.count if sample is not None else 0,
-            values=dict(sample.values) if sample is not None else {},
+            count=count,
+            values=values,
+            statement=statement(rule, state, inst.value, count, values),
         )
 
     def _event(
@@ -349,6 +354,7 @@ class Engine:
         extra: dict[str, Any] = {"description": rule.description} if rule.description else {}
         if out.evaluation is not None and out.evaluation.truncated:
             extra["truncated"] = True
+        context = self._context(rule, inst, state, out, sample)
         return AlertEvent(
             rule=rule.name,
             fingerprint=inst.fingerprint,
@@ -357,7 +363,7 @@ class Engine:
             severity=rule.severity,
             labels=dict(rule.labels),
             channels=tuple(rule.notify),
-            summary=render_summary(rule, self._context(rule, inst, state, out, sample)),
+            summary=render_summary(rule, context),
             value=inst.value,
             threshold=rule.threshold_text(),
             window_start=out.window.start,
@@ -367,6 +373,7 @@ class Engine:
             logq=logq_command(self.config_path, query, out.window.start, out.window.end),
             samples=samples,
             extra=extra,
+            statement=context["statement"],
         )
 
     def _samples(self, query: str, window: Window, limit: int) -> tuple[dict[str, Any], ...]:

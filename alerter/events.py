@@ -37,6 +37,8 @@ class AlertEvent:
     logq: str  # ready-to-run command showing the matching lines
     samples: tuple[dict[str, Any], ...] = ()  # up to `sample` example docs
     extra: dict[str, Any] = field(default_factory=dict)
+    # The value against the threshold as people read it ("6.2 % (14 of 226) > 5 %"): alerter.statement.
+    statement: str = ""
 
     def __post_init__(self) -> None:
         # started_at is part of every notification's identity (dedup, HA claims), compared with

@@ -75,9 +75,12 @@ def summary_context(
     *,
     count: int = 0,
     values: dict[str, Any] | None = None,
+    statement: str = "",
 ) -> dict[str, Any]:
     """The names a summary template sees (the README's rule reference lists them)."""
     return {
+        "statement": statement or f"{fmt_value(value)} {rule.threshold_text()}",
+        "group_text": ", ".join(f"{k}={'(missing)' if v is None else v}" for k, v in group.items()),
         "rule": rule.name,
         "state": state,
         "value": fmt_value(value),

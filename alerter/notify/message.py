@@ -49,14 +49,17 @@ def _sample_line(doc: dict[str, Any]) -> str:
 def alert_line(e: AlertEvent) -> str:
     """One line per alert, for digests."""
     group = f" {_fields(e.group)}" if e.group else ""
-    return f"{e.state.upper()} [{e.severity}] {e.rule}{group}: {_value(e.value)} ({e.threshold})"
+    value = e.statement or f"{_value(e.value)} ({e.threshold})"
+    return f"{e.state.upper()} [{e.severity}] {e.rule}{group}: {value}"
 
 
 def render_alert(e: AlertEvent) -> str:
     lines = [f"{e.state.upper()} {e.rule} [{e.severity}]" + (f" {_fields(e.group)}" if e.group else "")]
     if e.summary:
         lines.append(e.summary)
-    lines.append(f"value: {_value(e.value)} (threshold: {e.threshold})")
+    lines.append(
+        f"value: {e.statement}" if e.statement else f"value: {_value(e.value)} (threshold: {e.threshold})"
+    )
     if e.group:
         lines.append(f"group: {_fields(e.group)}")
     lines.append(f"window: {_ts(e.window_start)} .. {_ts(e.window_end)}")

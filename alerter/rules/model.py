@@ -173,7 +173,7 @@ class Rule(Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     notify: StrList = Field(default_factory=list)
     sample: int = Field(default=0, ge=0, le=50)
-    summary: str = "{{ rule }}: {{ value }} {{ threshold }}{% if group %} on {{ group }}{% endif %}"
+    summary: str = "{{ rule }}: {{ statement }}{% if group %} on {{ group_text }}{% endif %}"
     description: str = ""
     enabled: bool = True
 
