@@ -1,7 +1,7 @@
 """``alerter``: run, status, check, schema, silence, test.
 
-User errors (bad config, bad rule, bad arguments) print one line and exit 2, never a traceback.
-A store that cannot be used prints one line and exits 1.
+User errors (bad config, bad rule, bad arguments) and a store that cannot be used print one line and
+exit 2, never a traceback; 1 means a check or a delivery failed (``test``, ``run --once``), 0 all well.
 """
 
 from __future__ import annotations
@@ -146,10 +146,10 @@ def _check_templates(rules: Sequence[Any]) -> list[str]:
     return errors
 
 
-def _open(config: Config) -> Any:
+def _open(config: Config, *, create: bool = True) -> Any:
     from logstore import open_store
 
-    return open_store(config.store)
+    return open_store(config.store, create=create)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -229,7 +229,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     config = _config(args)
     loaded = load_rules(config.alerter.rules, config, config.base_dir)
-    store = _open(config)
+    store = _open(config, create=False)  # a reader: a store that is not there is an error, not created
     try:
         state = open_state(config, store)
         instances, metas = state.load()
@@ -350,9 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UserError) as e:
         print(f"alerter {args.command}: {e}", file=sys.stderr)
         return EXIT_USER
-    except StoreError as e:
+    except StoreError as e:  # 2 in all three programs: a store error is not "condition false"
         print(f"alerter {args.command}: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USER
     except KeyboardInterrupt:
         return 130
 

@@ -340,7 +340,9 @@ def _run(argv: Sequence[str] | None, io: Io, config: Config | None, stop: thread
     if config is None:
         config = load_config(a.config, io.env)
     plan = _plan(a, io, config, interval, stop)
-    store = open_store(config.store)
+    store = open_store(
+        config.store, create=False
+    )  # a reader: never creates a store, needs only read permission
     try:
         return MODES[_mode_of(a)](store, plan)
     finally:
