@@ -40,9 +40,53 @@ def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     for name, db in (("logwarden.yaml", "local.db"), ("env.yaml", "env.db"), ("cli.yaml", "cli.db")):
         (tmp_path / name).write_text(f"store:\n  sqlite:\n    path: {db}\n")
     env = {"LOGWARDEN_CONFIG": "env.yaml"}
-    assert load_config(None, env={}).store.sqlite.path == Path("local.db")  # type: ignore[union-attr]
-    assert load_config(None, env=env).store.sqlite.path == Path("env.db")  # type: ignore[union-attr]
-    assert load_config("cli.yaml", env=env).store.sqlite.path == Path("cli.db")  # type: ignore[union-attr]
+    assert load_config(None, env={}).store.sqlite.path == tmp_path / "local.db"  # type: ignore[union-attr]
+    assert load_config(None, env=env).store.sqlite.path == tmp_path / "env.db"  # type: ignore[union-attr]
+    assert load_config("cli.yaml", env=env).store.sqlite.path == tmp_path / "cli.db"  # type: ignore[union-attr]
+
+
+def test_relative_paths_resolve_against_the_config_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative paths in logwarden.yaml resolve against its directory, whatever the working directory."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    cfg = tmp_path / "etc" / "logwarden.yaml"
+    cfg.write_text(
+        "store:\n  sqlite:\n    path: ../data/logwarden.db\n"
+        "shipper:\n  registry: reg.db\n  inputs:\n    - paths: [logs/*.log, /abs/*.log]\n"
+        "      exclude: ['*.gz', logs/debug.log]\n"
+        "alerter:\n  rules: [rules/]\n"
+    )
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config = load_config(cfg, env={})
+    assert config.store.sqlite.path == tmp_path / "data" / "logwarden.db"  # type: ignore[union-attr]
+    assert config.shipper.registry == tmp_path / "etc" / "reg.db"
+    assert config.shipper.inputs[0].paths == [f"{tmp_path}/etc/logs/*.log", "/abs/*.log"]
+    assert config.shipper.inputs[0].exclude == ["*.gz", f"{tmp_path}/etc/logs/debug.log"]
+    assert config.alerter.rules == [f"{tmp_path}/etc/rules"]
+
+
+def test_logq_finds_the_same_store_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """logq -c /abs/logwarden.yaml with a relative store path answers the same from any working directory."""
+    import io
+
+    from logq.cli import Io, run
+    from logstore import Doc, open_store
+
+    (tmp_path / "elsewhere").mkdir()
+    cfg = tmp_path / "logwarden.yaml"
+    cfg.write_text("store:\n  sqlite:\n    path: data/logwarden.db\n")
+    monkeypatch.chdir(tmp_path)
+    store = open_store(load_config(cfg, env={}).store)
+    store.write([Doc("a", 1000, {"@timestamp": "1970-01-01T00:00:01Z", "event": {"id": "a"}})])
+    store.close()
+    for cwd in (tmp_path, tmp_path / "elsewhere"):
+        monkeypatch.chdir(cwd)
+        out, err = io.BytesIO(), io.StringIO()
+        code = run(["-c", str(cfg), "--from", "1970-01-01", "--count"], Io(out, err, False, {}))
+        assert (code, out.getvalue(), err.getvalue()) == (0, b"1\n", ""), cwd
+    assert not (tmp_path / "elsewhere" / "data").exists()
 
 
 def test_env_expansion_with_default_and_types(tmp_path: Path) -> None:
