@@ -44,7 +44,7 @@ def _common(top: bool = False) -> _ArgParser:
     a value given before it."""
     p = _ArgParser(add_help=False)
     default_cfg = None if top else argparse.SUPPRESS
-    default_level = "INFO" if top else argparse.SUPPRESS
+    default_level = None if top else argparse.SUPPRESS  # None: not given ($LOG_LEVEL, then INFO)
     p.add_argument(
         "-c",
         "--config",
@@ -52,7 +52,9 @@ def _common(top: bool = False) -> _ArgParser:
         help="logwarden.yaml (default: $LOGWARDEN_CONFIG or ./logwarden.yaml)",
     )
     p.add_argument(
-        "--log-level", default=default_level, help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL wins)"
+        "--log-level",
+        default=default_level,
+        help="DEBUG, INFO, WARNING, ERROR (beats $LOG_LEVEL; default INFO)",
     )
     return p
 
@@ -334,7 +336,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(getattr(args, "log_level", "INFO") or "INFO")
+    setup_logging(getattr(args, "log_level", None))
     handler = COMMANDS.get(args.command)
     if handler is None:
         func = getattr(args, "func", None)
