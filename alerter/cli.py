@@ -350,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (ConfigError, UserError) as e:
-        print(f"alerter {args.command}: {e}", file=sys.stderr)
+        for line in str(e).splitlines():  # a config error lists every error of the file, one a line
+            print(f"alerter {args.command}: {line}", file=sys.stderr)
         return EXIT_USER
     except StoreError as e:  # 2 in all three programs: a store error is not "condition false"
         print(f"alerter {args.command}: {e}", file=sys.stderr)

@@ -304,7 +304,7 @@ def run(
     except QueryError as e:
         io.stderr.write(f"logq: {e.render()}\n")
     except (ConfigError, TimeError) as e:
-        io.stderr.write(f"logq: {e}\n")
+        io.stderr.writelines(f"logq: {line}\n" for line in str(e).splitlines())  # a config: every error
     except StoreError as e:
         io.stderr.write(f"logq: store error: {e}\n")
     return 2

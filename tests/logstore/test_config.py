@@ -15,13 +15,13 @@ CASES = Path(__file__).parent / "config_cases"
 
 @pytest.mark.parametrize("case", sorted(p.stem for p in CASES.glob("*.yaml")))
 def test_bad_config_gives_its_exact_error(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each bad fixture file produces the one-line error written next to it."""
+    """Each bad fixture file produces the errors written next to it: every one, one line each."""
     monkeypatch.chdir(CASES)
     expected = (CASES / f"{case}.err").read_text().strip()
     with pytest.raises(ConfigError) as err:
         load_config(f"{case}.yaml", env={})
     assert str(err.value) == expected
-    assert "\n" not in str(err.value)
+    assert str(err.value).count("\n") == expected.count("\n")  # several_errors.yaml: 4 lines
 
 
 def test_no_file_means_sqlite_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,7 +67,9 @@ def test_relative_paths_resolve_against_the_config_files_directory(
     assert config.alerter.rules == [f"{tmp_path}/etc/rules"]
 
 
-def test_logq_finds_the_same_store_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_logq_finds_the_same_store_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """logq -c /abs/logwarden.yaml with a relative store path answers the same from any working directory."""
     import io
 
@@ -134,3 +136,21 @@ def test_bad_durations(text: str) -> None:
     """A duration without a known unit is refused."""
     with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(text)
+
+
+def test_programs_print_every_config_error_one_a_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """logq and alerter print every error of a bad config, each on its own prefixed line, and exit 2."""
+    import io
+
+    from alerter.cli import main as alerter_main
+    from logq.cli import Io, run
+
+    monkeypatch.chdir(CASES)
+    expected = (CASES / "several_errors.err").read_text().splitlines()
+    err = io.StringIO()
+    assert run(["-c", "several_errors.yaml"], Io(io.BytesIO(), err, False, {})) == 2
+    assert err.getvalue().splitlines() == [f"logq: {line}" for line in expected]
+    assert alerter_main(["check", "-c", "several_errors.yaml"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"alerter check: {line}" for line in expected]
