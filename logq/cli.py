@@ -468,14 +468,53 @@ def _print_window(store: Store, p: _Plan, sink: Sink, seen: Seen | None) -> int:
     ):
         # The docs go out as stored: no parse and re-serialization per hit (~4x the throughput).
         printed, cut = _search_raw(store, p.query, p.start, p.end, p.args.order, p.limit, sink)
+    elif p.prog is not None and p.limit:
+        printed, cut = _search_jq(store, p, sink, seen)
     else:
         printed, cut = _search(store, p.query, p.start, p.end, p.args.order, p.limit, sink, _shaper(p), seen)
     sink.flush()
-    if cut:
+    if cut and p.prog is not None:
+        p.io.stderr.write(f"showing {p.limit:,} of jq's outputs; use -n 0 for all\n")
+        p.io.stderr.flush()
+    elif cut:
         total = store.count(p.query, p.start, p.end)
         p.io.stderr.write(f"showing {p.limit:,} of {total:,}; use -n 0 for all\n")
         p.io.stderr.flush()
     return printed
+
+
+def _search_jq(store: Store, p: _Plan, sink: Sink, seen: Seen | None) -> tuple[int, bool]:
+    """With --jq, -n counts jq's outputs, not the docs fed to it: a `select(...)` filter gets every
+    match (newest first, or in --order) until it has given N values, so the answer is never cut
+    short by docs it dropped. Returns (values written, whether more outputs were left out)."""
+    shape = _shaper(p)
+    newest_first = p.args.order is None  # the newest N values, printed oldest first (like tail)
+    it = search_hits(store, p.query, p.start, p.end, order=p.args.order or "desc", limit=None)
+    taken: list[tuple[Hit, list[Any]]] = []
+    room = p.limit
+    cut = False
+    try:
+        for hit in it:
+            values = list(shape([hit]))
+            if not values:
+                continue
+            if room == 0:
+                cut = True
+                break
+            if len(values) > room:
+                values, cut = values[:room], True
+            taken.append((hit, values))
+            room -= len(values)
+            if cut:
+                break
+    finally:
+        it.close()  # release the backend's cursor now (an Elasticsearch point-in-time)
+    if newest_first:
+        taken.reverse()
+    if seen is not None:
+        for hit, _ in taken:
+            seen.add(hit)
+    return sink.write_all(v for _, values in taken for v in values), cut
 
 
 def _sink(p: _Plan) -> Sink:
