@@ -344,9 +344,23 @@ def _run(argv: Sequence[str] | None, io: Io, config: Config | None, stop: thread
         config.store, create=False
     )  # a reader: never creates a store, needs only read permission
     try:
+        _warn_unknown_fields(store, plan)
         return MODES[_mode_of(a)](store, plan)
     finally:
         store.close()
+
+
+def _warn_unknown_fields(store: Store, p: _Plan) -> None:
+    """A field the query (or --count-by/--by) names that no doc of the window has: one line on stderr
+    each, with the closest known name, so a misspelt field is not read as "nothing happened"."""
+    a = p.args
+    fields = aggs.query_fields(parse_query(p.query)) if p.query else []
+    for option in (a.count_by, a.by):
+        fields += [f for f in (option or "").split(",") if f and f not in fields]
+    if fields:
+        for line in aggs.unknown_field_warnings(store, fields, p.start, p.end, a.sample):
+            p.io.stderr.write(line + "\n")
+        p.io.stderr.flush()
 
 
 def _plan(

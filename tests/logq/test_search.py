@@ -109,6 +109,23 @@ def test_jq_limit_counts_outputs_not_inputs(logq: Logq) -> None:
     assert r.lines == everything.lines[::-1][:3]
 
 
+def test_a_field_no_doc_has_is_warned_with_the_closest_name(logq: Logq) -> None:
+    """A query or --count-by naming a field no doc of the window has: a stderr line with the closest one."""
+    r = logq("url.paht:login")
+    assert (r.code, r.out) == (1, "")
+    assert r.err == "url.paht: no such field in 240 docs; did you mean url.path?\n"
+    r = logq("*", "--count-by", "servce.name", "--since", "4h")
+    assert r.err == "servce.name: no such field in 260 docs; did you mean service.name?\n"
+    r = logq('url.path:"/login" AND NOT _exists_:user AND tags:slow AND GET', "--count")
+    assert (r.code, r.err) == (0, "")  # known fields, an object path, free text: no warning
+
+
+def test_unknown_field_warning_says_when_it_sampled(logq: Logq) -> None:
+    """Past --sample docs the warning says it looked at the newest N of the total, not at every doc."""
+    r = logq("bogus_field:1", "--sample", "50")
+    assert r.err == "bogus_field: no such field in the newest 50 of 240 docs (--sample)\n"
+
+
 def test_jq_select_to_nothing_exits_1(logq: Logq) -> None:
     """A jq filter that outputs nothing means no results: exit 1."""
     assert logq("status:502", "--jq", "select(.status == 200)").code == 1
