@@ -1,7 +1,7 @@
 """``alerter``: run, status, check, schema, silence, test.
 
-User errors (bad config, bad rule, bad arguments) print one line and exit 2, never a traceback.
-A store that cannot be used prints one line and exits 1.
+User errors (bad config, bad rule, bad arguments) and a store that cannot be used print one line and
+exit 2, never a traceback; 1 means a check or a delivery failed (``test``, ``run --once``), 0 all well.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _common(top: bool = False) -> _ArgParser:
     a value given before it."""
     p = _ArgParser(add_help=False)
     default_cfg = None if top else argparse.SUPPRESS
-    default_level = "INFO" if top else argparse.SUPPRESS
+    default_level = None if top else argparse.SUPPRESS  # None: not given ($LOG_LEVEL, then INFO)
     p.add_argument(
         "-c",
         "--config",
@@ -52,7 +52,9 @@ def _common(top: bool = False) -> _ArgParser:
         help="logwarden.yaml (default: $LOGWARDEN_CONFIG or ./logwarden.yaml)",
     )
     p.add_argument(
-        "--log-level", default=default_level, help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL wins)"
+        "--log-level",
+        default=default_level,
+        help="DEBUG, INFO, WARNING, ERROR (beats $LOG_LEVEL; default INFO)",
     )
     return p
 
@@ -146,10 +148,10 @@ def _check_templates(rules: Sequence[Any]) -> list[str]:
     return errors
 
 
-def _open(config: Config) -> Any:
+def _open(config: Config, *, create: bool = True) -> Any:
     from logstore import open_store
 
-    return open_store(config.store)
+    return open_store(config.store, create=create)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -229,7 +231,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     config = _config(args)
     loaded = load_rules(config.alerter.rules, config, config.base_dir)
-    store = _open(config)
+    store = _open(config, create=False)  # a reader: a store that is not there is an error, not created
     try:
         state = open_state(config, store)
         instances, metas = state.load()
@@ -334,7 +336,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(getattr(args, "log_level", "INFO") or "INFO")
+    setup_logging(getattr(args, "log_level", None))
     handler = COMMANDS.get(args.command)
     if handler is None:
         func = getattr(args, "func", None)
@@ -348,11 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (ConfigError, UserError) as e:
+        for line in str(e).splitlines():  # a config error lists every error of the file, one a line
+            print(f"alerter {args.command}: {line}", file=sys.stderr)
+        return EXIT_USER
+    except StoreError as e:  # 2 in all three programs: a store error is not "condition false"
         print(f"alerter {args.command}: {e}", file=sys.stderr)
         return EXIT_USER
-    except StoreError as e:
-        print(f"alerter {args.command}: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -7,9 +7,10 @@ hits, so it costs the same on a thousand docs and on a billion.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
@@ -18,6 +19,7 @@ from logq.keys import flatten
 from logq.render import cell, dumps, utc_label
 from logstore import AggRequest, AggResult, Store
 from logstore.config.types import format_duration
+from logstore.query import MESSAGE, And, MatchAll, Node, Not, Or
 from logstore.types import datetime_to_ms, format_ts
 
 # Bucket widths a person reads easily; auto picks the smallest giving at most MAX_BUCKETS bars.
@@ -29,6 +31,9 @@ MISSING = "(missing)"
 _GLYPHS = "█▓▒░#=+*"
 _COLORS = ("\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m", "\x1b[31m", "\x1b[37m", "\x1b[90m")
 _RESET = "\x1b[0m"
+# Fields every stored doc has, whatever the sample shows (free text searches ``message``; a doc
+# without one is still searched as text-less, not a misspelling).
+_ALWAYS = frozenset({MESSAGE, "@timestamp", "event.id", "_id"})
 
 
 def auto_interval(start: datetime, end: datetime, max_buckets: int = MAX_BUCKETS) -> timedelta:
@@ -295,3 +300,53 @@ def render_fields(out: BinaryIO, stats: FieldStats, fmt: str, color: bool) -> No
     if color:
         lines[0] = f"\x1b[1m{lines[0]}{_RESET}"
     _write_lines(out, lines)
+
+
+def query_fields(node: Node) -> list[str]:
+    """The field names a parsed query reads, in order, once each (free text reads ``message``)."""
+    out: dict[str, None] = {}
+
+    def walk(n: Node) -> None:
+        if isinstance(n, And | Or):
+            for item in n.items:
+                walk(item)
+        elif isinstance(n, Not):
+            walk(n.item)
+        elif not isinstance(n, MatchAll):
+            out[n.field] = None
+
+    walk(node)
+    return list(out)
+
+
+def _known(name: str, seen: Iterable[str]) -> bool:
+    # An object (`http.response`) is known by its leaves; a path into a list of objects by the list.
+    return any(s == name or s.startswith(name + ".") or name.startswith(s + ".") for s in seen)
+
+
+def unknown_field_warnings(
+    store: Store, fields: Sequence[str], start: datetime, end: datetime, sample: int
+) -> list[str]:
+    """A line for each of ``fields`` that no doc of the window has, with the closest known names.
+
+    The window's newest ``sample`` docs are looked at (as ``--fields`` does), whatever the query:
+    a query on a misspelt field matches nothing, which would otherwise look like "all is well".
+    Nothing is said when the window holds no doc at all (that answer is empty for another reason).
+    """
+    stats = discover_fields(store, "", start, end, sample)
+    if not stats.sampled:
+        return []
+    missing = [f for f in fields if f not in _ALWAYS and not _known(f, stats.seen)]
+    if not missing:
+        return []
+    where = f"{stats.sampled:,} docs"
+    if stats.sampled >= sample:
+        total = store.count("", start, end)
+        if total > stats.sampled:
+            where = f"the newest {stats.sampled:,} of {total:,} docs (--sample)"
+    lines = []
+    for name in missing:
+        close = difflib.get_close_matches(name, list(stats.seen), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{name}: no such field in {where}{hint}")
+    return lines

@@ -304,7 +304,7 @@ def run(
     except QueryError as e:
         io.stderr.write(f"logq: {e.render()}\n")
     except (ConfigError, TimeError) as e:
-        io.stderr.write(f"logq: {e}\n")
+        io.stderr.writelines(f"logq: {line}\n" for line in str(e).splitlines())  # a config: every error
     except StoreError as e:
         io.stderr.write(f"logq: store error: {e}\n")
     return 2
@@ -340,11 +340,27 @@ def _run(argv: Sequence[str] | None, io: Io, config: Config | None, stop: thread
     if config is None:
         config = load_config(a.config, io.env)
     plan = _plan(a, io, config, interval, stop)
-    store = open_store(config.store)
+    store = open_store(
+        config.store, create=False
+    )  # a reader: never creates a store, needs only read permission
     try:
+        _warn_unknown_fields(store, plan)
         return MODES[_mode_of(a)](store, plan)
     finally:
         store.close()
+
+
+def _warn_unknown_fields(store: Store, p: _Plan) -> None:
+    """A field the query (or --count-by/--by) names that no doc of the window has: one line on stderr
+    each, with the closest known name, so a misspelt field is not read as "nothing happened"."""
+    a = p.args
+    fields = aggs.query_fields(parse_query(p.query)) if p.query else []
+    for option in (a.count_by, a.by):
+        fields += [f for f in (option or "").split(",") if f and f not in fields]
+    if fields:
+        for line in aggs.unknown_field_warnings(store, fields, p.start, p.end, a.sample):
+            p.io.stderr.write(line + "\n")
+        p.io.stderr.flush()
 
 
 def _plan(
@@ -466,14 +482,53 @@ def _print_window(store: Store, p: _Plan, sink: Sink, seen: Seen | None) -> int:
     ):
         # The docs go out as stored: no parse and re-serialization per hit (~4x the throughput).
         printed, cut = _search_raw(store, p.query, p.start, p.end, p.args.order, p.limit, sink)
+    elif p.prog is not None and p.limit:
+        printed, cut = _search_jq(store, p, sink, seen)
     else:
         printed, cut = _search(store, p.query, p.start, p.end, p.args.order, p.limit, sink, _shaper(p), seen)
     sink.flush()
-    if cut:
+    if cut and p.prog is not None:
+        p.io.stderr.write(f"showing {p.limit:,} of jq's outputs; use -n 0 for all\n")
+        p.io.stderr.flush()
+    elif cut:
         total = store.count(p.query, p.start, p.end)
         p.io.stderr.write(f"showing {p.limit:,} of {total:,}; use -n 0 for all\n")
         p.io.stderr.flush()
     return printed
+
+
+def _search_jq(store: Store, p: _Plan, sink: Sink, seen: Seen | None) -> tuple[int, bool]:
+    """With --jq, -n counts jq's outputs, not the docs fed to it: a `select(...)` filter gets every
+    match (newest first, or in --order) until it has given N values, so the answer is never cut
+    short by docs it dropped. Returns (values written, whether more outputs were left out)."""
+    shape = _shaper(p)
+    newest_first = p.args.order is None  # the newest N values, printed oldest first (like tail)
+    it = search_hits(store, p.query, p.start, p.end, order=p.args.order or "desc", limit=None)
+    taken: list[tuple[Hit, list[Any]]] = []
+    room = p.limit
+    cut = False
+    try:
+        for hit in it:
+            values = list(shape([hit]))
+            if not values:
+                continue
+            if room == 0:
+                cut = True
+                break
+            if len(values) > room:
+                values, cut = values[:room], True
+            taken.append((hit, values))
+            room -= len(values)
+            if cut:
+                break
+    finally:
+        it.close()  # release the backend's cursor now (an Elasticsearch point-in-time)
+    if newest_first:
+        taken.reverse()
+    if seen is not None:
+        for hit, _ in taken:
+            seen.add(hit)
+    return sink.write_all(v for _, values in taken for v in values), cut
 
 
 def _sink(p: _Plan) -> Sink:

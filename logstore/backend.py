@@ -2,7 +2,8 @@
 
 An entry names everything the programs need from a backend, so no caller asks a store for its
 name or pokes at its attributes: the config model of its ``store.<name>`` section, how to open the
-store, and how to open the alerter's and the notifier's durable state next to the store's data.
+store (to write, and to read only), and how to open the alerter's and the notifier's durable state
+next to the store's data.
 The state factories import the alerter lazily, inside the call: ``import logstore`` never loads
 the programs, and the store library is usable on its own.
 """
@@ -32,3 +33,6 @@ class Backend:
     # A store handle may only be used by the thread that opened it (an SQLite connection): the
     # alerter then opens one store per worker thread instead of sharing one across them.
     store_per_thread: bool = False
+    # (its config) -> an open Store for reading only (logq, ``alerter status``): never creates the
+    # store or anything in it, and needs only read permission. None: ``open_store`` serves readers.
+    open_reader: Callable[[Any], Store] | None = None

@@ -28,6 +28,14 @@ def get_backend(name: str) -> Backend:
         raise KeyError(f"unknown store backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
 
 
-def open_store(config: StoreConfig) -> Store:
-    """Open (and on first use create) the configured store. Raises StoreError with one line."""
-    return get_backend(config.backend).open_store(config.settings)
+def open_store(config: StoreConfig, *, create: bool = True) -> Store:
+    """Open (and on first use create) the configured store. Raises StoreError with one line.
+
+    ``create=False`` is for readers (logq, ``alerter status``): the store must exist already, it is
+    opened for reading only, and nothing in it is created (a missing store is a StoreError naming
+    where it was looked for, not a new empty store answering "nothing found").
+    """
+    backend = get_backend(config.backend)
+    if not create and backend.open_reader is not None:
+        return backend.open_reader(config.settings)
+    return backend.open_store(config.settings)

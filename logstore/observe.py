@@ -43,9 +43,12 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Configure the root logger for JSON lines on stderr. ``LOG_LEVEL`` overrides ``level``."""
-    chosen = (os.environ.get("LOG_LEVEL") or level or "INFO").upper()
+def setup_logging(level: str | None = None) -> None:
+    """Configure the root logger for JSON lines on stderr.
+
+    ``level`` is the --log-level flag (None: not given): a flag beats ``$LOG_LEVEL``, which beats INFO.
+    """
+    chosen = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(SECRETS)  # URL passwords, Authorization values and channel tokens never print

@@ -44,7 +44,7 @@ def _common() -> _Parser:
     p.add_argument(
         "--log-level",
         default=argparse.SUPPRESS,
-        help="DEBUG, INFO, WARNING, ERROR (default INFO; $LOG_LEVEL wins)",
+        help="DEBUG, INFO, WARNING, ERROR (beats $LOG_LEVEL; default INFO)",
     )
     return p
 
@@ -76,7 +76,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(getattr(args, "log_level", "INFO"))
+    setup_logging(getattr(args, "log_level", None))
     try:
         config = _load(args)
         if args.command == "check":

@@ -83,7 +83,7 @@ def parse_rule_data(data: Any, marks: Marks, path: Path) -> tuple[list[RuleSourc
         try:
             rule = validate_model(Rule, item, src, marks, prefix)
         except ConfigError as e:
-            errors.append(str(e))
+            errors.extend(str(e).splitlines())  # every error of the rule, one line each
             continue
         rules.append(RuleSource(rule, path, line, marks, prefix))
     return rules, errors

@@ -48,7 +48,7 @@ DEFAULT_NAME = "logwarden.yaml"
 
 
 class ConfigError(Exception):
-    """A user error in configuration; ``str()`` is the one line to print. Exit code 2."""
+    """A user error in configuration; ``str()`` is what to print: one line per error. Exit code 2."""
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -82,13 +82,21 @@ def _message(err: Mapping[str, Any]) -> str:
 def format_validation_error(
     err: ValidationError, src: str, marks: Marks, prefix: tuple[str | int, ...] = ()
 ) -> str:
-    """The first error as ``file:line: key.path: message``."""
-    first = err.errors()[0]
-    loc = (*prefix, *_clean_loc(tuple(first["loc"])))
-    line = line_for(marks, loc)
-    where = f"{src}:{line}" if line is not None else src
-    path = _dotted(loc)
-    return f"{where}: {path}: {_message(first)}" if path else f"{where}: {_message(first)}"
+    """Every error, one line each as ``file:line: key.path: message``, in the order of the file.
+
+    All of them at once: fixing a file one error per run is slow. One line per key: the members of
+    a union that all refused the same value would otherwise repeat that key.
+    """
+    lines: dict[tuple[str | int, ...], tuple[int, str]] = {}
+    for e in err.errors():
+        loc = (*prefix, *_clean_loc(tuple(e["loc"])))
+        if loc in lines:
+            continue
+        line = line_for(marks, loc)
+        where = f"{src}:{line}" if line is not None else src
+        path = _dotted(loc)
+        lines[loc] = (line or 0, f"{where}: {path}: {_message(e)}" if path else f"{where}: {_message(e)}")
+    return "\n".join(text for _, text in sorted(lines.values(), key=lambda item: item[0]))
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -43,6 +43,12 @@ def _open_store(config: SqliteConfig) -> Store:
     return SqliteStore(config)
 
 
+def _open_reader(config: SqliteConfig) -> Store:
+    from logstore.sqlite.store import SqliteStore
+
+    return SqliteStore(config, create=False)
+
+
 def _open_alert_state(store: Store, config: SqliteConfig) -> Any:
     from alerter.state.sqlite import SqliteStateStore
 
@@ -62,4 +68,5 @@ BACKEND = Backend(
     open_alert_state=_open_alert_state,
     open_notify_state=_open_notify_state,
     store_per_thread=True,
+    open_reader=_open_reader,
 )

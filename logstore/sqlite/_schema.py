@@ -8,7 +8,9 @@ and a busy timeout from the config so short lock contention waits instead of fai
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,8 +105,14 @@ def describe(path: Path, err: BaseException) -> str:
     return f"sqlite store {path}: {reason}"
 
 
-def connect(path: Path, busy_timeout_s: float) -> apsw.Connection:
-    """Open (creating parent dirs and schema on first use) or raise StoreError with one line."""
+def connect(path: Path, busy_timeout_s: float, *, create: bool = True) -> apsw.Connection:
+    """Open (creating parent dirs and schema on first use) or raise StoreError with one line.
+
+    ``create=False`` (readers: logq, ``alerter status``): open an existing store read-only, never
+    creating, migrating or writing anything in it (see ``connect_reader``).
+    """
+    if not create:
+        return connect_reader(path, busy_timeout_s)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -134,6 +142,78 @@ def connect(path: Path, busy_timeout_s: float) -> apsw.Connection:
     except StoreError:
         conn.close()
         raise
+    return conn
+
+
+def no_store(path: Path) -> str:
+    return f"no store at {path} (nothing shipped yet? check store.sqlite.path)"
+
+
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens ``path`` read-only (``mode=ro``).
+
+    A WAL file is readable only if its -shm file exists or can be created. When no writer has the
+    file open (no -wal) and its directory is not writable, SQLite's own answer is ``immutable=1``:
+    the file is read as it is, without locks. Sound, as nothing writes it while no -wal exists; a
+    writer that starts later is not seen by this connection.
+    """
+    params = "mode=ro"
+    if not Path(f"{path}-wal").exists() and not os.access(path.absolute().parent, os.W_OK):
+        params += "&immutable=1"
+    return f"file:{urllib.parse.quote(str(path.absolute()))}?{params}"
+
+
+def open_read_only(path: Path, busy_timeout_s: float) -> apsw.Connection:
+    """A connection to an existing file opened with SQLITE_OPEN_READONLY; raises apsw.Error.
+    URI filenames are on, so files it attaches can be read-only too (``read_only_uri``)."""
+    conn = apsw.Connection(read_only_uri(path), flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    conn.set_busy_timeout(int(busy_timeout_s * 1000))
+    return conn
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why this process cannot read ``path``, naming the permission missing (None: it can)."""
+    parent = path.absolute().parent
+    if not os.access(parent, os.X_OK):
+        return f"sqlite store {path}: permission denied: no search (x) permission on the directory {parent}"
+    if not os.access(path, os.R_OK):
+        return f"sqlite store {path}: permission denied: no read permission on the file"
+    return None
+
+
+def connect_reader(path: Path, busy_timeout_s: float) -> apsw.Connection:
+    """Open an existing store read-only: never creates, migrates or writes (a reader needs only read
+    permission on the file). No file: StoreError ``no store at PATH``."""
+    try:
+        exists = path.is_file()
+    except OSError as e:  # a directory on the way without search permission
+        raise StoreError(_unreadable(path) or describe(path, e)) from None
+    if not exists:
+        raise StoreError(no_store(path))
+    problem = _unreadable(path)
+    if problem is not None:
+        raise StoreError(problem)
+    try:
+        conn = open_read_only(path, busy_timeout_s)
+    except apsw.Error as e:
+        raise StoreError(describe(path, e)) from None
+    try:
+        got = _version(conn)
+    except apsw.Error as e:
+        conn.close()
+        raise StoreError(describe(path, e)) from None
+    if got != SCHEMA_VERSION:
+        conn.close()
+        if got is None:
+            reason = "not a logwarden store (no logstore_schema table)"
+        elif got > SCHEMA_VERSION:
+            reason = f"schema version {got} is newer than this logwarden ({SCHEMA_VERSION})"
+        else:
+            reason = (
+                f"schema version {got} is older than this logwarden ({SCHEMA_VERSION}); "
+                "`shipper run` upgrades it"
+            )
+        raise StoreError(describe(path, RuntimeError(reason)))
     return conn
 
 

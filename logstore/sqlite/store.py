@@ -38,6 +38,7 @@ from logstore.sqlite._schema import (
     connect,
     describe,
     ensure_indexes,
+    read_only_uri,
     scalar,
     store_id,
     transaction,
@@ -147,22 +148,31 @@ class SqliteStore:
 
     name = "sqlite"
 
-    def __init__(self, config: SqliteConfig, *, page_size: int = 1000) -> None:
+    def __init__(self, config: SqliteConfig, *, page_size: int = 1000, create: bool = True) -> None:
+        """``create=False``: a reader. The file must exist (else StoreError ``no store at PATH``) and
+        is opened read-only, so read permission is enough; ``write`` and ``retention`` then fail."""
         self.config = config
         self.path = Path(config.path)
         self.page_size = max(1, page_size)
         self._lock = threading.RLock()
         busy = config.busy_timeout.total_seconds()
-        self._conn: apsw.Connection | None = connect(self.path, busy)
+        self._conn: apsw.Connection | None = connect(self.path, busy, create=create)
+        self._read_only = not create
         self._wconn: apsw.Connection | None = None  # the write connection, opened by the first write
         self._conn.create_scalar_function("logstore_regexp", cast(Any, sql_regexp), 2, deterministic=True)
         self._indexed = frozenset(config.indexed_fields)
         try:
-            if self._indexed:
+            if self._indexed and create:  # a reader's queries work without them, only slower
                 ensure_indexes(self._conn, config.indexed_fields)
             self._fts = FtsIndex(self.path, store_id(self._conn), busy)
-            self._fts.open()
-            self._conn.execute("ATTACH DATABASE ? AS fts", (str(self._fts.path),))
+            if create or not self._fts.path.exists():
+                self._fts.open()
+            if create:
+                self._conn.execute("ATTACH DATABASE ? AS fts", (str(self._fts.path),))
+            else:
+                # Read-only like the main file; a text query's catch-up writes the index through
+                # its own connection where permitted, and warns once where not (FtsIndex).
+                self._conn.execute("ATTACH DATABASE ? AS fts", (read_only_uri(self._fts.path),))
         except apsw.Error as e:
             self._conn.close()
             raise StoreError(describe(self.path, e)) from None
@@ -217,6 +227,8 @@ class SqliteStore:
     def _writer(self) -> apsw.Connection:
         if self._wconn is None:
             self.conn  # noqa: B018 - raises when the store is closed
+            if self._read_only:
+                raise StoreError(describe(self.path, RuntimeError("opened read-only, for reading")))
             busy = self.config.busy_timeout.total_seconds()
             try:
                 wconn = open_connection(self.path, busy)

@@ -24,7 +24,8 @@ def test_demo_config_validates_without_any_environment() -> None:
     """examples/logwarden.yaml loads with an empty environment: every ${VAR} has a default (users copy it)."""
     config = demo_config({})
     assert config.store.backend == "sqlite"
-    assert config.store.sqlite is not None and str(config.store.sqlite.path) == "data/demo/logwarden.db"
+    # Relative paths resolve against the file's directory (examples/), not the working directory.
+    assert config.store.sqlite is not None and config.store.sqlite.path == ROOT / "data/demo/logwarden.db"
     assert [i.format for i in config.shipper.inputs] == ["json", "nginx"]
 
 

@@ -24,7 +24,8 @@ def test_raw_json_matches_the_parsed_path(sqlite_logq: Logq, args: tuple[str, ..
     assert raw.code == parsed.code == 0
     assert raw.lines
     assert [orjson.loads(line) for line in raw.lines] == [orjson.loads(line) for line in parsed.lines]
-    assert raw.err == parsed.err
+    # The same cut, worded for what -n counts: docs, or (with --jq) jq's outputs.
+    assert raw.err.split(" of ")[0] == parsed.err.split(" of ")[0]
 
 
 def test_raw_json_reports_the_cut(sqlite_logq: Logq) -> None:

@@ -92,8 +92,38 @@ def test_no_results_exit_1(logq: Logq) -> None:
 
 def test_jq_reshapes(logq: Logq) -> None:
     """--jq applies real jq to each hit; several outputs per hit are several lines."""
-    r = logq("status:502", "-n", "2", "--order", "asc", "--jq", "{s: .service.name, l: .latency_ms}, .status")
+    r = logq("status:502", "-n", "4", "--order", "asc", "--jq", "{s: .service.name, l: .latency_ms}, .status")
     assert r.lines == ['{"s":"web","l":3}', "502", '{"s":"api","l":262}', "502"]
+
+
+def test_jq_limit_counts_outputs_not_inputs(logq: Logq) -> None:
+    """On a terminal, --jq select(...) filters every match: -n counts jq's outputs, not the docs fed to it."""
+    jq = ("-o", "json", "--jq", "select(.status == 502) | .event.id")
+    everything = logq(*jq, "-n", "0")
+    assert len(everything.lines) == 35 and everything.err == ""
+    r = logq(*jq, tty=True)
+    assert (r.code, r.lines, r.err) == (0, everything.lines, "")  # the default 100 on a terminal
+    r = logq(*jq, "-n", "3", tty=True)
+    assert r.lines == everything.lines[-3:] and r.err == "showing 3 of jq's outputs; use -n 0 for all\n"
+    r = logq(*jq, "-n", "3", "--order", "desc")
+    assert r.lines == everything.lines[::-1][:3]
+
+
+def test_a_field_no_doc_has_is_warned_with_the_closest_name(logq: Logq) -> None:
+    """A query or --count-by naming a field no doc of the window has: a stderr line with the closest one."""
+    r = logq("url.paht:login")
+    assert (r.code, r.out) == (1, "")
+    assert r.err == "url.paht: no such field in 240 docs; did you mean url.path?\n"
+    r = logq("*", "--count-by", "servce.name", "--since", "4h")
+    assert r.err == "servce.name: no such field in 260 docs; did you mean service.name?\n"
+    r = logq('url.path:"/login" AND NOT _exists_:user AND tags:slow AND GET', "--count")
+    assert (r.code, r.err) == (0, "")  # known fields, an object path, free text: no warning
+
+
+def test_unknown_field_warning_says_when_it_sampled(logq: Logq) -> None:
+    """Past --sample docs the warning says it looked at the newest N of the total, not at every doc."""
+    r = logq("bogus_field:1", "--sample", "50")
+    assert r.err == "bogus_field: no such field in the newest 50 of 240 docs (--sample)\n"
 
 
 def test_jq_select_to_nothing_exits_1(logq: Logq) -> None:

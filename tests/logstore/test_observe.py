@@ -6,10 +6,12 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from logstore.observe import JsonFormatter, log_event, start_http
+from logstore.observe import JsonFormatter, log_event, setup_logging, start_http
 from logstore.types import Health
 
 
@@ -51,3 +53,48 @@ def test_health_and_metrics_endpoint() -> None:
             assert b"# HELP" in r.read()
     finally:
         handle.stop()
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, its handlers and level put back after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("program", "argv"),
+    [("shipper", ["--log-level", "DEBUG", "check"]), ("alerter", ["--log-level", "DEBUG", "check"])],
+)
+def test_log_level_flag_beats_the_environment(
+    program: str,
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    root_logger: logging.Logger,
+) -> None:
+    """`LOG_LEVEL=ERROR <program> --log-level DEBUG ...` logs at DEBUG: a flag beats the environment."""
+    from alerter.cli import main as alerter_main
+    from shipper.cli import main as shipper_main
+
+    cfg = tmp_path / "logwarden.yaml"
+    cfg.write_text(f"store:\n  sqlite:\n    path: {tmp_path / 'x.db'}\nalerter:\n  rules: []\n")
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    main = shipper_main if program == "shipper" else alerter_main
+    main(["-c", str(cfg), *argv])
+    assert root_logger.level == logging.DEBUG
+
+
+def test_log_level_environment_then_info(
+    monkeypatch: pytest.MonkeyPatch, root_logger: logging.Logger
+) -> None:
+    """Without the flag, $LOG_LEVEL applies; without either, INFO."""
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    setup_logging(None)
+    assert root_logger.level == logging.ERROR
+    monkeypatch.delenv("LOG_LEVEL")
+    setup_logging(None)
+    assert root_logger.level == logging.INFO
