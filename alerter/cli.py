@@ -131,6 +131,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
     if errors:
         return EXIT_USER
+    from alerter.fieldcheck import field_warnings
+
+    for w in field_warnings(config, result.rules):
+        print(f"warning: {w}", file=sys.stderr)
     print(f"{config.source}: ok; {len(result.rules)} rule(s) in {len(result.files)} file(s) ok")
     return 0
 

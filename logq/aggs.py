@@ -19,7 +19,7 @@ from logq.keys import flatten
 from logq.render import cell, dumps, utc_label
 from logstore import AggRequest, AggResult, Store
 from logstore.config.types import format_duration
-from logstore.query import MESSAGE, And, MatchAll, Node, Not, Or
+from logstore.query import MESSAGE, And, MatchAll, Node, Not, Or, QueryError
 from logstore.types import datetime_to_ms, format_ts
 
 # Bucket widths a person reads easily; auto picks the smallest giving at most MAX_BUCKETS bars.
@@ -324,6 +324,13 @@ def _known(name: str, seen: Iterable[str]) -> bool:
     return any(s == name or s.startswith(name + ".") or name.startswith(s + ".") for s in seen)
 
 
+def _exists(store: Store, name: str, start: datetime, end: datetime) -> bool:
+    try:
+        return store.count(f"_exists_:{name}", start, end) > 0
+    except QueryError:  # not a name the query language takes: it cannot be a stored field either
+        return False
+
+
 def unknown_field_warnings(
     store: Store, fields: Sequence[str], start: datetime, end: datetime, sample: int
 ) -> list[str]:
@@ -337,6 +344,9 @@ def unknown_field_warnings(
     if not stats.sampled:
         return []
     missing = [f for f in fields if f not in _ALWAYS and not _known(f, stats.seen)]
+    if stats.sampled >= sample:
+        # The sample may miss a rare field: ask the store about those few exactly.
+        missing = [f for f in missing if not _exists(store, f, start, end)]
     if not missing:
         return []
     where = f"{stats.sampled:,} docs"
