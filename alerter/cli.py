@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from logstore.config import ConfigError, parse_duration
 from logstore.observe import setup_logging
 from logstore.types import StoreError, datetime_to_ms, format_ts
+from logwarden.cli import add_output, add_version, json_line, quiet_on_closed_pipe
 from logwarden.config import Config, load_config
 
 if TYPE_CHECKING:
@@ -72,13 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate logwarden alert rules and send notifications.",
         parents=[_common(True)],
     )
+    add_version(p)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgParser)
 
     run = sub.add_parser("run", parents=[common], help="evaluate rules on their schedules")
     run.add_argument("--once", action="store_true", help="evaluate every rule now, notify, exit")
 
     status = sub.add_parser("status", parents=[common], help="each rule and group: state, value, evaluations")
-    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_output(status)
 
     check = sub.add_parser("check", parents=[common], help="validate logwarden.yaml and every rule")
     check.add_argument("paths", nargs="*", help="rule files or directories (default: alerter.rules)")
@@ -222,7 +224,6 @@ def _ts(dt: datetime | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from alerter.render import fmt_value
     from alerter.rules.loader import load_rules
     from alerter.schedule import next_tick
     from alerter.state import open_state
@@ -245,34 +246,53 @@ def cmd_status(args: argparse.Namespace) -> int:
     for rs in loaded.rules:
         r = rs.rule
         meta = meta_by.get(r.name)
-        base = {
-            "rule": r.name,
-            "last_eval": _ts(meta.last_eval if meta else None),
-            "next_eval": _ts(next_tick(r, now)),
-            "error": meta.last_error if meta else "",
+        error = meta.last_error if meta else ""
+        if meta is not None and meta.extra.get("truncated") and not error:
+            error = "more groups than alerter.group_limit; only the first are judged"
+        base = {"rule": r.name}
+        times = {
+            "last_eval": meta.last_eval if meta else None,
+            "next_eval": next_tick(r, now),
+            "error": error or None,
         }
-        if meta is not None and meta.extra.get("truncated") and not base["error"]:
-            base["error"] = "more groups than alerter.group_limit; only the first are judged"
         insts = sorted(by_rule.get(r.name, []), key=lambda i: sorted(i.group.items()))
         if not insts:
-            rows.append({**base, "group": "", "state": "error" if base["error"] else "ok", "value": "-"})
+            state = "error" if error else "ok"
+            rows.append({**base, "group": {}, "state": state, "value": None, "since": None, **times})
         for i in insts:
-            group = ", ".join(f"{k}={v}" for k, v in sorted(i.group.items()))
             rows.append(
-                {**base, "group": group, "state": i.state, "value": fmt_value(i.value), "since": _ts(i.since)}
+                {**base, "group": i.group, "state": i.state, "value": i.value, "since": i.since, **times}
             )
     for e in loaded.errors:
         print(e, file=sys.stderr)
-    if args.json:
+    if args.output == "json":
         for row in rows:
-            print(json.dumps(row))
+            print(json_line(row))
         return 0
-    cols = ["rule", "group", "state", "value", "last_eval", "next_eval", "error"]
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in cols}
-    print("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in cols).rstrip())
+    _print_status_table(rows)
     return 0
+
+
+def _print_status_table(rows: list[dict[str, Any]]) -> None:
+    from alerter.render import fmt_value
+
+    cols = ["rule", "group", "state", "value", "last_eval", "next_eval", "error"]
+    cells = [
+        {
+            **row,
+            "group": ", ".join(f"{k}={v}" for k, v in sorted(row["group"].items())),
+            # A rule with no group in state (never breached) has no value to show, not "no data".
+            "value": "-" if row["since"] is None else fmt_value(row["value"]),
+            "last_eval": _ts(row["last_eval"]),
+            "next_eval": _ts(row["next_eval"]),
+            "error": row["error"] or "",
+        }
+        for row in rows
+    ]
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in cells)) if cells else len(c) for c in cols}
+    print("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
+    for row in cells:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in cols).rstrip())
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -331,6 +351,7 @@ COMMANDS = {
 }
 
 
+@quiet_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -137,7 +137,7 @@ def test_run_once_then_status_and_backtest(tmp_path: Path, capsys: pytest.Captur
     assert "any-error" in out and "firing" in out
     assert main(["status", "--json", "-c", str(cfg)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["rule"], r["state"], r["value"]) for r in rows] == [("any-error", "firing", "1")]
+    assert [(r["rule"], r["state"], r["value"]) for r in rows] == [("any-error", "firing", 1)]
     assert main(["test", "any-error", "-c", str(cfg), "--since", "2m"]) == 0
     out = capsys.readouterr().out
     assert "rule any-error:" in out and "threshold > 0" in out
