@@ -257,8 +257,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         }
         insts = sorted(by_rule.get(r.name, []), key=lambda i: sorted(i.group.items()))
         if not insts:
-            state = "error" if error else "ok"
-            rows.append({**base, "group": {}, "state": state, "value": None, "since": None, **times})
+            shown = "error" if error else "ok"
+            rows.append({**base, "group": {}, "state": shown, "value": None, "since": None, **times})
         for i in insts:
             rows.append(
                 {**base, "group": i.group, "state": i.state, "value": i.value, "since": i.since, **times}
