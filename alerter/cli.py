@@ -185,7 +185,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(engine, ruleset)
         if args.once:
             runner.run_once()
-            return 1 if any(m.failures for m in engine.metas.values() if m.rule in engine.rules) else 0
+            failed = any(m.failures for m in engine.metas.values() if m.rule in engine.rules)
+            # A cron job sees only the exit code: a delivery that failed must not look like success.
+            return 1 if _report_undelivered(notifier) or failed else 0
         return _serve(config, runner)
     finally:
         if notifier is not None:
@@ -195,6 +197,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         if state is not None:
             state.close()
         store.close()
+
+
+def _report_undelivered(notifier: DeliveryWorker) -> bool:
+    """One stderr line per notification group still undelivered after ``run --once``; True if any."""
+    undelivered = notifier.pipeline.undelivered()
+    for u in undelivered:
+        print(
+            f"alerter run: delivery to channel {u.channel!r} failed ({u.reason or 'no reason given'}):"
+            f" {u.alerts} alert(s) kept; retried by the next run (alerter run retries at"
+            f" {format_ts(datetime_to_ms(u.retry_at))}, attempt {u.attempts + 1})",
+            file=sys.stderr,
+        )
+    return bool(undelivered)
 
 
 def _serve(config: Config, runner: Any) -> int:

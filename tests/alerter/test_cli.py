@@ -217,3 +217,34 @@ def test_run_once_delivers_through_the_notification_pipeline(tmp_path: Path) -> 
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_run_once_exits_1_and_says_when_a_delivery_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """run --once whose only channel refuses the connection: exit 1, a stderr line naming the channel
+    and the retry time; the alert stays pending and the next run --once tries it again."""
+    from tests.alerter.notify.receivers import WebhookReceiver, free_port
+
+    port = free_port()
+    rules = write_yaml(
+        tmp_path / "rules" / "errors.yaml",
+        "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\nnotify: [hook]\n"
+        "condition: {count: {gt: 0}}\n",
+    )
+    cfg = write_yaml(
+        tmp_path / "logwarden.yaml",
+        f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\nalerter:\n  rules: [{rules.parent}]\n"
+        f"notify:\n  channels:\n    - {{name: hook, url: 'json://127.0.0.1:{port}/hook'}}\n",
+    )
+    _write_error(cfg, 30)
+    assert main(["run", "--once", "-c", str(cfg)]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("alerter run:")]
+    assert len(err) == 1 and "delivery to channel 'hook' failed" in err[0], err
+    assert "1 alert(s) kept" in err[0] and "retries at 20" in err[0] and "attempt 2" in err[0]
+    receiver = WebhookReceiver(port=port).start()
+    try:
+        assert main(["run", "--once", "-c", str(cfg)]) == 0, "the next run delivers what was kept"
+        assert len(receiver.delivered) == 1 and "any-error" in receiver.delivered[0].body.decode()
+    finally:
+        receiver.stop()
