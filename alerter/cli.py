@@ -109,9 +109,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from alerter.rules.model import Rule
+    from alerter.rules.schema import rule_schema
 
-    print(json.dumps(Rule.model_json_schema(by_alias=True), indent=2))
+    print(json.dumps(rule_schema(), indent=2))
     return 0
 
 
