@@ -217,8 +217,9 @@ def _serve(config: Config, runner: Any) -> int:
     if config.alerter.metrics.port is not None:
         from logstore.observe import start_http
 
-        http = start_http(config.alerter.metrics.host, config.alerter.metrics.port, runner.health)
-        log.info("serving /healthz and /metrics", extra={"port": http.port})
+        m = config.alerter.metrics
+        http = start_http(m.host, m.port, runner.live, runner.ready, runner.details)
+        log.info("serving /healthz, /readyz and /metrics", extra={"port": http.port})
 
     def _stop(signum: int, frame: Any) -> None:
         log.info("signal received; stopping", extra={"signal": signum})
