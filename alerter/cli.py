@@ -214,10 +214,10 @@ def _report_undelivered(notifier: DeliveryWorker) -> bool:
 
 def _serve(config: Config, runner: Any) -> int:
     http = None
-    if config.alerter.metrics.port is not None:
+    m = config.alerter.metrics
+    if m.port is not None:
         from logstore.observe import start_http
 
-        m = config.alerter.metrics
         http = start_http(m.host, m.port, runner.live, runner.ready, runner.details)
         log.info("serving /healthz, /readyz and /metrics", extra={"port": http.port})
 

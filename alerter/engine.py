@@ -411,9 +411,9 @@ class Engine:
         try:
             self.state.save(instances, metas)
             self.state.delete(forget)
-        except Exception as e:
+        except Exception as err:
             # Readiness reports it (/readyz): evaluations that cannot be remembered are not working.
-            self.state_error = f"{type(e).__name__}: {e}"
+            self.state_error = f"{type(err).__name__}: {err}"
             raise
         self.state_error = None
         events = [e for o in outcomes for e in o.events]

@@ -50,7 +50,7 @@ def rule_schema() -> dict[str, Any]:
         "$schema": DRAFT,
         "$id": SCHEMA_ID,
         "title": "logwarden alert rule file",
-        "description": "One alert rule, or a list of rules (see alerter check for what the schema cannot say).",
+        "description": "One alert rule, or a list of rules (alerter check also checks what a schema cannot).",
         # Objects are validated against the rule's keys below; a list holds rules (this same schema,
         # narrowed to objects so that a list of lists is refused).
         "type": ["object", "array"],

@@ -64,7 +64,7 @@ def test_a_failing_channel_is_not_a_liveness_failure(tmp_path: Path) -> None:
         assert port is not None, "no /healthz line in the log"
 
         def channel_failing() -> bool:
-            code, body = _get(port, "/readyz")
+            body = _get(port, "/readyz")[1]
             return body.get("notify", {}).get("status") == "degraded"
 
         wait_until(channel_failing, 30, "/readyz to report the failing channel")
