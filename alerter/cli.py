@@ -123,6 +123,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     base = None if args.paths else config.base_dir
     result = load_rules(paths, config, base)
     from alerter.notify import check_channels
+    from alerter.notify.check import channel_services
 
     # Channel URLs are checked here rather than in the config model: importing apprise costs ~1 s,
     # which every logq start would otherwise pay.
@@ -131,6 +132,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
     if errors:
         return EXIT_USER
+    services = channel_services(config)
+    if services:
+        print(services)  # which service apprise resolved each URL to: a surprise shows here
     print(f"{config.source}: ok; {len(result.rules)} rule(s) in {len(result.files)} file(s) ok")
     return 0
 
