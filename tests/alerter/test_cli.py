@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +12,7 @@ import pytest
 
 from alerter.cli import main
 from logstore.types import Doc, datetime_to_ms, format_ts
-from tests.alerter.helpers import write_yaml
+from tests.alerter.helpers import hook_config, start_alerter_run, write_yaml
 
 REPO = Path(__file__).parents[2]
 CASE_FILES = sorted((REPO / "rules" / "tests").glob("*.yaml"))
@@ -146,24 +142,8 @@ def test_run_once_then_status_and_backtest(tmp_path: Path, capsys: pytest.Captur
 def test_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     """alerter run serves /healthz and /metrics when metrics.port is set, and exits 0 on SIGTERM."""
     cfg = _config(tmp_path, "  metrics: {host: 127.0.0.1, port: 0}\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alerter.cli", "run", "-c", str(cfg)],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc, port = start_alerter_run(cfg)
     try:
-        port = None
-        deadline = time.monotonic() + 30
-        assert proc.stderr is not None
-        while port is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            if "serving /healthz" in line:
-                port = json.loads(line)["port"]
-        assert port is not None, "no /healthz line in the log"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert resp.status == 200 and json.loads(resp.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
@@ -198,16 +178,7 @@ def test_run_once_delivers_through_the_notification_pipeline(tmp_path: Path) -> 
     thread.start()
     try:
         port = server.server_address[1]
-        rules = write_yaml(
-            tmp_path / "rules" / "errors.yaml",
-            "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\nnotify: [hook]\n"
-            "condition: {count: {gt: 0}}\n",
-        )
-        cfg = write_yaml(
-            tmp_path / "logwarden.yaml",
-            f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\nalerter:\n  rules: [{rules.parent}]\n"
-            f"notify:\n  group_wait: 30s\n  channels:\n    - {{name: hook, url: 'json://127.0.0.1:{port}/hook'}}\n",
-        )
+        cfg = hook_config(tmp_path, f"json://127.0.0.1:{port}/hook", notify="  group_wait: 30s\n")
         _write_error(cfg, 30)
         assert main(["run", "--once", "-c", str(cfg)]) == 0
         assert len(bodies) == 1, "flushed despite group_wait: --once does not wait"
@@ -227,16 +198,7 @@ def test_run_once_exits_1_and_says_when_a_delivery_failed(
     from tests.alerter.notify.receivers import WebhookReceiver, free_port
 
     port = free_port()
-    rules = write_yaml(
-        tmp_path / "rules" / "errors.yaml",
-        "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\nnotify: [hook]\n"
-        "condition: {count: {gt: 0}}\n",
-    )
-    cfg = write_yaml(
-        tmp_path / "logwarden.yaml",
-        f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\nalerter:\n  rules: [{rules.parent}]\n"
-        f"notify:\n  channels:\n    - {{name: hook, url: 'json://127.0.0.1:{port}/hook'}}\n",
-    )
+    cfg = hook_config(tmp_path, f"json://127.0.0.1:{port}/hook")
     _write_error(cfg, 30)
     assert main(["run", "--once", "-c", str(cfg)]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("alerter run:")]

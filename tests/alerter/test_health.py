@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from logstore.types import Health
-from tests.alerter.helpers import write_yaml
+from tests.alerter.helpers import hook_config, start_alerter_run
 from tests.alerter.notify.receivers import free_port, wait_until
 from tests.alerter.test_cli import _write_error
-
-REPO = Path(__file__).parents[2]
 
 
 def _get(port: int, path: str) -> tuple[int, dict[str, Any]]:
@@ -31,37 +25,15 @@ def _get(port: int, path: str) -> tuple[int, dict[str, Any]]:
 def test_a_failing_channel_is_not_a_liveness_failure(tmp_path: Path) -> None:
     """With the only webhook refusing connections: /healthz 200, /readyz 200 naming the failing
     channel in its notify field (a liveness probe must not restart us for someone else's outage)."""
-    rules = write_yaml(
-        tmp_path / "rules" / "errors.yaml",
-        "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\nnotify: [hook]\n"
-        "condition: {count: {gt: 0}}\n",
-    )
-    cfg = write_yaml(
-        tmp_path / "logwarden.yaml",
-        f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\n"
-        f"alerter:\n  rules: [{rules.parent}]\n  metrics: {{host: 127.0.0.1, port: 0}}\n"
-        "notify:\n  group_wait: 0s\n  retry: {initial: 100ms, max: 200ms}\n"
-        f"  channels:\n    - {{name: hook, url: 'json://127.0.0.1:{free_port()}/hook'}}\n",
+    cfg = hook_config(
+        tmp_path,
+        f"json://127.0.0.1:{free_port()}/hook",
+        notify="  group_wait: 0s\n  retry: {initial: 100ms, max: 200ms}\n",
+        alerter="  metrics: {host: 127.0.0.1, port: 0}\n",
     )
     _write_error(cfg, 30)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alerter.cli", "run", "-c", str(cfg)],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc, port = start_alerter_run(cfg)
     try:
-        assert proc.stderr is not None
-        port = None
-        deadline = time.monotonic() + 30
-        while port is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            if "serving /healthz" in line:
-                port = json.loads(line)["port"]
-        assert port is not None, "no /healthz line in the log"
 
         def channel_failing() -> bool:
             body = _get(port, "/readyz")[1]
