@@ -35,10 +35,13 @@ USER logwarden:logwarden
 WORKDIR /var/lib/logwarden
 EXPOSE 9100
 
-# /healthz answers 200 when ready (store reachable, registry writable) and 503 with the reason when not.
+# The check asks /readyz: 200 when the process can do its work (store reachable, state writable), 503
+# with the reason when not. Compose's `depends_on: service_healthy` waits on it; Docker itself never
+# restarts a container for it. /healthz is the liveness probe (the process loop turns): point an
+# orchestrator's restart probe there (Kubernetes: livenessProbe /healthz, readinessProbe /readyz).
 # The port is the process's metrics port (shipper.metrics.port / alerter.metrics.port); set
 # HEALTHCHECK_PORT to match it. Python, not curl: the slim image has no curl.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HEALTHCHECK_PORT', '9100'), timeout=4)"]
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('HEALTHCHECK_PORT', '9100'), timeout=4)"]
 
 CMD ["shipper", "run"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from logstore.config import ConfigError, parse_duration
 from logstore.observe import setup_logging
 from logstore.types import StoreError, datetime_to_ms, format_ts
+from logwarden.cli import add_output, add_version, json_line, quiet_on_closed_pipe
 from logwarden.config import Config, load_config
 
 if TYPE_CHECKING:
@@ -74,13 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate logwarden alert rules and send notifications.",
         parents=[_common(True)],
     )
+    add_version(p)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgParser)
 
     run = sub.add_parser("run", parents=[common], help="evaluate rules on their schedules")
     run.add_argument("--once", action="store_true", help="evaluate every rule now, notify, exit")
 
     status = sub.add_parser("status", parents=[common], help="each rule and group: state, value, evaluations")
-    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_output(status)
 
     check = sub.add_parser("check", parents=[common], help="validate logwarden.yaml and every rule")
     check.add_argument("paths", nargs="*", help="rule files or directories (default: alerter.rules)")
@@ -109,9 +111,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from alerter.rules.model import Rule
+    from alerter.rules.schema import rule_schema
 
-    print(json.dumps(Rule.model_json_schema(by_alias=True), indent=2))
+    print(json.dumps(rule_schema(), indent=2))
     return 0
 
 
@@ -123,6 +125,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     base = None if args.paths else config.base_dir
     result = load_rules(paths, config, base)
     from alerter.notify import check_channels
+    from alerter.notify.check import channel_services
 
     # Channel URLs are checked here rather than in the config model: importing apprise costs ~1 s,
     # which every logq start would otherwise pay.
@@ -131,6 +134,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
     if errors:
         return EXIT_USER
+    services = channel_services(config)
+    if services:
+        print(services)  # which service apprise resolved each URL to: a surprise shows here
     from alerter.fieldcheck import field_warnings
 
     for w in field_warnings(config, result.rules):
@@ -189,7 +195,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(engine, ruleset)
         if args.once:
             runner.run_once()
-            return 1 if any(m.failures for m in engine.metas.values() if m.rule in engine.rules) else 0
+            failed = any(m.failures for m in engine.metas.values() if m.rule in engine.rules)
+            # A cron job sees only the exit code: a delivery that failed must not look like success.
+            return 1 if _report_undelivered(notifier) or failed else 0
         return _serve(config, runner)
     finally:
         if notifier is not None:
@@ -201,13 +209,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _report_undelivered(notifier: DeliveryWorker) -> bool:
+    """One stderr line per notification group still undelivered after ``run --once``; True if any."""
+    undelivered = notifier.pipeline.undelivered()
+    for u in undelivered:
+        print(
+            f"alerter run: delivery to channel {u.channel!r} failed ({u.reason or 'no reason given'}):"
+            f" {u.alerts} alert(s) kept; retried by the next run (alerter run retries at"
+            f" {format_ts(datetime_to_ms(u.retry_at))}, attempt {u.attempts + 1})",
+            file=sys.stderr,
+        )
+    return bool(undelivered)
+
+
 def _serve(config: Config, runner: Any) -> int:
     http = None
-    if config.alerter.metrics.port is not None:
+    m = config.alerter.metrics
+    if m.port is not None:
         from logstore.observe import start_http
 
-        http = start_http(config.alerter.metrics.host, config.alerter.metrics.port, runner.health)
-        log.info("serving /healthz and /metrics", extra={"port": http.port})
+        http = start_http(m.host, m.port, runner.live, runner.ready, runner.details)
+        log.info("serving /healthz, /readyz and /metrics", extra={"port": http.port})
 
     def _stop(signum: int, frame: Any) -> None:
         log.info("signal received; stopping", extra={"signal": signum})
@@ -228,7 +250,6 @@ def _ts(dt: datetime | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from alerter.render import fmt_value
     from alerter.rules.loader import load_rules
     from alerter.schedule import next_tick
     from alerter.state import open_state
@@ -251,34 +272,53 @@ def cmd_status(args: argparse.Namespace) -> int:
     for rs in loaded.rules:
         r = rs.rule
         meta = meta_by.get(r.name)
-        base = {
-            "rule": r.name,
-            "last_eval": _ts(meta.last_eval if meta else None),
-            "next_eval": _ts(next_tick(r, now)),
-            "error": meta.last_error if meta else "",
+        error = meta.last_error if meta else ""
+        if meta is not None and meta.extra.get("truncated") and not error:
+            error = "more groups than alerter.group_limit; only the first are judged"
+        base = {"rule": r.name}
+        times = {
+            "last_eval": meta.last_eval if meta else None,
+            "next_eval": next_tick(r, now),
+            "error": error or None,
         }
-        if meta is not None and meta.extra.get("truncated") and not base["error"]:
-            base["error"] = "more groups than alerter.group_limit; only the first are judged"
         insts = sorted(by_rule.get(r.name, []), key=lambda i: sorted(i.group.items()))
         if not insts:
-            rows.append({**base, "group": "", "state": "error" if base["error"] else "ok", "value": "-"})
+            shown = "error" if error else "ok"
+            rows.append({**base, "group": {}, "state": shown, "value": None, "since": None, **times})
         for i in insts:
-            group = ", ".join(f"{k}={v}" for k, v in sorted(i.group.items()))
             rows.append(
-                {**base, "group": group, "state": i.state, "value": fmt_value(i.value), "since": _ts(i.since)}
+                {**base, "group": i.group, "state": i.state, "value": i.value, "since": i.since, **times}
             )
     for e in loaded.errors:
         print(e, file=sys.stderr)
-    if args.json:
+    if args.output == "json":
         for row in rows:
-            print(json.dumps(row))
+            print(json_line(row))
         return 0
-    cols = ["rule", "group", "state", "value", "last_eval", "next_eval", "error"]
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in cols}
-    print("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in cols).rstrip())
+    _print_status_table(rows)
     return 0
+
+
+def _print_status_table(rows: list[dict[str, Any]]) -> None:
+    from alerter.render import fmt_value
+
+    cols = ["rule", "group", "state", "value", "last_eval", "next_eval", "error"]
+    cells = [
+        {
+            **row,
+            "group": ", ".join(f"{k}={v}" for k, v in sorted(row["group"].items())),
+            # A rule with no group in state (never breached) has no value to show, not "no data".
+            "value": "-" if row["since"] is None else fmt_value(row["value"]),
+            "last_eval": _ts(row["last_eval"]),
+            "next_eval": _ts(row["next_eval"]),
+            "error": row["error"] or "",
+        }
+        for row in rows
+    ]
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in cells)) if cells else len(c) for c in cols}
+    print("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
+    for row in cells:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in cols).rstrip())
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -337,6 +377,7 @@ COMMANDS = {
 }
 
 
+@quiet_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

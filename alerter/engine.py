@@ -96,6 +96,7 @@ class Engine:
         self._opened: list[Store] = []
         self.notifier = notifier
         self.state = state
+        self.state_error: str | None = None  # the last state save's failure; None once one succeeds
         self.config = config or AlerterConfig()
         self.config_path = config_path
         self.write_alert_docs = write_alert_docs
@@ -422,8 +423,14 @@ class Engine:
                 instances.extend(known.values())
             forget.extend((out.rule, fp) for fp in out.forget)
         metas = [self.metas[o.rule] for o in outcomes if o.rule in self.metas]
-        self.state.save(instances, metas)
-        self.state.delete(forget)
+        try:
+            self.state.save(instances, metas)
+            self.state.delete(forget)
+        except Exception as err:
+            # Readiness reports it (/readyz): evaluations that cannot be remembered are not working.
+            self.state_error = f"{type(err).__name__}: {err}"
+            raise
+        self.state_error = None
         events = [e for o in outcomes for e in o.events]
         if events:
             for e in events:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 
@@ -34,6 +36,8 @@ log = logging.getLogger("alerter.runner")
 
 SKIPPED = Counter("alerter_runs_skipped_total", "Rule ticks skipped because the previous run was still going")
 RULES = Gauge("alerter_rules", "Rules loaded and scheduled")
+# The loop turns at least once a second; a minute without a turn is a hang worth a restart.
+LOOP_STALLED_AFTER = 60.0
 LOAD_ERRORS = Gauge("alerter_rule_file_errors", "Rule files whose latest version does not validate")
 
 Clock = Callable[[], datetime]
@@ -132,24 +136,40 @@ class Runner:
         self._stop = threading.Event()
         self._futures: set[Future[None]] = set()
         self._last_reload = datetime.min.replace(tzinfo=UTC)
+        self._beat: float | None = None  # time.monotonic() of the scheduler loop's last turn
 
     def stop(self) -> None:
         self._stop.set()
 
-    def health(self) -> Health:
-        if isinstance(self.engine.notifier, Reporting):
-            h = self.engine.notifier.health()
-            if not h.ok:
-                return h
+    def live(self) -> Health:
+        """Liveness (/healthz): the scheduler loop still turns. Nothing else: a store or a channel
+        outage is not cured by a restart, and a probe restarting us for it would make it worse."""
+        beat = self._beat
+        if beat is None:
+            return Health(True, "starting")
+        stalled = time.monotonic() - beat
+        if stalled > LOOP_STALLED_AFTER:
+            return Health(False, f"the scheduler loop has not turned for {stalled:.0f}s")
+        return Health(True, "scheduler loop alive")
+
+    def ready(self) -> Health:
+        """Readiness (/readyz): the store is reachable and the alert state writable."""
+        store = self.engine.store.health()
+        if not store.ok:
+            return Health(False, f"store: {store.detail}")
+        if self.engine.state_error is not None:
+            return Health(False, f"alert state not writable: {self.engine.state_error}")
+        return Health(True, f"{len(self.engine.rules)} rules; store reachable, state writable")
+
+    def details(self) -> dict[str, Any]:
+        """What /readyz shows beside its status, without changing it: failing rules and channels."""
         _, metas = self.engine.snapshot()
         failing = sorted(m.rule for m in metas.values() if m.failures and m.rule in self.engine.rules)
-        if failing:
-            return Health(False, f"{len(failing)} rule(s) failing: {', '.join(failing[:5])}")
-        if self.ruleset.errors:
-            return Health(
-                True, f"{len(self.engine.rules)} rules; rule files with errors: {len(self.ruleset.errors)}"
-            )
-        return Health(True, f"{len(self.engine.rules)} rules")
+        out: dict[str, Any] = {"rules_failing": failing, "rule_files_with_errors": len(self.ruleset.errors)}
+        if isinstance(self.engine.notifier, Reporting):
+            h = self.engine.notifier.health()
+            out["notify"] = {"status": "ok" if h.ok else "degraded", "detail": h.detail}
+        return out
 
     def _apply_rules(self, now: datetime) -> None:
         rules = self.ruleset.rules()
@@ -241,6 +261,7 @@ class Runner:
         self.reload(self.clock(), force=True)
         try:
             while not self._stop.is_set():
+                self._beat = time.monotonic()
                 now = self.clock()
                 try:
                     self.reload(now)

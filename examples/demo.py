@@ -7,7 +7,8 @@ generator (examples/traffic.py), ``shipper run`` and ``alerter run`` on ``exampl
 Everything lives under ``--data`` (default ./data/demo), which each run starts clean (``--keep`` keeps
 the previous run's data, whose alert state would deduplicate the new alerts). The children run in
 their own process groups so that Ctrl-C reaches only this process, which then stops them in
-pipeline order (traffic, shipper, alerter): SIGTERM, a deadline, then SIGKILL. A clean stop exits 0.
+pipeline order (traffic, shipper, alerter): SIGTERM, a deadline, then SIGKILL. A clean stop exits 0,
+on Ctrl-C and on SIGTERM alike (however many copies arrive); only a second Ctrl-C skips the deadline.
 
 Ports are picked free at start and handed to the config through ${DEMO_SMTP_PORT} and
 ${DEMO_WEBHOOK_PORT}; the data directory through ${LOGWARDEN_DEMO_DIR}.
@@ -36,6 +37,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "examples" / "logwarden.yaml"
 STOP_GRACE = 10.0  # seconds a child gets after SIGTERM before SIGKILL (the shipper flushes in <= 10 s)
+HURRY_AFTER = 0.5  # a second Ctrl-C sooner than this is the same keypress seen twice, not a second one
 
 _print_lock = threading.Lock()
 
@@ -363,9 +365,17 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     hurry = threading.Event()
 
+    first_signal: list[float] = []
+
     def on_signal(signum: int, frame: object) -> None:
-        if stop.is_set():
-            hurry.set()  # a second Ctrl-C: do not wait for graceful shutdowns
+        # Only a person's second Ctrl-C means "do not wait for graceful shutdowns". SIGTERM often
+        # comes twice at once: `timeout` and `kill` on make signal make's process group, and make
+        # forwards SIGTERM to this child too. Whoever sends SIGTERM sends SIGKILL if they mean it.
+        now = time.monotonic()
+        if signum == signal.SIGINT and first_signal and now - first_signal[0] >= HURRY_AFTER:
+            hurry.set()
+        if not first_signal:
+            first_signal.append(now)
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)

@@ -30,6 +30,7 @@ from logq.timerange import TimeError, current_time, resolve_window
 from logstore import Hit, Order, QueryError, RawSearch, Store, StoreError, open_store, parse_query
 from logstore.config import ConfigError, parse_duration
 from logstore.types import datetime_to_ms
+from logwarden.cli import add_version, quiet_on_closed_pipe
 from logwarden.config import Config, load_config
 
 TTY_LIMIT = 100
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version(p)
     p.add_argument("query", nargs="?", default="", help="Lucene query, e.g. 'status:502 AND latency_ms:>500'")
     p.add_argument(
         "-c", "--config", metavar="FILE", help="logwarden.yaml (default $LOGWARDEN_CONFIG, ./logwarden.yaml)"
@@ -626,15 +628,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = sys.stdout.buffer
     io = Io(out, sys.stderr, sys.stdout.isatty(), os.environ)
     follow_mode = argv is None and any(x in ("-f", "--follow") for x in sys.argv[1:])
-    try:
+
+    @quiet_on_closed_pipe  # the reader went away (`logq ... | head`): stop quietly
+    def _run() -> int:
         code = run(argv, io)
         out.flush()
-    except BrokenPipeError:
-        # The reader went away (`logq ... | head`): stop quietly. Point stdout at /dev/null so the
-        # interpreter's final flush does not raise again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        code = 0
+        return code
+
+    try:
+        code = _run()
     except KeyboardInterrupt:
         code = 0 if follow_mode else 130
     sys.exit(code)

@@ -1,4 +1,4 @@
-"""Observability shared by the shipper and the alerter: JSON-line logs and /healthz + /metrics.
+"""Observability shared by the shipper and the alerter: JSON-line logs, /healthz, /readyz, /metrics.
 
 Logs go to stderr as one JSON object per line (``ts``, ``level``, ``logger``, ``msg`` and any extra
 fields), so the same stream is readable by people and by logwarden itself. The HTTP endpoint runs on
@@ -79,8 +79,27 @@ class HttpHandle:
         self.thread.join(timeout=5)
 
 
-def start_http(host: str, port: int, health: Callable[[], Health]) -> HttpHandle:
-    """Serve /healthz (200 ok / 503 degraded, JSON) and /metrics (Prometheus text)."""
+def start_http(
+    host: str,
+    port: int,
+    live: Callable[[], Health],
+    ready: Callable[[], Health] | None = None,
+    details: Callable[[], dict[str, Any]] | None = None,
+) -> HttpHandle:
+    """Serve /healthz, /readyz (200 ok / 503 with the reason, JSON) and /metrics (Prometheus text).
+
+    ``/healthz`` is liveness: ``live`` says only whether the process loop still turns (a failing
+    one is worth a restart). ``/readyz`` is readiness: ``ready`` says whether the store is reachable
+    and state writable (a failing one is worth waiting for, not a restart); without ``ready`` it
+    answers what ``live`` does. ``details`` adds fields to /readyz that never change its status
+    (a failing notification channel is someone else's outage).
+    """
+
+    def probe(check: Callable[[], Health]) -> Health:
+        try:
+            return check()
+        except Exception as e:  # a failing probe is a degraded service, not a crashed server
+            return Health(False, f"health check failed: {e}")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -88,14 +107,21 @@ def start_http(host: str, port: int, health: Callable[[], Health]) -> HttpHandle
             if path == "/metrics":
                 self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
             elif path in ("/healthz", "/health"):
-                try:
-                    h = health()
-                except Exception as e:  # a failing probe is a degraded service, not a crashed server
-                    h = Health(False, f"health check failed: {e}")
-                body = orjson.dumps({"status": "ok" if h.ok else "degraded", "detail": h.detail})
-                self._send(200 if h.ok else 503, body, "application/json")
+                self._health(probe(live), {})
+            elif path == "/readyz":
+                extra: dict[str, Any] = {}
+                if details is not None:
+                    try:
+                        extra = details()
+                    except Exception as e:
+                        extra = {"details_error": str(e)}
+                self._health(probe(ready or live), extra)
             else:
                 self._send(404, b'{"error":"not found"}', "application/json")
+
+        def _health(self, h: Health, extra: dict[str, Any]) -> None:
+            body = orjson.dumps({"status": "ok" if h.ok else "degraded", "detail": h.detail, **extra})
+            self._send(200 if h.ok else 503, body, "application/json")
 
         def _send(self, code: int, body: bytes, ctype: str) -> None:
             self.send_response(code)

@@ -4,3 +4,11 @@
 (from ``logstore.config``) next to each program's own (``shipper.config``, ``alerter.config``).
 It lives outside the store library so that the library never imports the programs.
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # One version for the three programs: the installed distribution's (pyproject.toml).
+    __version__ = version("logwarden")
+except PackageNotFoundError:  # run from a source tree that was never pip-installed
+    __version__ = "0+unknown"

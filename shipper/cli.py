@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from logstore.config import ConfigError
 from logstore.observe import setup_logging
 from logstore.types import Outcome, StoreAuthError, StoreError
+from logwarden.cli import add_version, quiet_on_closed_pipe
 from logwarden.config import Config, load_config
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def _common() -> _Parser:
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     p = _Parser(prog="shipper", description="Tail log files into the logwarden store.", parents=[common])
+    add_version(p)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", parents=[common], help="ship continuously (the sidecar)")
     run.add_argument("--once", action="store_true", help="ship what the inputs match now, then exit")
@@ -74,6 +76,7 @@ def _load(args: argparse.Namespace) -> Config:
     return config
 
 
+@quiet_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "log_level", None))

@@ -17,6 +17,7 @@ from typing import Any
 from alerter.notify.state import NotifyState, Silence, open_state
 from logstore.config import ConfigError, parse_duration
 from logstore.types import StoreError
+from logwarden.cli import add_output, json_line
 from logwarden.config import Config, load_config
 
 EXIT_USER = 2
@@ -59,6 +60,7 @@ def add_silence_commands(
 
     ls = sub.add_parser("list", parents=parents, help="active silences (--all: also expired ones)")
     ls.add_argument("--all", action="store_true", help="include expired silences")
+    add_output(ls)
     ls.set_defaults(handler=cmd_list, func=_standalone(cmd_list))
 
     ex = sub.add_parser("expire", parents=parents, help="end a silence now")
@@ -171,7 +173,24 @@ def _list(args: argparse.Namespace, config: Config) -> int:
     finally:
         _close(state, store)
     if not rows:
-        print("no silences" if args.all else "no active silences")
+        # With -o json, stdout stays JSON lines (none); the person still reads why it is empty.
+        out = sys.stderr if args.output == "json" else sys.stdout
+        print("no silences" if args.all else "no active silences", file=out)
+        return 0
+    if args.output == "json":
+        for s in rows:
+            row = {
+                "id": s.id,
+                "rule": s.rule,
+                "match": s.matchers,
+                "starts_at": s.starts_at,
+                "ends_at": s.ends_at,
+                "active": s.active(now),
+                "author": s.author,
+                "comment": s.comment,
+                "created_at": s.created_at,
+            }
+            print(json_line(row))
         return 0
     print(f"{'ID':<12}  {'RULE':<24}  {'MATCH':<28}  {'ENDS':<20}  {'LEFT':>6}  {'AUTHOR':<10}  COMMENT")
     for s in rows:

@@ -53,6 +53,17 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """A pending group whose last delivery failed: what ``run --once`` reports before exiting 1."""
+
+    channel: str
+    alerts: int
+    attempts: int
+    retry_at: datetime  # when ``alerter run`` tries again (``run --once`` retries on its next run)
+    reason: str
+
+
 @dataclass(slots=True)
 class Outgoing:
     """The due part of one group: what one message (or a share of a digest) carries."""
@@ -94,6 +105,8 @@ class NotificationPipeline:
         # Delivered messages whose log write failed (state store down): retried every tick.
         self._unrecorded: list[tuple[list[Slot], MessageRecord]] = []
         self._silenced_seen: set[tuple[str, str, str, str]] = set()
+        # Why each failing group's last delivery failed (in memory only: said once, on stderr).
+        self._reasons: dict[str, str] = {}
 
     @property
     def owner(self) -> str:
@@ -103,6 +116,15 @@ class NotificationPipeline:
         """Groups waiting for a flush (status and tests)."""
         with self._lock:
             return sorted(self._groups.values(), key=lambda g: g.next_flush)
+
+    def undelivered(self) -> list[Undelivered]:
+        """Pending groups whose last delivery attempt failed, soonest retry first."""
+        with self._lock:
+            return [
+                Undelivered(g.channel, len(g.alerts), g.attempts, g.next_flush, self._reasons.get(g.key, ""))
+                for g in sorted(self._groups.values(), key=lambda g: g.next_flush)
+                if g.attempts
+            ]
 
     # -- Notifier ---------------------------------------------------------------------------------
 
@@ -364,6 +386,7 @@ class NotificationPipeline:
             g = out.group
             g.attempts += 1
             g.failing_since = g.failing_since or now
+            self._reasons[g.key] = reason
             g.next_flush = now + self._backoff.delay(g.attempts)
             for event, _ in out.items:
                 if event.state != "resolved" and not event.extra.get("undelivered"):
@@ -394,6 +417,7 @@ class NotificationPipeline:
             self._save(group)
             return
         self._groups.pop(group.key, None)
+        self._reasons.pop(group.key, None)
         try:
             self._state.delete_group(group.key)
         except Exception as e:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from croniter import croniter
 from jinja2 import TemplateSyntaxError
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from alerter.templates import TEMPLATES
 from logstore.config.types import Duration, Strict, StrList, format_duration
@@ -21,6 +21,15 @@ from logstore.query import QueryError, parse_query
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
+
+
+SEVERITIES = ("critical", "error", "warning", "info")  # most urgent first (the rate limit's order)
+Severity = Literal["critical", "error", "warning", "info"]
+
+
+class _Documented(Strict):
+    # The docstring under each field is its description in `alerter schema` (editors show it).
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
 
 def _check_query(text: str) -> str:
@@ -31,13 +40,17 @@ def _check_query(text: str) -> str:
     return text
 
 
-class Threshold(Strict):
+class Threshold(_Documented):
     """Exactly one comparison: gt, gte, lt or lte."""
 
     gt: float | None = None
+    """Fire when the value is greater than this."""
     gte: float | None = None
+    """Fire when the value is greater than or equal to this."""
     lt: float | None = None
+    """Fire when the value is less than this."""
     lte: float | None = None
+    """Fire when the value is less than or equal to this."""
 
     @model_validator(mode="after")
     def _one(self) -> Threshold:
@@ -78,15 +91,22 @@ class CountCondition(Threshold):
 class RatioCondition(Threshold):
     # The numerator: docs of the rule's query that ALSO match this one (errors among all requests).
     query: str
+    """Lucene query: the docs of the rule's query that also match this one are the numerator."""
     # Fewer docs than this in the window (or group) means "not enough data": 1 of 2 is not 50%.
     min_count: int = Field(default=1, ge=1)
+    """Fewer docs than this in the window (or group) means not enough data: no evaluation."""
 
     _q = field_validator("query")(_check_query)
 
 
 class MetricCondition(Threshold):
     field: str = Field(min_length=1)
-    agg: str = "avg"  # avg | min | max | sum | pNN (p50, p95, p99, p99.9)
+    """The numeric field to aggregate, e.g. latency_ms."""
+    # The pattern is for editors only: the validator below gives the error message.
+    agg: str = Field(
+        default="avg", json_schema_extra={"pattern": r"^(avg|min|max|sum|p\d{1,2}(\.\d+)?|p100)$"}
+    )
+    """avg, min, max, sum, or a percentile like p50, p95, p99, p99.9."""
 
     @field_validator("agg")
     @classmethod
@@ -103,33 +123,46 @@ class MetricCondition(Threshold):
         return float(self.agg[1:]) if self.agg.startswith("p") else None
 
 
-class AbsenceCondition(Strict):
+class AbsenceCondition(_Documented):
     # With group_by: groups seen this far back (before the window) that have no doc now fire too.
     lookback: Duration = timedelta(hours=1)
+    """With group_by: groups seen this far back (before the window) that have no doc now fire too."""
 
 
-class SpikeCondition(Strict):
+class SpikeCondition(_Documented):
     factor: float = Field(gt=1)
+    """Fire when the count is at least this many times the compared window's (down: at most 1/factor)."""
     compare: Literal["previous", "day", "day_ago"] = "previous"  # day and day_ago: same window a day earlier
+    """previous: the window just before; day or day_ago: the same window a day earlier."""
     direction: Literal["up", "down"] = "up"
+    """up: fire on a rise; down: fire on a drop."""
     # Below this many docs in the larger of the two windows, a jump (2 -> 6) is noise, not a spike.
     min_count: int = Field(default=10, ge=1)
+    """Below this many docs in the larger of the two windows a jump is noise, not a spike."""
 
 
-class NewValueCondition(Strict):
+class NewValueCondition(_Documented):
     field: str = Field(min_length=1)
+    """Fire for a value of this field not seen during lookback before the window."""
     lookback: Duration = timedelta(days=1)
+    """How far back a value counts as already seen."""
 
 
-class Condition(Strict):
+class Condition(_Documented):
     """Exactly one kind of condition."""
 
     count: CountCondition | None = None
+    """The number of matching docs in the window."""
     ratio: RatioCondition | None = None
+    """The share of the window's docs that also match ratio.query."""
     metric: MetricCondition | None = None
+    """An aggregate (avg, max, p99, ...) of a numeric field."""
     absence: AbsenceCondition | None = None
+    """Fire when no doc matches in the window ({} or true: the defaults)."""
     spike: SpikeCondition | None = None
+    """Fire when the count jumps against an earlier window."""
     new_value: NewValueCondition | None = None
+    """Fire when a field takes a value not seen before."""
 
     @field_validator("absence", mode="before")
     @classmethod
@@ -156,26 +189,45 @@ class Condition(Strict):
 KINDS = ("count", "ratio", "metric", "absence", "spike", "new_value")
 
 
-class Rule(Strict):
+class Rule(_Documented):
     name: str
+    """Unique rule name: letters, digits, '.', '_' and '-' (at most 128)."""
     query: str = "*"
+    """Lucene query selecting the docs the condition looks at (as in logq)."""
     every: Duration | None = None
+    """Evaluate this often, e.g. 30s or 1m (give every or cron)."""
     cron: str | None = None
+    """Evaluate on a cron schedule, e.g. '*/5 * * * *' (give every or cron)."""
     tz: str | None = None
+    """Time zone of the cron schedule, e.g. Europe/Berlin (default UTC)."""
     window: Duration = timedelta(minutes=5)
+    """How far back each evaluation looks, e.g. 5m."""
     delay: Duration = timedelta(0)
+    """Shift the window this far into the past, for logs that arrive late."""
     condition: Condition
+    """What makes the rule breach: exactly one of count, ratio, metric, absence, spike, new_value."""
     group_by: StrList = Field(default_factory=list)
+    """Fields whose values split the docs into groups, each alerting on its own."""
     for_: Duration | None = Field(default=None, alias="for")
+    """Breach this long before firing (pending until then)."""
     consecutive: int | None = Field(default=None, ge=1)
+    """Breach this many evaluations in a row before firing (instead of for)."""
     keep_firing_for: Duration = timedelta(0)
-    severity: str = "warning"
+    """Keep firing this long after the breach ends, against flapping."""
+    severity: Severity = "warning"
+    """How urgent: critical, error, warning or info (orders digests and rate limits)."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Extra key/value labels carried by every notification (routing, silences)."""
     notify: StrList = Field(default_factory=list)
+    """Channel names or tags (from notify.channels) to notify; empty: the routes decide."""
     sample: int = Field(default=0, ge=0, le=50)
+    """Include this many matching log lines in each notification (0 to 50)."""
     summary: str = "{{ rule }}: {{ statement }}{% if group %} on {{ group_text }}{% endif %}"
+    """One-line Jinja2 summary: the notification title and the alert line."""
     description: str = ""
+    """Longer Jinja2 text for the notification body."""
     enabled: bool = True
+    """false: the rule is loaded and checked but never evaluated."""
 
     _q = field_validator("query")(_check_query)
 

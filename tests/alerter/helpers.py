@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,3 +76,43 @@ def write_yaml(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def hook_config(tmp_path: Path, url: str, notify: str = "", alerter: str = "") -> Path:
+    """logwarden.yaml on a SQLite store with one rule, any-error (every 1s over 1h), notifying the
+    channel ``hook`` at ``url``; ``notify``/``alerter`` add indented lines to those sections."""
+    rules = write_yaml(
+        tmp_path / "rules" / "errors.yaml",
+        "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\nnotify: [hook]\n"
+        "condition: {count: {gt: 0}}\n",
+    )
+    return write_yaml(
+        tmp_path / "logwarden.yaml",
+        f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\n"
+        f"alerter:\n  rules: [{rules.parent}]\n{alerter}"
+        f"notify:\n{notify}  channels:\n    - {{name: hook, url: '{url}'}}\n",
+    )
+
+
+def start_alerter_run(cfg: Path) -> tuple[subprocess.Popen[str], int]:
+    """``alerter run -c cfg`` as a real process, and the HTTP port its startup line announces.
+    The caller kills it (in a finally)."""
+    repo = Path(__file__).parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alerter.cli", "run", "-c", str(cfg)],
+        cwd=repo,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if "serving /healthz" in line:
+            return proc, int(json.loads(line)["port"])
+    proc.kill()
+    proc.wait()
+    raise AssertionError("no /healthz line in the log")

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +12,7 @@ import pytest
 
 from alerter.cli import main
 from logstore.types import Doc, datetime_to_ms, format_ts
-from tests.alerter.helpers import write_yaml
+from tests.alerter.helpers import hook_config, start_alerter_run, write_yaml
 
 REPO = Path(__file__).parents[2]
 CASE_FILES = sorted((REPO / "rules" / "tests").glob("*.yaml"))
@@ -137,7 +133,7 @@ def test_run_once_then_status_and_backtest(tmp_path: Path, capsys: pytest.Captur
     assert "any-error" in out and "firing" in out
     assert main(["status", "--json", "-c", str(cfg)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["rule"], r["state"], r["value"]) for r in rows] == [("any-error", "firing", "1")]
+    assert [(r["rule"], r["state"], r["value"]) for r in rows] == [("any-error", "firing", 1)]
     assert main(["test", "any-error", "-c", str(cfg), "--since", "2m"]) == 0
     out = capsys.readouterr().out
     assert "rule any-error:" in out and "threshold > 0" in out
@@ -146,24 +142,8 @@ def test_run_once_then_status_and_backtest(tmp_path: Path, capsys: pytest.Captur
 def test_run_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     """alerter run serves /healthz and /metrics when metrics.port is set, and exits 0 on SIGTERM."""
     cfg = _config(tmp_path, "  metrics: {host: 127.0.0.1, port: 0}\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alerter.cli", "run", "-c", str(cfg)],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc, port = start_alerter_run(cfg)
     try:
-        port = None
-        deadline = time.monotonic() + 30
-        assert proc.stderr is not None
-        while port is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            if "serving /healthz" in line:
-                port = json.loads(line)["port"]
-        assert port is not None, "no /healthz line in the log"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert resp.status == 200 and json.loads(resp.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
@@ -198,16 +178,7 @@ def test_run_once_delivers_through_the_notification_pipeline(tmp_path: Path) -> 
     thread.start()
     try:
         port = server.server_address[1]
-        rules = write_yaml(
-            tmp_path / "rules" / "errors.yaml",
-            "name: any-error\nquery: 'log.level:error'\nevery: 1s\nwindow: 1h\nnotify: [hook]\n"
-            "condition: {count: {gt: 0}}\n",
-        )
-        cfg = write_yaml(
-            tmp_path / "logwarden.yaml",
-            f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\nalerter:\n  rules: [{rules.parent}]\n"
-            f"notify:\n  group_wait: 30s\n  channels:\n    - {{name: hook, url: 'json://127.0.0.1:{port}/hook'}}\n",
-        )
+        cfg = hook_config(tmp_path, f"json://127.0.0.1:{port}/hook", notify="  group_wait: 30s\n")
         _write_error(cfg, 30)
         assert main(["run", "--once", "-c", str(cfg)]) == 0
         assert len(bodies) == 1, "flushed despite group_wait: --once does not wait"
@@ -217,3 +188,25 @@ def test_run_once_delivers_through_the_notification_pipeline(tmp_path: Path) -> 
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_run_once_exits_1_and_says_when_a_delivery_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """run --once whose only channel refuses the connection: exit 1, a stderr line naming the channel
+    and the retry time; the alert stays pending and the next run --once tries it again."""
+    from tests.alerter.notify.receivers import WebhookReceiver, free_port
+
+    port = free_port()
+    cfg = hook_config(tmp_path, f"json://127.0.0.1:{port}/hook")
+    _write_error(cfg, 30)
+    assert main(["run", "--once", "-c", str(cfg)]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("alerter run:")]
+    assert len(err) == 1 and "delivery to channel 'hook' failed" in err[0], err
+    assert "1 alert(s) kept" in err[0] and "retries at 20" in err[0] and "attempt 2" in err[0]
+    receiver = WebhookReceiver(port=port).start()
+    try:
+        assert main(["run", "--once", "-c", str(cfg)]) == 0, "the next run delivers what was kept"
+        assert len(receiver.delivered) == 1 and "any-error" in receiver.delivered[0].body.decode()
+    finally:
+        receiver.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -128,3 +129,38 @@ def test_batches_keep_rules_over_one_query_together() -> None:
         ["service.name:s0"] * 3,
         ["service.name:s1"] * 3,
     ]
+
+
+class _ReadOnlyState(MemoryStateStore):
+    def save(self, instances: Sequence[Any], metas: Sequence[RuleMeta]) -> None:
+        raise OSError("attempt to write a readonly database")
+
+
+def test_live_is_the_loop_turning_and_ready_is_store_and_state(tmp_path: Path, monkeypatch: Any) -> None:
+    """live: ok while run() turns, not ok once it stopped turning; ready: not ok while state cannot
+    be saved, whatever the channels do."""
+    import alerter.runner as runner_module
+    from logstore import open_store
+
+    config, ruleset = _setup(tmp_path)
+    store = open_store(config.store)
+    eng = Engine(store, Recorder(), _ReadOnlyState(), config.alerter)
+    runner = Runner(eng, ruleset)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    try:
+        assert runner.live().ok and runner.ready().ok
+        thread.start()
+        wait_until(lambda: runner.live().detail == "scheduler loop alive")
+        with contextlib.suppress(OSError):  # the evaluation itself reports it in the log
+            eng.evaluate([(ruleset.rules()[0], at(0))], at(0))
+        ready = runner.ready()
+        assert not ready.ok and "alert state not writable: OSError" in ready.detail
+        assert runner.live().ok, "a state outage is not a liveness failure"
+        runner.stop()
+        thread.join(timeout=10)
+        monkeypatch.setattr(runner_module, "LOOP_STALLED_AFTER", 0.0)
+        assert not runner.live().ok and "has not turned" in runner.live().detail
+    finally:
+        runner.stop()
+        thread.join(timeout=10)
+        store.close()

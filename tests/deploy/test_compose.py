@@ -238,14 +238,14 @@ def test_health_ports_match_the_config_and_the_published_port(name: str) -> None
 
 
 def test_dockerfile_is_slim_non_root_with_a_healthcheck_and_existing_copy_sources() -> None:
-    """python:3.11-slim, a non-root USER, a HEALTHCHECK on /healthz, and every COPY source exists."""
+    """python:3.11-slim, a non-root USER, a HEALTHCHECK on /readyz, and every COPY source exists."""
     instructions = dockerfile_instructions()
     kinds = [k for k, _ in instructions]
     assert instructions[0] == ("FROM", "python:3.11-slim")
     user = next(a for k, a in instructions if k == "USER")
     assert user.split(":")[0] not in ("root", "0")
     health = next(a for k, a in instructions if k == "HEALTHCHECK")
-    assert "/healthz" in health
+    assert "/readyz" in health, "readiness: compose's service_healthy waits on it; /healthz is liveness"
     assert kinds.index("USER") > kinds.index("RUN")
     ignored = [
         line.strip()
@@ -297,9 +297,9 @@ def healthcheck_argv() -> list[str]:
 
 
 def test_image_healthcheck_passes_on_ok_and_fails_on_degraded() -> None:
-    """The HEALTHCHECK command exits 0 while /healthz says ok and non-zero once it reports degraded."""
+    """The HEALTHCHECK command exits 0 while /readyz says ok and non-zero once it reports degraded."""
     state = {"health": Health(True, "store reachable, registry writable")}
-    handle = start_http("127.0.0.1", 0, lambda: state["health"])
+    handle = start_http("127.0.0.1", 0, lambda: Health(True, "loop alive"), lambda: state["health"])
     try:
         argv = healthcheck_argv()
         assert argv[0] == "python"

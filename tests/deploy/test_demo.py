@@ -222,3 +222,44 @@ def test_demo_end_to_end_a_502_storm_arrives_as_mail_and_ctrl_c_stops_everything
         assert store.count("service.name:nginx") == written["access.log"]
     finally:
         store.close()
+
+
+def test_demo_stops_cleanly_on_sigterm_sent_twice_as_make_and_timeout_do(tmp_path: Path) -> None:
+    """`timeout`/`kill` on `make run`: SIGTERM reaches the demo twice (the process group, and make
+    forwarding it); the demo still stops every child gracefully, prints no kill line and exits 0."""
+    data = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, str(DEMO), "--data", str(data), "--duration", "60", "--rate", "20"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, like make's under `timeout`
+    )
+    out_lines: list[str] = []
+    reader = threading.Thread(target=lambda: out_lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    children: list[psutil.Process] = []
+    try:
+        children.extend(
+            wait_until(lambda: psutil.Process(proc.pid).children() or None, 15, what="the demo's children")
+        )
+        for name in ("shipper", "alerter"):  # up: both serve HTTP (their SIGTERM handlers are set)
+            log = data / "proc" / f"{name}.log"
+            wait_until(functools.partial(announced_port, log), 15, what=f"{name} up")
+        children[:] = psutil.Process(proc.pid).children()
+        os.killpg(proc.pid, signal.SIGTERM)  # timeout signals the whole group ...
+        os.kill(proc.pid, signal.SIGTERM)  # ... and make forwards its own SIGTERM to the demo
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            for p in [*children, psutil.Process(proc.pid)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            proc.wait()
+        reader.join(timeout=5)
+    text = "".join(out_lines)
+    assert "did not stop after SIGTERM" not in text, text[-2000:]
+    assert code == 0 and "[demo] stopped." in text, text[-2000:]
+    _gone, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == [], f"children left running: {alive}"

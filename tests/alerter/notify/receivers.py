@@ -53,6 +53,7 @@ class WebhookReceiver:
     delivered: list[Delivery] = field(default_factory=list)
     requests: int = 0
     release: threading.Event = field(default_factory=threading.Event)
+    reply: bytes = b"{}"  # the 2xx body (Slack's webhook answers "ok", others JSON)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -85,9 +86,9 @@ class WebhookReceiver:
                     recv.delivered.append(Delivery(self.path, dict(self.headers), body))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(recv.reply)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(recv.reply)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True

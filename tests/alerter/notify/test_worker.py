@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -18,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from alerter.notify.worker import DeliveryWorker
+from tests.alerter.helpers import start_alerter_run
 from tests.alerter.notify.conftest import Clock, PipelineFactory, ScriptedSender, make_event, notify_config
 from tests.alerter.notify.receivers import wait_until
 
@@ -105,24 +102,8 @@ def test_rules_keep_their_schedule_while_a_channel_hangs_for_30s(tmp_path: Path,
         ]
     )
     store.close()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alerter.cli", "run", "-c", str(cfg)],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc, port = start_alerter_run(cfg)
     try:
-        assert proc.stderr is not None
-        port = None
-        deadline = time.monotonic() + 30
-        while port is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            if "serving /healthz" in line:
-                port = json.loads(line)["port"]
-        assert port is not None, "no /healthz line in the log"
         wait_until(lambda: hanging.requests >= 1, 20, "the notification to reach the hanging channel")
         before = _evaluations(port)
         time.sleep(4)  # the channel is still hanging: it holds requests for 30 s
