@@ -153,6 +153,8 @@ class NotifierTickFailed(_Runner):
 
 @dataclass(frozen=True)
 class Stopping(_Runner):
+    """Once per process."""
+
     message = "stopping: waiting for running evaluations"
     running: int
 
@@ -246,12 +248,13 @@ class DeliveryFailed(_Notify):
     stage: str = "deliver"
 
 
-# Housekeeping of the notification log: each is retried by the next tick or costs at most one dedup
-# look after a restart, so a log line is enough (no metric).
+# Housekeeping of the notification state: no metrics, each says why.
 
 
 @dataclass(frozen=True)
 class LogPruneFailed(_Notify):
+    """Retention is housekeeping: tried again within the hour."""
+
     message = "notification log prune failed"
     level = logging.WARNING
     error: str
@@ -259,6 +262,8 @@ class LogPruneFailed(_Notify):
 
 @dataclass(frozen=True)
 class SentNotRecorded(_Notify):
+    """Delivered (and counted as sent); the record is written again on the next tick."""
+
     message = "could not record a sent notification; will retry"
     level = logging.WARNING
     error: str
@@ -266,6 +271,8 @@ class SentNotRecorded(_Notify):
 
 @dataclass(frozen=True)
 class ClaimsNotReleased(_Notify):
+    """The lease ends the claim anyway; the failed send is counted by NotificationFailed."""
+
     message = "could not release claims after a failed send"
     level = logging.WARNING
     error: str
@@ -273,6 +280,8 @@ class ClaimsNotReleased(_Notify):
 
 @dataclass(frozen=True)
 class GroupNotPersisted(_Notify):
+    """The group lives on in memory and is written again on its next change or flush."""
+
     message = "could not persist a pending group"
     level = logging.ERROR
     channel: str
@@ -281,6 +290,8 @@ class GroupNotPersisted(_Notify):
 
 @dataclass(frozen=True)
 class GroupNotDeleted(_Notify):
+    """A leftover group doc costs at most one dedup look after a restart."""
+
     message = "could not delete a finished group"
     level = logging.WARNING
     error: str

@@ -26,11 +26,13 @@ class _Pipeline(Event):
     logger = "shipper.pipeline"
 
 
-# ---- life cycle (no metrics: once per process; the process's own up/restart metrics tell) ----------
+# ---- life cycle: once per process, so no metrics (the scraper's `up` and the process_* metrics tell) ----
 
 
 @dataclass(frozen=True)
 class ShipperStarted(_Shipper):
+    """Once per process."""
+
     message = "shipper started"
     inputs: int
     once: bool
@@ -39,6 +41,8 @@ class ShipperStarted(_Shipper):
 
 @dataclass(frozen=True)
 class EndpointUp(_Shipper):
+    """Once per process; the port is worth a line when ``metrics.port: 0`` picked it."""
+
     message = "metrics and health endpoint up"
     host: str
     port: int
@@ -83,6 +87,8 @@ class FileStatesNotSaved(_Shipper):
 
 @dataclass(frozen=True)
 class ShipperStopped(_Shipper):
+    """Once per process; the totals repeat the counters for a run without a scraper (``--once``)."""
+
     message = "shipper stopped"
     flushed: bool
     lines: int
