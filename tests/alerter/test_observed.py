@@ -6,23 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from alerter import observed
-from logstore.observe import Event
-from tests.test_metrics_doc import events_of
-from tests.typed_events import assert_logs_and_counts, assert_well_formed, sample
-
-EVENTS = events_of(observed)
-
-
-@pytest.mark.parametrize("cls", EVENTS, ids=lambda c: c.__name__)
-def test_event_class_is_well_formed(cls: type[Event]) -> None:
-    """Each event is a frozen dataclass with a sentence, an alerter logger, legal keys and fitting labels."""
-    assert_well_formed(cls, "alerter")
-
-
-@pytest.mark.parametrize("cls", EVENTS, ids=lambda c: c.__name__)
-def test_event_logs_its_fields_and_counts(cls: type[Event], caplog: pytest.LogCaptureFixture) -> None:
-    """Emitting an event logs its sentence with every field as a key and adds its amount to its metric."""
-    assert_logs_and_counts(sample(cls), caplog)
+from tests.test_typed_events import assert_logs_and_counts
 
 
 def _value(name: str, **labels: str) -> float:

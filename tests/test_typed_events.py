@@ -1,9 +1,10 @@
-"""Checks shared by the per-program event tests: every event class is well formed, and emitting one
-logs a JSON line with its fields and moves its metric."""
+"""Every typed event of every program is well formed, and emitting one logs a JSON line with its
+fields and moves its metric (the checks are shared with the per-program event tests)."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from logstore.observe import Event, JsonFormatter, emit
+from tests.test_metrics_doc import PROGRAMS, events_of
 
 # Keys a LogRecord already has: an event field named like one would make logging raise.
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -76,3 +78,24 @@ def assert_logs_and_counts(event: Event, caplog: pytest.LogCaptureFixture) -> di
         added = getattr(event, event.amount) if event.amount else 1
         assert _value(event) == before + added
     return line
+
+
+EVENTS = [
+    pytest.param(program, cls, id=f"{program}.{cls.__name__}")
+    for program, (_, module) in PROGRAMS.items()
+    for cls in events_of(importlib.import_module(module))
+]
+
+
+@pytest.mark.parametrize(("program", "cls"), EVENTS)
+def test_event_class_is_well_formed(program: str, cls: type[Event]) -> None:
+    """Each event is a frozen dataclass with a sentence, its program's logger, legal keys, fitting labels."""
+    assert_well_formed(cls, program)
+
+
+@pytest.mark.parametrize(("program", "cls"), EVENTS)
+def test_event_logs_its_fields_and_counts(
+    program: str, cls: type[Event], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Emitting an event logs its sentence with every field as a key and adds its amount to its metric."""
+    assert_logs_and_counts(sample(cls), caplog)
