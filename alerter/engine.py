@@ -15,7 +15,6 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +22,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
 from alerter.config import AlerterConfig
 from alerter.events import AlertEvent, AlertState, Flushing, Notifier, Updating
 from alerter.machine import Observation, fail, step
+from alerter.metrics import EVAL_SECONDS, EVALUATIONS, EVENTS_SENT, TRANSITIONS
+from alerter.observed import (
+    AlertDocsNotWritten,
+    AlertDocsRefused,
+    GroupsTruncated,
+    RuleFailed,
+    SamplesUnavailable,
+)
 from alerter.render import logq_command, match_query, render_summary, summary_context
 from alerter.rules.model import Rule
 from alerter.schedule import window_for
@@ -36,23 +41,12 @@ from alerter.state import Instance, RuleMeta, StateStore, fingerprint
 from alerter.statement import statement
 from alerter.templates import TemplateLimit, refused
 from logstore.coalesce import coalesce
-from logstore.observe import log_event
+from logstore.observe import emit
 from logstore.protocol import Store
 from logstore.types import AggRequest, AggResult, Doc, datetime_to_ms, format_ts
 
-log = logging.getLogger("alerter.engine")
-
 SERVICE = "logwarden-alerter"
 META_CHANNEL = "alerter"
-
-EVALUATIONS = Counter("alerter_evaluations_total", "Rule evaluations by result", ["result"])
-EVAL_SECONDS = Histogram("alerter_evaluation_duration_seconds", "Time to evaluate one batch of due rules")
-EVENTS_SENT = Counter("alerter_events_sent_total", "Alert events handed to the notifier", ["state"])
-TRANSITIONS = Counter("alerter_transitions_total", "State transitions of alert instances", ["state"])
-DOCS_DROPPED = Counter("alerter_events_dropped_total", "Alert documents the store did not take")
-TRUNCATED = Counter(
-    "alerter_groups_truncated_total", "Evaluations where the store had more groups than the limit"
-)
 
 
 @dataclass(slots=True)
@@ -224,14 +218,10 @@ class Engine:
         EVALUATIONS.labels("ok").inc()
         ev = out.evaluation
         if ev.truncated:
-            TRUNCATED.inc()
-            log_event(
-                log,
-                "rule has more groups than alerter.group_limit; only the first are judged",
-                logging.WARNING,
-                rule=rule.name,
-                group_limit=self.config.group_limit,
-                groups_total=ev.groups_total,
+            emit(
+                GroupsTruncated(
+                    rule=rule.name, group_limit=self.config.group_limit, groups_total=ev.groups_total
+                )
             )
         meta.extra["truncated"] = ev.truncated
         recovered = bool(meta.failures and meta.meta_alerted)
@@ -302,14 +292,7 @@ class Engine:
     ) -> None:
         meta.failures += 1
         meta.last_error = out.error
-        log_event(
-            log,
-            "rule evaluation failed",
-            logging.WARNING,
-            rule=rule.name,
-            error=out.error,
-            failures=meta.failures,
-        )
+        emit(RuleFailed(rule=rule.name, error=out.error, failures=meta.failures))
         for inst in known.values():
             before = inst.state
             fail(inst, out.error, at)
@@ -382,7 +365,7 @@ class Engine:
             hits = self._store().search(query, window.start, window.end, order="desc", limit=limit)
             return tuple(h.source for h in hits)
         except Exception as e:  # samples are a courtesy; the alert goes out without them
-            log_event(log, "could not fetch sample lines", logging.WARNING, query=query, error=str(e))
+            emit(SamplesUnavailable(query=query, error=str(e)))
             return ()
 
     def _meta_event(
@@ -480,15 +463,11 @@ class Engine:
         try:
             results = self.store.write(docs)
         except Exception as e:
-            DOCS_DROPPED.inc(len(docs))
-            log_event(log, "could not write alert documents", logging.ERROR, count=len(docs), error=str(e))
+            emit(AlertDocsNotWritten(count=len(docs), error=str(e)))
             return
         bad = [r for r in results if not r.outcome.delivered]
         if bad:
-            DOCS_DROPPED.inc(len(bad))
-            log_event(
-                log, "store refused alert documents", logging.ERROR, count=len(bad), reason=bad[0].reason
-            )
+            emit(AlertDocsRefused(count=len(bad), reason=bad[0].reason))
 
     # ---- views -------------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,24 +20,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import Counter, Gauge
-
 from alerter.engine import Engine
 from alerter.events import Reporting
+from alerter.metrics import LOAD_ERRORS, RULES
+from alerter.observed import (
+    EvaluationBatchFailed,
+    NotifierTickFailed,
+    RuleFileInvalid,
+    RuleReloadFailed,
+    RuleSetInvalid,
+    RulesLoaded,
+    Stopping,
+    TickSkipped,
+)
 from alerter.rules.loader import RuleSource, cross_checks, parse_rule_file, rule_files
 from alerter.rules.model import Rule
 from alerter.schedule import next_tick
-from logstore.observe import log_event
+from logstore.observe import emit
 from logstore.types import Health
 from logwarden.config import Config
 
-log = logging.getLogger("alerter.runner")
-
-SKIPPED = Counter("alerter_runs_skipped_total", "Rule ticks skipped because the previous run was still going")
-RULES = Gauge("alerter_rules", "Rules loaded and scheduled")
 # The loop turns at least once a second; a minute without a turn is a hang worth a restart.
 LOOP_STALLED_AFTER = 60.0
-LOAD_ERRORS = Gauge("alerter_rule_file_errors", "Rule files whose latest version does not validate")
 
 Clock = Callable[[], datetime]
 
@@ -103,9 +106,7 @@ class RuleSet:
                 # Keep what ran before: a typo in production must not silence a working rule.
                 self.errors[f] = errs
                 for e in errs:
-                    log_event(
-                        log, "rule file has errors; keeping its previous version", logging.ERROR, error=e
-                    )
+                    emit(RuleFileInvalid(error=e))
                 continue
             self.errors.pop(f, None)
             self.by_file[f] = rules
@@ -115,7 +116,7 @@ class RuleSet:
         if cross:
             self.errors["<cross>"] = cross
             for e in cross:
-                log_event(log, "rule set has errors", logging.ERROR, error=e)
+                emit(RuleSetInvalid(error=e))
         else:
             self.errors.pop("<cross>", None)
         LOAD_ERRORS.set(len(self.errors))
@@ -187,7 +188,7 @@ class Runner:
             self._last_reload = now
             if self.ruleset.reload() or force:
                 self._apply_rules(now)
-                log_event(log, "rules loaded", rules=len(self.engine.rules))
+                emit(RulesLoaded(rules=len(self.engine.rules)))
 
     def due(self, now: datetime) -> list[tuple[Rule, datetime]]:
         out: list[tuple[Rule, datetime]] = []
@@ -201,13 +202,10 @@ class Runner:
             with self._running_lock:
                 busy = name in self.running
             if busy:
-                SKIPPED.inc()
                 meta = self.engine.metas.get(name)
                 if meta is not None:
                     meta.skipped += 1
-                log_event(
-                    log, "rule still running; skipping this tick", logging.WARNING, rule=name, tick=str(when)
-                )
+                emit(TickSkipped(rule=name, tick=str(when)))
                 continue
             out.append((rule, when))
         return out
@@ -240,7 +238,7 @@ class Runner:
         try:
             self.engine.evaluate(batch, self.clock())
         except Exception as e:  # the engine catches rule errors; this is state/notifier trouble
-            log_event(log, "evaluation batch failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
+            emit(EvaluationBatchFailed(error=f"{type(e).__name__}: {e}"))
         finally:
             with self._running_lock:
                 self.running.difference_update(r.name for r, _ in batch)
@@ -266,17 +264,17 @@ class Runner:
                 try:
                     self.reload(now)
                 except Exception as e:  # keep evaluating the rules we have
-                    log_event(log, "rule reload failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
+                    emit(RuleReloadFailed(error=f"{type(e).__name__}: {e}"))
                 self.dispatch(now)
                 try:
                     self.engine.tick_notifier(now)
                 except Exception as e:
-                    log_event(log, "notifier tick failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
+                    emit(NotifierTickFailed(error=f"{type(e).__name__}: {e}"))
                 soonest = min(self.next_due.values(), default=None)
                 wait = (
                     1.0 if soonest is None else max(0.0, min(1.0, (soonest - self.clock()).total_seconds()))
                 )
                 self._stop.wait(wait)
         finally:
-            log_event(log, "stopping: waiting for running evaluations", running=len(self._futures))
+            emit(Stopping(running=len(self._futures)))
             self.pool.shutdown(wait=True)

@@ -1,8 +1,14 @@
-"""Observability shared by the shipper and the alerter: JSON-line logs, /healthz, /readyz, /metrics.
+"""Observability shared by the shipper and the alerter: typed events, JSON-line logs, /healthz, /readyz,
+/metrics.
 
 Logs go to stderr as one JSON object per line (``ts``, ``level``, ``logger``, ``msg`` and any extra
 fields), so the same stream is readable by people and by logwarden itself. The HTTP endpoint runs on
 a daemon thread and never blocks the pipeline.
+
+Everything a program reports is an :class:`Event`: one frozen dataclass per kind of event, all of a
+program's in one module (``shipper.events``, ``alerter.observed``). :func:`emit` updates the event's
+Prometheus metric and logs one line whose ``msg`` is the event's sentence and whose keys are its
+fields, so a log line and a counter can never disagree about what happened.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from logstore.redact import SECRETS
 from logstore.types import Health
@@ -60,8 +66,51 @@ def setup_logging(level: str | None = None) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def log_event(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields: Any) -> None:
-    logger.log(level, msg, extra=fields)
+class Event:
+    """One observable thing. Subclasses are ``@dataclass(frozen=True)``; their fields are the log keys.
+
+    Class attributes: ``message`` (the short sentence, the line's ``msg``), ``level``, ``logger`` (the
+    logger name, so per-logger levels keep working), and optionally ``metric`` (a Counter or Histogram
+    with a stable name), ``labels`` (the fields whose values label it, in its label order) and
+    ``amount`` (the field added to the counter or observed by the histogram; 1 when unset).
+    An event that moves more than one metric overrides :meth:`update_metrics` and lists the others in
+    ``also`` (for docs/metrics.md).
+    """
+
+    message: ClassVar[str]
+    level: ClassVar[int] = logging.INFO
+    logger: ClassVar[str]
+    metric: ClassVar[Counter | Histogram | None] = None
+    labels: ClassVar[tuple[str, ...]] = ()
+    amount: ClassVar[str | None] = None
+    also: ClassVar[tuple[Counter | Histogram, ...]] = ()
+
+    def sentence(self) -> str:
+        """The log line's ``msg``; an event whose sentence carries a value overrides this."""
+        return self.message
+
+    def log_fields(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    def update_metrics(self) -> None:
+        if self.metric is None:
+            return
+        metric = (
+            self.metric.labels(*(str(getattr(self, f)) for f in self.labels)) if self.labels else self.metric
+        )
+        n = getattr(self, self.amount) if self.amount else 1
+        if isinstance(metric, Histogram):
+            metric.observe(n)
+        else:
+            metric.inc(n)
+
+
+def emit(event: Event) -> None:
+    """Count the event, then log it as one JSON line (when its logger is enabled for its level)."""
+    event.update_metrics()
+    logger = logging.getLogger(event.logger)
+    if logger.isEnabledFor(event.level):
+        logger.log(event.level, event.sentence(), extra=event.log_fields())
 
 
 @dataclass

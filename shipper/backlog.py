@@ -10,24 +10,23 @@ process; its block is built here too, and nothing is lost.
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 
-from logstore.observe import log_event
+from logstore.observe import emit
 from logstore.types import Doc
 from shipper import metrics
 from shipper.build import DocBuilder, FileIds
 from shipper.config import InputConfig
+from shipper.events import BuildProcessFailed
 from shipper.files import FileState
 from shipper.parallel import Block, BlockBuilder, Built
 from shipper.pipeline import Batch, Event, Pipeline
 from shipper.reader import Harvester, split_lines, text_encoding
 
-log = logging.getLogger("shipper")
 # A read of at least this part of ``read_chunk`` (a backlog) goes to the block builder; smaller
 # reads (a tailed file's few new lines) are built by the caller: no hand-off latency, no IPC for a
 # handful of lines.
@@ -103,9 +102,7 @@ class Backlog:
             try:
                 built = future.result()
             except Exception as e:  # a build process died: build here from now on
-                log_event(
-                    log, "build process failed; building in the shipper process", logging.ERROR, error=repr(e)
-                )
+                emit(BuildProcessFailed(error=repr(e)))
                 built = Built(False, 0, 0)
                 self.close()
             if built.skipped:

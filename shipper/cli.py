@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import signal
 import sys
@@ -209,9 +208,11 @@ def _replay(config: Config, reg: Any) -> int:
     return 0 if not failed else 1
 
 
-def _open_store_patiently(config: Config, once: bool, log: logging.Logger) -> Any:
+def _open_store_patiently(config: Config, once: bool) -> Any:
     """The sidecar waits for its store (it may boot first); --once and bad settings fail fast (exit 2)."""
     from logstore import open_store
+    from logstore.observe import emit
+    from shipper.events import StoreUnavailable
 
     stop = threading.Event()
     previous = [signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)]
@@ -225,7 +226,7 @@ def _open_store_patiently(config: Config, once: bool, log: logging.Logger) -> An
                 # type: the message names the URL, whose port may well contain "401".)
                 if once or isinstance(e, StoreAuthError):
                     raise
-                log.warning("store unavailable; retrying", extra={"reason": str(e), "delay_s": delay})
+                emit(StoreUnavailable(reason=str(e), delay_s=delay))
                 if stop.wait(delay):
                     return None
                 delay = min(delay * 2, 30.0)
@@ -254,12 +255,11 @@ def _progress_bar() -> tuple[Any, Callable[[Progress], None]]:
 
 
 def _run(config: Config, once: bool) -> int:
-    log = logging.getLogger("shipper")
     if not config.shipper.inputs:
         raise ConfigError(f"{config.source}: shipper.inputs: no inputs configured: nothing to ship")
     lock = _lock_registry(config)
     try:
-        return _run_locked(config, once, log)
+        return _run_locked(config, once)
     finally:
         lock.release()
 
@@ -276,11 +276,12 @@ def _lock_registry(config: Config) -> Any:
         raise ConfigError(f"{config.source}: shipper.registry: {e}") from None
 
 
-def _run_locked(config: Config, once: bool, log: logging.Logger) -> int:
-    from logstore.observe import start_http
+def _run_locked(config: Config, once: bool) -> int:
+    from logstore.observe import emit, start_http
+    from shipper.events import EndpointUp, ShutdownDeadlinePassed
     from shipper.service import Shipper
 
-    store = _open_store_patiently(config, once, log)
+    store = _open_store_patiently(config, once)
     if store is None:
         return 0  # stopped by a signal while the store was still unreachable
     try:
@@ -300,7 +301,7 @@ def _run_locked(config: Config, once: bool, log: logging.Logger) -> int:
         m = config.shipper.metrics
         if m.port is not None:
             http = start_http(m.host, m.port, shipper.health)
-            log.info("metrics and health endpoint up", extra={"host": m.host, "port": http.port})
+            emit(EndpointUp(host=m.host, port=http.port))
 
         def _stop(signum: int, _frame: Any) -> None:
             shipper.stop()
@@ -319,7 +320,7 @@ def _run_locked(config: Config, once: bool, log: logging.Logger) -> int:
             if http is not None:
                 http.stop()
         if not ok:
-            log.warning("shutdown deadline passed before every batch was acknowledged; they will be re-sent")
+            emit(ShutdownDeadlinePassed())
         return 0
     finally:
         store.close()

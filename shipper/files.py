@@ -25,7 +25,6 @@ import fnmatch
 import glob
 import gzip
 import hashlib
-import logging
 import os
 import stat
 import struct
@@ -34,11 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from logstore.observe import log_event
+from logstore.observe import emit
 from shipper.config import InputConfig
+from shipper.events import SymlinkSkipped
 from shipper.registry import FileRow, Registry
-
-log = logging.getLogger("shipper.files")
 
 
 def fingerprint(data: bytes) -> str:
@@ -298,13 +296,7 @@ class Tracker:
                 out.append((m.path, m.input))
             elif m.path not in self._links_warned:
                 self._links_warned.add(m.path)
-                log_event(
-                    log,
-                    "symlink skipped (set follow_symlinks: true on its input to ship it)",
-                    logging.WARNING,
-                    path=m.path,
-                    target=m.target,
-                )
+                emit(SymlinkSkipped(path=m.path, target=m.target))
         return out
 
     def _gzip(self, path: str, st: os.stat_result) -> bool:

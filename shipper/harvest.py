@@ -9,22 +9,20 @@ one (``Pipeline.mark``), so its offset commits once those are acknowledged.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Sequence
 
-from logstore.observe import log_event
+from logstore.observe import emit
 from shipper import metrics
 from shipper.backlog import Backlog
 from shipper.build import DocBuilder
 from shipper.config import InputConfig, ShipperConfig
+from shipper.events import CannotOpenFile, FileClosed
 from shipper.files import FileState, ScanResult, Tracker
 from shipper.pipeline import Event, Pipeline
 from shipper.reader import Changed, Harvester, Multiline
 from shipper.registry import Registry
-
-log = logging.getLogger("shipper")
 
 
 class _Reader:
@@ -75,7 +73,7 @@ class Files:
         try:
             h = Harvester(s, self.sc.read_chunk, inp.max_line_bytes, inp.encoding)
         except Changed as e:
-            log_event(log, "cannot open file", logging.DEBUG, path=s.row.path, reason=str(e))
+            emit(CannotOpenFile(path=s.row.path, reason=str(e)))
             s.seen = False
             self.rescan = True
             return False
@@ -93,7 +91,7 @@ class Files:
         r.harvester.close()
         s.harvester = None
         metrics.OPEN_FILES.dec()
-        log_event(log, "file closed", logging.DEBUG, path=s.row.path, reason=why, offset=s.read_offset)
+        emit(FileClosed(path=s.row.path, reason=why, offset=s.read_offset))
 
     def read_round(self) -> bool:
         """One chunk from every file that has something to read. True if any bytes came in."""

@@ -19,7 +19,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import logging
 import queue
 import random
 import threading
@@ -32,14 +31,20 @@ from operator import attrgetter, itemgetter
 
 import orjson
 
-from logstore.observe import log_event
+from logstore.observe import emit
 from logstore.protocol import FastWrite, Store
 from logstore.types import Doc, Health, Outcome, StoreError, WriteResult
 from shipper import metrics
 from shipper.config import ShipperConfig
+from shipper.events import (
+    DeadLettersNotWritten,
+    DeliveryCrashed,
+    DocsRejected,
+    RequestTooLarge,
+    StoreRetrying,
+)
 from shipper.registry import Registry
 
-log = logging.getLogger("shipper.pipeline")
 _RAW = attrgetter("raw")
 Event = tuple[int, int, bytes, tuple[str, ...]]
 _START = itemgetter(0)
@@ -352,7 +357,7 @@ class Pipeline:
                 if self._deliver(b):
                     self._commit(self.finalizer.ack(b.seq, b.marks))
             except Exception as e:  # a bug here must not kill the sender silently: log, keep offsets
-                log_event(log, "batch delivery crashed", logging.ERROR, error=repr(e))
+                emit(DeliveryCrashed(error=repr(e)))
             finally:
                 self._settled()
 
@@ -432,14 +437,7 @@ class Pipeline:
             return [WriteResult(docs[0].id, Outcome.REJECTED, why)]
         if self.request_bytes is None or self.request_bytes >= nbytes:
             self.request_bytes = nbytes // 2  # raised again by what fits (above)
-            log_event(
-                log,
-                "store found the request too large; sending it in smaller ones",
-                logging.WARNING,
-                docs=len(docs),
-                bytes=nbytes,
-                reason=reason[:300],
-            )
+            emit(RequestTooLarge(docs=len(docs), bytes=nbytes, reason=reason[:300]))
         mid = len(docs) // 2
         return _joined(
             [(docs[:mid], self._send_fitting(docs[:mid])), (docs[mid:], self._send_fitting(docs[mid:]))]
@@ -493,14 +491,10 @@ class Pipeline:
             delay = min(self.max_backoff, self.initial * (2 ** min(attempt, 30)))
             delay = random.uniform(delay / 2, delay)  # jitter: restarts of many shippers don't stampede
             if attempt == 1 or attempt % 10 == 0:
-                log_event(
-                    log,
-                    "store did not take the batch; retrying",
-                    logging.WARNING,
-                    docs=len(pending),
-                    attempt=attempt,
-                    reason=reason[:300],
-                    delay_s=round(delay, 3),
+                emit(
+                    StoreRetrying(
+                        docs=len(pending), attempt=attempt, reason=reason[:300], delay_s=round(delay, 3)
+                    )
                 )
             if self._wait(delay, deadline):
                 return False
@@ -549,18 +543,11 @@ class Pipeline:
                 self.registry.dlq_add(items)
                 break
             except Exception as e:
-                log_event(log, "cannot write dead letters; retrying", logging.ERROR, error=str(e))
+                emit(DeadLettersNotWritten(error=str(e)))
                 if self.abort.wait(1.0):
                     raise
         self.rejected += len(items)
-        metrics.DROPPED.inc(len(items))
-        log_event(
-            log,
-            "store rejected docs; kept in the dead-letter table",
-            logging.WARNING,
-            docs=len(items),
-            reason=dead[0][1][:300],
-        )
+        emit(DocsRejected(docs=len(items), reason=dead[0][1][:300]))
 
     def _commit(self, advanced: dict[str, int]) -> None:
         if not advanced:

@@ -13,7 +13,6 @@ With ``once``, ``run`` returns when every matched file is read to its end and ac
 from __future__ import annotations
 
 import gc
-import logging
 import socket
 import threading
 import time
@@ -21,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from logstore.observe import log_event
+from logstore.observe import emit
 from logstore.protocol import BodyWrite, Store
 from logstore.types import Health
 from logwarden.config import Config
 from shipper import metrics
 from shipper.backlog import Backlog
 from shipper.build import DocBuilder
+from shipper.events import FileStatesNotSaved, NewFile, ShipperStarted, ShipperStopped
 from shipper.files import FileState, Tracker
 from shipper.harvest import Files
 from shipper.parallel import BlockBuilder, block_builder
@@ -37,7 +37,6 @@ from shipper.reader import text_encoding
 from shipper.registry import Registry
 from shipper.watch import watch
 
-log = logging.getLogger("shipper")
 _GC_EVERY = 30.0
 
 
@@ -137,7 +136,7 @@ class Shipper:
         if not self.sc.poll and not self.once:
             self._observer = watch(self.sc.inputs, self._on_event)
         close_inactive = self.sc.close_inactive.total_seconds()
-        log_event(log, "shipper started", inputs=len(self.sc.inputs), once=self.once, store=self.store.name)
+        emit(ShipperStarted(inputs=len(self.sc.inputs), once=self.once, store=self.store.name))
         next_gc = time.monotonic() + _GC_EVERY
         try:
             while not self.stopping.is_set():
@@ -209,7 +208,7 @@ class Shipper:
             for s in released:
                 self.files.close(s, "content changed (truncated or copied)")
         for s in result.new:
-            log_event(log, "new file", path=s.row.path, fid=s.fid, size=s.row.size)
+            emit(NewFile(path=s.row.path, fid=s.fid, size=s.row.size))
         committed = self.pipeline.finalizer.committed
         lag = 0
         for s in self.tracker.states.values():
@@ -260,15 +259,15 @@ class Shipper:
         try:
             self.tracker.persist()
         except Exception as e:
-            log_event(log, "cannot save file states", logging.ERROR, error=str(e))
+            emit(FileStatesNotSaved(error=str(e)))
         self.registry.close()
-        log_event(
-            log,
-            "shipper stopped",
-            flushed=ok,
-            lines=self.lines_read,
-            blocks=self.blocks_built,
-            sent=self.pipeline.sent if self.pipeline else 0,
-            rejected=self.pipeline.rejected if self.pipeline else 0,
+        emit(
+            ShipperStopped(
+                flushed=ok,
+                lines=self.lines_read,
+                blocks=self.blocks_built,
+                sent=self.pipeline.sent if self.pipeline else 0,
+                rejected=self.pipeline.rejected if self.pipeline else 0,
+            )
         )
         return ok

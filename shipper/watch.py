@@ -7,15 +7,13 @@ Without watchdog, or past the inotify limits, there is no watcher and polling al
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from logstore.observe import log_event
+from logstore.observe import emit
 from shipper.config import InputConfig
-
-log = logging.getLogger("shipper")
+from shipper.events import WatchUnavailable
 
 
 def watched_dirs(inputs: Sequence[InputConfig]) -> set[str]:
@@ -56,5 +54,5 @@ def watch(inputs: Sequence[InputConfig], on_event: Callable[[bool], None]) -> An
         observer.start()
         return observer
     except Exception as e:  # inotify limits: the periodic scan still works
-        log_event(log, "file watching unavailable; polling", logging.WARNING, error=str(e))
+        emit(WatchUnavailable(error=str(e)))
         return None

@@ -21,7 +21,6 @@ rule evaluation.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -30,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from alerter import metrics
 from alerter.config import NotifyConfig
 from alerter.events import AlertEvent
-from alerter.notify import metrics
 from alerter.notify.dedup import DedupStage
 from alerter.notify.group import Grouper
 from alerter.notify.message import alert_line, notify_kind, render_digest, render_group
@@ -41,10 +40,20 @@ from alerter.notify.routing import Router
 from alerter.notify.send import Backoff, Sender
 from alerter.notify.silence import SilenceStage
 from alerter.notify.state import ClaimOutcome, Group, MessageRecord, NotifyState, Silence, Slot
-from logstore.observe import log_event
+from alerter.observed import (
+    AlertUnrouted,
+    ClaimsNotReleased,
+    GroupNotDeleted,
+    GroupNotPersisted,
+    LogPruneFailed,
+    NotificationFailed,
+    NotificationSent,
+    NotificationSilenced,
+    RateLimited,
+    SentNotRecorded,
+)
+from logstore.observe import emit
 from logstore.types import Health
-
-log = logging.getLogger("alerter.notify")
 
 _PRUNE_EVERY = timedelta(hours=1)
 
@@ -132,19 +141,18 @@ class NotificationPipeline:
         with self._lock:
             touched: dict[str, Group] = {}
             for event in events:
-                metrics.EVENTS_RECEIVED.inc()
+                metrics.NOTIFY_RECEIVED.inc()
                 channels = self._router.route(event)
                 if not channels:
-                    metrics.EVENTS_DROPPED.labels("unrouted").inc()
                     # No channel to carry it: the log line is the notification of last resort.
-                    log_event(
-                        log,
-                        f"alert not routed to any channel: {alert_line(event)}",
-                        logging.ERROR,
-                        rule=event.rule,
-                        state=event.state,
-                        fingerprint=event.fingerprint,
-                        targets=list(event.channels),
+                    emit(
+                        AlertUnrouted(
+                            rule=event.rule,
+                            state=event.state,
+                            fingerprint=event.fingerprint,
+                            targets=list(event.channels),
+                            alert=alert_line(event),
+                        )
                     )
                     continue
                 for channel in channels:
@@ -186,7 +194,7 @@ class NotificationPipeline:
                 try:
                     self._state.prune(now, self._config.log_retention)
                 except Exception as e:  # retention is housekeeping: try again next hour
-                    log_event(log, "notification log prune failed", logging.WARNING, error=_err(e))
+                    emit(LogPruneFailed(error=_err(e)))
 
     def flush(self, now: datetime | None = None) -> None:
         """Send every pending group now, without waiting out group_wait/group_interval (``run --once``).
@@ -251,14 +259,7 @@ class NotificationPipeline:
         for out in plan.held:
             assert plan.resume_at is not None
             out.group.next_flush = plan.resume_at
-            log_event(
-                log,
-                "rate limit reached; alerts wait for the next digest",
-                logging.WARNING,
-                channel=channel,
-                alerts=len(out.items),
-                resume_at=plan.resume_at.isoformat(),
-            )
+            emit(RateLimited(channel=channel, alerts=len(out.items), resume_at=plan.resume_at.isoformat()))
 
     def _prepare(self, group: Group, active: list[Silence], now: datetime) -> Outgoing:
         out = Outgoing(group)
@@ -269,14 +270,10 @@ class NotificationPipeline:
                 seen = (silence.id, group.channel, fp, event.state)
                 if seen not in self._silenced_seen:
                     self._silenced_seen.add(seen)
-                    metrics.EVENTS_DROPPED.labels("silenced").inc()
-                    log_event(
-                        log,
-                        "notification silenced",
-                        channel=group.channel,
-                        rule=event.rule,
-                        state=event.state,
-                        silence=silence.id,
+                    emit(
+                        NotificationSilenced(
+                            channel=group.channel, rule=event.rule, state=event.state, silence=silence.id
+                        )
                     )
                 # Look again when the silence ends: a FIRING then goes out if still due, and a
                 # RESOLVED if its firing had been notified (as Alertmanager does).
@@ -284,7 +281,7 @@ class NotificationPipeline:
                 continue
             decision = self._dedup.decide(group.channel, event, now)
             if decision.action == "drop":
-                metrics.EVENTS_DROPPED.labels(decision.reason).inc()
+                metrics.NOTIFY_DROPPED.labels(decision.reason).inc()
                 del group.alerts[fp]
             elif decision.action == "send":
                 assert decision.slot is not None
@@ -305,7 +302,7 @@ class NotificationPipeline:
                 if claim.outcome is ClaimOutcome.MINE:
                     kept.append((event, slot))
                 elif claim.outcome is ClaimOutcome.SENT:
-                    metrics.EVENTS_DROPPED.labels("peer_sent").inc()
+                    metrics.NOTIFY_DROPPED.labels("peer_sent").inc()
                     if event.state == "resolved":
                         out.group.alerts.pop(event.fingerprint, None)
                 else:
@@ -328,7 +325,7 @@ class NotificationPipeline:
             title, body = render_group(outs[0].group.fields, alerts)
         spec = self._config.channel(channel)
         assert spec is not None
-        with metrics.SEND_DURATION.labels(channel).time():
+        with metrics.NOTIFY_SEND_SECONDS.labels(channel).time():
             result = self._sender.send(spec, title, body, notify_kind(alerts))
         if not result.ok:
             self._failed(outs, channel, result.reason, now)
@@ -341,12 +338,8 @@ class NotificationPipeline:
             # Delivered but not yet in the log: remember it here so it is not sent again, and write
             # it on a later tick. Only a crash before that could repeat this one message.
             self._unrecorded.append((slots, record))
-            log_event(log, "could not record a sent notification; will retry", logging.WARNING, error=_err(e))
-        metrics.MESSAGES_SENT.labels(channel, "digest" if digest else "group").inc()
-        metrics.EVENTS_SENT.labels(channel).inc(len(alerts))
-        if digest:
-            metrics.EVENTS_DIGESTED.labels(channel).inc(len(alerts))
-        log_event(log, "notification sent", channel=channel, title=title, alerts=len(alerts), digest=digest)
+            emit(SentNotRecorded(error=_err(e)))
+        emit(NotificationSent(channel=channel, title=title, alerts=len(alerts), digest=digest))
         for out in outs:
             g = out.group
             g.attempts, g.failing_since, g.last_flush = 0, None, now
@@ -375,13 +368,12 @@ class NotificationPipeline:
     def _failed(self, outs: list[Outgoing], channel: str, reason: str, now: datetime) -> None:
         """Keep the alerts, release our claims (not delivered: nobody may presume them sent), mark
         the alerts as failed once, and retry the groups with exponential backoff."""
-        metrics.SEND_FAILURES.labels(channel).inc()
         slots = [slot for out in outs for _, slot in out.items]
         if slots:
             try:
                 self._state.release(slots, self._owner)
             except Exception as e:  # the lease still ends the claim; a peer then presumes it sent
-                log_event(log, "could not release claims after a failed send", logging.WARNING, error=_err(e))
+                emit(ClaimsNotReleased(error=_err(e)))
         for out in outs:
             g = out.group
             g.attempts += 1
@@ -392,15 +384,14 @@ class NotificationPipeline:
                 if event.state != "resolved" and not event.extra.get("undelivered"):
                     # Remembered so that a RESOLVED replacing it still reports the incident.
                     g.alerts[event.fingerprint] = replace(event, extra={**event.extra, "undelivered": True})
-        log_event(
-            log,
-            "notification failed; will retry",
-            logging.WARNING,
-            channel=channel,
-            reason=reason,
-            alerts=sum(len(o.items) for o in outs),
-            attempt=outs[0].group.attempts,
-            retry_at=outs[0].group.next_flush.isoformat(),
+        emit(
+            NotificationFailed(
+                channel=channel,
+                reason=reason,
+                alerts=sum(len(o.items) for o in outs),
+                attempt=outs[0].group.attempts,
+                retry_at=outs[0].group.next_flush.isoformat(),
+            )
         )
 
     def _save(self, group: Group) -> None:
@@ -408,9 +399,7 @@ class NotificationPipeline:
             self._state.save_group(group)
         except Exception as e:
             # The group lives on in memory and is written again on its next change or flush.
-            log_event(
-                log, "could not persist a pending group", logging.ERROR, channel=group.channel, error=_err(e)
-            )
+            emit(GroupNotPersisted(channel=group.channel, error=_err(e)))
 
     def _persist(self, group: Group) -> None:
         if group.alerts:
@@ -422,7 +411,7 @@ class NotificationPipeline:
             self._state.delete_group(group.key)
         except Exception as e:
             # A leftover group doc only costs a dedup look after a restart.
-            log_event(log, "could not delete a finished group", logging.WARNING, error=_err(e))
+            emit(GroupNotDeleted(error=_err(e)))
 
 
 def _err(e: BaseException) -> str:

@@ -17,7 +17,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -26,10 +25,9 @@ from datetime import UTC, datetime
 
 from alerter.events import AlertEvent
 from alerter.notify.pipeline import NotificationPipeline
-from logstore.observe import log_event
+from alerter.observed import DeliveryFailed
+from logstore.observe import emit
 from logstore.types import Health
-
-log = logging.getLogger("alerter.notify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +106,7 @@ class DeliveryWorker:
             try:
                 self._handle(item)
             except Exception as e:  # the thread must outlive any one failure: it is the only sender
-                log_event(
-                    log, "notification delivery failed", logging.ERROR, error=f"{type(e).__name__}: {e}"
-                )
+                emit(DeliveryFailed(error=f"{type(e).__name__}: {e}"))
             finally:
                 if isinstance(item, _Flush):
                     item.done.set()

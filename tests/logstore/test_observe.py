@@ -7,11 +7,13 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY, Counter
 
-from logstore.observe import JsonFormatter, log_event, setup_logging, start_http
+from logstore.observe import Event, JsonFormatter, emit, setup_logging, start_http
 from logstore.types import Health
 
 
@@ -27,12 +29,43 @@ def test_log_lines_are_json_with_extra_fields() -> None:
     assert data["ts"].endswith("Z")
 
 
-def test_log_event_passes_fields(caplog: pytest.LogCaptureFixture) -> None:
-    """log_event attaches keyword fields to the record."""
-    logger = logging.getLogger("t")
-    with caplog.at_level(logging.INFO):
-        log_event(logger, "batch sent", docs=10)
-    assert caplog.records[-1].docs == 10  # type: ignore[attr-defined]
+_SENT = Counter("test_observe_docs_sent_total", "Docs sent (test only)", ["store"])
+
+
+@dataclass(frozen=True)
+class _BatchSent(Event):
+    message = "batch sent"
+    logger = "t.observe"
+    metric = _SENT
+    labels = ("store",)
+    amount = "docs"
+    docs: int
+    store: str
+
+
+def test_emit_logs_the_fields_and_counts(caplog: pytest.LogCaptureFixture) -> None:
+    """emit logs the event's sentence with its fields as keys and adds its amount to its labelled counter."""
+    before = REGISTRY.get_sample_value("test_observe_docs_sent_total", {"store": "sqlite"}) or 0
+    with caplog.at_level(logging.INFO, logger="t.observe"):
+        emit(_BatchSent(docs=10, store="sqlite"))
+    record = caplog.records[-1]
+    data = json.loads(JsonFormatter().format(record))
+    assert (data["msg"], data["logger"], data["docs"], data["store"]) == (
+        "batch sent",
+        "t.observe",
+        10,
+        "sqlite",
+    )
+    assert REGISTRY.get_sample_value("test_observe_docs_sent_total", {"store": "sqlite"}) == before + 10
+
+
+def test_emit_counts_even_when_the_level_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    """A counter does not depend on the log level: a DEBUG event still counts when DEBUG is off."""
+    before = REGISTRY.get_sample_value("test_observe_docs_sent_total", {"store": "es"}) or 0
+    with caplog.at_level(logging.WARNING, logger="t.observe"):
+        emit(_BatchSent(docs=3, store="es"))
+    assert not [r for r in caplog.records if r.name == "t.observe"]
+    assert REGISTRY.get_sample_value("test_observe_docs_sent_total", {"store": "es"}) == before + 3
 
 
 def test_health_and_metrics_endpoint() -> None:
