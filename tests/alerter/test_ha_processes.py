@@ -1,4 +1,4 @@
-"""Two real `alerter run` processes on one Elasticsearch state send each notification once, kill -9 included."""
+"""Two real `alerter run` processes on one Elasticsearch state send each notification once, kill -9 too."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def test_two_replicas_deliver_each_notification_once_through_a_kill_9(
         f"store:\n  elasticsearch:\n    hosts: [{es.hosts[0]}]\n    index: '{es.index}'\n"
         f"    template_name: {es.template_name}\n    state_index: {es.state_index}\n"
         f"alerter:\n  rules: [{rules.parent}]\n  metrics: {{host: 127.0.0.1, port: 0}}\n"
-        f"notify:\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: {REPEAT_S}s\n  claim_lease: 5s\n"
+        f"notify:\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: {REPEAT_S}s\n"
+        "  claim_lease: 5s\n"
         f"  channels:\n    - {{name: hook, url: 'json://{hook.url}/hook'}}\n",
     )
     procs: list[subprocess.Popen[str]] = []
