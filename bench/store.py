@@ -104,7 +104,7 @@ def access_docs(n: int, start_ms: int, span_ms: int, seed: int, batch: int) -> I
         yield out
 
 
-def ingest(n: int, batch: int, api: str, runs: int) -> None:
+def ingest(n: int, batch: int, api: str, runs: int, drop_behind: bool = False) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     # Docs are made first and frozen out of the garbage collector's sight, so neither their making
     # nor GC passes over a million live docs are counted as the store's time.
@@ -112,15 +112,18 @@ def ingest(n: int, batch: int, api: str, runs: int) -> None:
     gc.collect()
     gc.freeze()
     for run in range(runs):
-        ingest_once(batches, batch, api, f"run {run + 1}/{runs}, {'cold' if run == 0 else 'warm'} process")
+        label = f"run {run + 1}/{runs}, {'cold' if run == 0 else 'warm'} process"
+        ingest_once(batches, batch, api, label + (", drop_behind" if drop_behind else ""), drop_behind)
 
 
-def ingest_once(batches: list[list[Doc]], batch: int, api: str, label: str) -> None:
+def ingest_once(
+    batches: list[list[Doc]], batch: int, api: str, label: str, drop_behind: bool = False
+) -> None:
     """One ingest into a fresh store. The first in a process is "cold": on this VM, memory the process
     or the page cache touches for the first time costs a fault each; later runs reuse it, like a
     shipper that has been running for a while."""
     path = OUT / f"ingest-{os.getpid()}.db"
-    store = SqliteStore(SqliteConfig(path=path))
+    store = SqliteStore(SqliteConfig(path=path, drop_behind=drop_behind))
     created = 0
     load = os.getloadavg()[0]
     try:
@@ -256,6 +259,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=7, help="runs per aggregate (default 7)")
     parser.add_argument(
+        "--drop-behind", action="store_true", help="store.sqlite.drop_behind on (off by default)"
+    )
+    parser.add_argument(
         "--span-hours",
         type=int,
         default=24,
@@ -263,7 +269,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.docs > 0:
-        ingest(args.docs, args.batch, args.api, args.ingest_runs)
+        ingest(args.docs, args.batch, args.api, args.ingest_runs, args.drop_behind)
     if args.agg_docs > 0:
         aggregates(args.agg_docs, args.batch, args.runs, args.span_hours)
 
