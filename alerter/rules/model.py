@@ -156,6 +156,19 @@ class Condition(Strict):
 KINDS = ("count", "ratio", "metric", "absence", "spike", "new_value")
 
 
+class Top(Strict):
+    """``top:`` the most frequent values of these fields in a firing group's window, in its message."""
+
+    fields: StrList = Field(min_length=1, max_length=10)
+    n: int = Field(default=5, ge=1, le=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        # `top: [url.path, source.ip]` is `top: {fields: [url.path, source.ip]}`.
+        return {"fields": v} if isinstance(v, (list, str)) else v
+
+
 class Rule(Strict):
     name: str
     query: str = "*"
@@ -173,6 +186,7 @@ class Rule(Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     notify: StrList = Field(default_factory=list)
     sample: int = Field(default=0, ge=0, le=50)
+    top: Top | None = None
     summary: str = "{{ rule }}: {{ statement }}{% if group %} on {{ group_text }}{% endif %}"
     description: str = ""
     enabled: bool = True
