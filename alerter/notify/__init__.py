@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alerter.config import NotifyConfig
 from alerter.notify.check import check_channels
 from alerter.notify.pipeline import NotificationPipeline
 from alerter.notify.send import AppriseSender, Backoff, ChannelSender, Sender, SendResult
@@ -32,10 +33,10 @@ __all__ = [
 ]
 
 
-def default_sender(config: Config) -> Sender:
+def default_sender(notify: NotifyConfig) -> Sender:
     """One sender per channel ``format``: the only place formats are wired."""
     return ChannelSender(
-        {"apprise": AppriseSender(), "alertmanager": AlertmanagerWebhook(config.notify.base_url)}
+        {"apprise": AppriseSender(), "alertmanager": AlertmanagerWebhook(notify.base_url)}
     )
 
 
@@ -62,7 +63,7 @@ def build_notifier(
     return NotificationPipeline(
         config.notify,
         state if state is not None else open_state(config, store),
-        sender if sender is not None else default_sender(config),
+        sender if sender is not None else default_sender(config.notify),
         owner=owner,
         backoff=Backoff(config.notify.retry, rng),
         clock=clock,

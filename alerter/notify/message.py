@@ -178,8 +178,9 @@ def render_alert(e: AlertEvent) -> str:
 
 
 def _md(text: str) -> str:
-    # Inline text in Markdown: only the characters that would start emphasis, code or a link.
-    return "".join("\\" + c if c in "*_`[]" else c for c in text)
+    # Inline text in Markdown: only '*' and '`' are escaped. Slack's mrkdwn is not CommonMark and
+    # shows a backslash before anything else; an intraword '_' (rule_name) is not emphasis anyway.
+    return "".join("\\" + c if c in "*`" else c for c in text)
 
 
 def _fenced(text: str) -> str:
