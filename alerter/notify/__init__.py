@@ -35,9 +35,7 @@ __all__ = [
 
 def default_sender(notify: NotifyConfig) -> Sender:
     """One sender per channel ``format``: the only place formats are wired."""
-    return ChannelSender(
-        {"apprise": AppriseSender(), "alertmanager": AlertmanagerWebhook(notify.base_url)}
-    )
+    return ChannelSender({"apprise": AppriseSender(), "alertmanager": AlertmanagerWebhook(notify.base_url)})
 
 
 def build_notifier(

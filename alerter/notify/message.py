@@ -222,7 +222,8 @@ def render_alert_html(e: AlertEvent) -> str:
         rows.append(("link", f'<a href="{_esc(e.link)}">{_esc(e.link)}</a>'))
     if e.logq:
         rows.append(("logq", f"<pre {_PRE}>{_esc(e.logq)}</pre>"))
-    body = "".join(f"<tr><th {_TD}>{_esc(k)}</th><td {_TD}>{v}</td></tr>" for k, v in rows)
+    # "label:" reads well in the plain-text part too, which apprise derives from this HTML.
+    body = "".join(f"<tr><th {_TD}>{_esc(k) + ':' if k else ''}</th><td {_TD}>{v}</td></tr>" for k, v in rows)
     return (
         f'<h3 style="color:{color};margin:8px 0">{_esc(_head(e))}</h3>'
         f'<table style="border-collapse:collapse;font-family:sans-serif;font-size:14px">{body}</table>'
