@@ -4,17 +4,17 @@ Real receivers on 127.0.0.1: aiosmtpd and an HTTP server."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from alerter.config import Channel, NotifyConfig
-from alerter.events import TopValues
+from alerter.events import AlertEvent, TopValues
 from alerter.notify import default_sender
-from alerter.notify.message import Body, render_group
+from alerter.notify.message import render_group
 from alerter.notify.send import AppriseSender, body_format
-from logstore.config import ConfigError
 from tests.alerter.notify.conftest import Clock, PipelineFactory, make_event
 from tests.alerter.notify.receivers import SmtpReceiver, WebhookReceiver, wait_until
 
@@ -23,9 +23,7 @@ def _channel(url: str, **kw: Any) -> Channel:
     return Channel.model_validate({"name": "c", "url": url, **kw})
 
 
-def _rich_event(**kw: Any) -> Any:
-    from dataclasses import replace
-
+def _rich_event(**kw: Any) -> AlertEvent:
     e = make_event(samples=({"@timestamp": "2026-11-22T05:59:02.000Z", "message": "GET /x <502>"},), **kw)
     top = (TopValues("url.path", (("/x", 40), ("/y", 2)), 42, False),)
     return replace(e, top=top, link="https://logs.example.com/alerts/nginx-502-storm?query=a%20b")
@@ -53,7 +51,8 @@ def test_email_is_multipart_with_a_text_part_and_an_html_table(smtp: SmtpReceive
 def test_markdown_service_gets_the_markdown_form(webhook: WebhookReceiver) -> None:
     """A service apprise sends Markdown to (Rocket.Chat's webhook here) gets bold heads and code blocks."""
     title, body = render_group({"rule": "nginx-502-storm"}, [_rich_event()])
-    res = AppriseSender().send(_channel(f"rocket://hookid/secret123@{webhook.url}/#ops"), title, body, "failure")
+    url = f"rocket://hookid/secret123@{webhook.url}/#ops"
+    res = AppriseSender().send(_channel(url), title, body, "failure")
     assert res.ok, res.reason
     [d] = webhook.delivered
     text = d.json()["text"]
@@ -87,7 +86,6 @@ def test_plain_str_bodies_still_send_as_text(webhook: WebhookReceiver) -> None:
     """A body that is a plain str (not a Body) goes out unchanged."""
     res = AppriseSender().send(_channel(f"json://{webhook.url}/hook"), "t", "plain body", "info")
     assert res.ok and webhook.delivered[0].json()["message"] == "plain body"
-    assert not isinstance("plain body", Body)
 
 
 def _am_config(webhook: WebhookReceiver) -> NotifyConfig:
@@ -179,4 +177,3 @@ def test_base_url_must_be_http() -> None:
     )
     with pytest.raises(ValueError, match="base_url"):
         NotifyConfig.model_validate({"base_url": "logs.example.com"})
-    assert ConfigError  # the loader turns these into one-line file:line errors (tests/alerter/notify/test_config.py)

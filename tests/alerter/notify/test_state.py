@@ -129,6 +129,8 @@ def test_codec_keeps_top_link_and_sample_fields() -> None:
     """A pending group written and read back keeps an alert's top values, link and sample fields."""
     from dataclasses import replace
 
+    import orjson
+
     from alerter.events import TopValues
     from alerter.notify.state.codec import event_from_dict, event_to_dict
     from tests.alerter.notify.conftest import make_event
@@ -139,6 +141,4 @@ def test_codec_keeps_top_link_and_sample_fields() -> None:
         link="https://logs.example.com/alerts/r?query=x",
         sample_fields=("host.name",),
     )
-    import orjson
-
     assert event_from_dict(orjson.loads(orjson.dumps(event_to_dict(e)))) == e
