@@ -190,6 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             state,
             config.alerter,
             config_path=None if config.source == "<defaults>" else config.source,
+            base_url=config.notify.base_url,
             store_factory=factory,
         )
         runner = Runner(engine, ruleset)

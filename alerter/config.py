@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -23,6 +23,7 @@ META_CHANNEL = "alerter"
 # Without a channel named "alerter", meta-alerts go to channels carrying this tag.
 META_FALLBACK_TAG = "ops"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+_HTTP = re.compile(r"^https?://[^\s/]+\S*$")
 
 
 class RateLimit(Strict):
@@ -51,6 +52,9 @@ class Channel(Strict):
     # Time one delivery may take before it counts as failed (then retried). apprise's own socket
     # timeouts are capped inside it, so a slow service cannot deliver after we gave up on it.
     timeout: Duration = timedelta(seconds=10)
+    # "apprise": the URL is an apprise URL. "alertmanager": POST Alertmanager's webhook JSON to a
+    # plain http(s):// URL, for receivers written for Alertmanager (alerter.notify.webhook).
+    format: Literal["apprise", "alertmanager"] = "apprise"
 
     @field_validator("url")
     @classmethod
@@ -61,6 +65,12 @@ class Channel(Strict):
         if not _URL.match(raw):
             raise ValueError("expected an apprise URL like json://host/path or mailto://user@host")
         return SecretStr(raw)
+
+    @model_validator(mode="after")
+    def _format_url(self) -> Channel:
+        if self.format == "alertmanager" and not _HTTP.match(self.url.get_secret_value()):
+            raise ValueError("format alertmanager needs a plain http:// or https:// URL of the receiver")
+        return self
 
 
 class Route(Strict):
@@ -88,6 +98,15 @@ class NotifyConfig(Strict):
     log_retention: Duration = timedelta(days=7)
     # HA: a claim this old without a "sent" mark may be taken over by another alerter.
     claim_lease: Duration = timedelta(minutes=2)
+    # The web console's address: each alert then links to {base_url}/alerts/{rule}?query=...
+    base_url: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is not None and not _HTTP.match(v.strip()):
+            raise ValueError("expected an http:// or https:// URL like https://logs.example.com")
+        return v.strip().rstrip("/") if v is not None else None
 
     @field_validator("channels")
     @classmethod

@@ -2,7 +2,8 @@
 
 Guarantees:
 - Evaluation is aggregation only (``store.aggregate``); the only documents read are up to
-  ``sample`` example lines per announced firing group.
+  ``sample`` example lines per announced firing group, and ``top:`` values are counted only for
+  those groups too (alerter.evidence).
 - Every due rule of a batch shares one ``aggregate`` call; if that call fails, each rule is retried
   alone once, so one broken rule cannot put its batch-mates into the error state.
 - State is saved before events go to the notifier: a crash between the two can lose an
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerter import evidence
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
 from alerter.config import AlerterConfig
-from alerter.events import AlertEvent, AlertState, Flushing, Notifier, Updating
+from alerter.events import AlertEvent, AlertState, Flushing, Notifier, TopValues, Updating
 from alerter.machine import Observation, fail, step
 from alerter.metrics import EVAL_SECONDS, EVALUATIONS, EVENTS_SENT, TRANSITIONS
 from alerter.observed import (
@@ -32,9 +34,8 @@ from alerter.observed import (
     AlertDocsRefused,
     GroupsTruncated,
     RuleFailed,
-    SamplesUnavailable,
 )
-from alerter.render import logq_command, match_query, render_summary, summary_context
+from alerter.render import alert_link, logq_command, match_query, render_summary, summary_context
 from alerter.rules.model import Rule
 from alerter.schedule import window_for
 from alerter.state import Instance, RuleMeta, StateStore, fingerprint
@@ -79,6 +80,7 @@ class Engine:
         config: AlerterConfig | None = None,
         *,
         config_path: str | None = None,
+        base_url: str | None = None,
         write_alert_docs: bool = True,
         store_factory: Callable[[], Store] | None = None,
     ) -> None:
@@ -93,6 +95,7 @@ class Engine:
         self.state_error: str | None = None  # the last state save's failure; None once one succeeds
         self.config = config or AlerterConfig()
         self.config_path = config_path
+        self.base_url = base_url  # notify.base_url: each alert links to the console
         self.write_alert_docs = write_alert_docs
         self.rules: dict[str, Rule] = {}
         self.conditions = build_conditions()
@@ -333,8 +336,12 @@ class Engine:
     ) -> AlertEvent:
         query = match_query(rule, inst.group)
         samples: tuple[dict[str, Any], ...] = ()
-        if state == "firing" and rule.sample > 0:
-            samples = self._samples(query, out.window, rule.sample)
+        top: tuple[TopValues, ...] = ()
+        if state == "firing":
+            # Only for an alert being announced or refreshed, never for every evaluated group.
+            if rule.sample > 0:
+                samples = evidence.samples(self._store(), rule, query, out.window, inst.value)
+            top = evidence.top_values(self._store(), rule, query, out.window)
         extra: dict[str, Any] = {"description": rule.description} if rule.description else {}
         if out.evaluation is not None and out.evaluation.truncated:
             extra["truncated"] = True
@@ -358,15 +365,10 @@ class Engine:
             samples=samples,
             extra=extra,
             statement=context["statement"],
+            sample_fields=evidence.sample_fields(rule),
+            top=top,
+            link=alert_link(self.base_url, rule.name, inst.fingerprint, query, out.window),
         )
-
-    def _samples(self, query: str, window: Window, limit: int) -> tuple[dict[str, Any], ...]:
-        try:
-            hits = self._store().search(query, window.start, window.end, order="desc", limit=limit)
-            return tuple(h.source for h in hits)
-        except Exception as e:  # samples are a courtesy; the alert goes out without them
-            emit(SamplesUnavailable(query=query, error=str(e)))
-            return ()
 
     def _meta_event(
         self, rule: Rule, out: RuleOutcome, at: datetime, meta: RuleMeta, state: AlertState

@@ -19,6 +19,16 @@ AlertState = Literal["firing", "resolved", "nodata", "error"]
 
 
 @dataclass(frozen=True, slots=True)
+class TopValues:
+    """The most frequent values of one field (ElastAlert2's top_count_keys)."""
+
+    field: str
+    values: tuple[tuple[Any, int], ...]  # (value, docs), most first; None: docs without the field
+    total: int  # docs of the group in the window, so a count reads as a share
+    more: bool = False  # further values exist beyond the ones shown
+
+
+@dataclass(frozen=True, slots=True)
 class AlertEvent:
     rule: str
     fingerprint: str  # stable hash of rule name + sorted group items: the dedup key
@@ -39,6 +49,12 @@ class AlertEvent:
     extra: dict[str, Any] = field(default_factory=dict)
     # The value against the threshold as people read it ("6.2 % (14 of 226) > 5 %"): alerter.statement.
     statement: str = ""
+    # Fields a sample line shows next to its message (the rule's group_by and metric field).
+    sample_fields: tuple[str, ...] = ()
+    # The rule's `top:` fields: their most frequent values among this group's lines in the window.
+    top: tuple[TopValues, ...] = ()
+    # {notify.base_url}/alerts/{rule}?query=...&from=...&to=... ("" without notify.base_url).
+    link: str = ""
 
     def __post_init__(self) -> None:
         # started_at is part of every notification's identity (dedup, HA claims), compared with

@@ -64,6 +64,16 @@ class SamplesUnavailable(_Engine):
 
 
 @dataclass(frozen=True)
+class TopValuesUnavailable(_Engine):
+    """Top values are a courtesy like samples: the alert goes out without them, so no metric."""
+
+    message = "could not count top values"
+    level = logging.WARNING
+    query: str
+    error: str
+
+
+@dataclass(frozen=True)
 class AlertDocsNotWritten(_Engine):
     message = "could not write alert documents"
     level = logging.ERROR

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
+from alerter.conditions import Window
 from alerter.rules.model import RatioCondition, Rule
 from alerter.templates import TemplateLimit, render
 from logstore.config import format_duration
@@ -55,10 +58,30 @@ def match_query(rule: Rule, group: dict[str, Any]) -> str:
 
 
 def logq_command(config_path: str | None, query: str, start: datetime, end: datetime) -> str:
-    cfg = f"-c {shlex.quote(config_path)} " if config_path and config_path != "<defaults>" else ""
+    """The command that shows the matching lines. The config path is absolute: whoever reads the
+    message runs it from their own directory, not the alerter's."""
+    cfg = ""
+    if config_path and config_path != "<defaults>":
+        cfg = f"-c {shlex.quote(os.path.abspath(config_path))} "
     frm = format_ts(datetime_to_ms(start))
     to = format_ts(datetime_to_ms(end))
     return f"logq {cfg}{shlex.quote(query)} --from {frm} --to {to}"
+
+
+def alert_link(base_url: str | None, rule: str, fingerprint: str, query: str, window: Window) -> str:
+    """``{base_url}/alerts/{rule}?fingerprint=..&query=..&from=..&to=..`` or "" without a base_url.
+
+    The URL is the state (the console's rule 20): the group's query and the window travel in the
+    query string, so the link shows the same lines as the logq command."""
+    if not base_url:
+        return ""
+    params = {
+        "fingerprint": fingerprint,
+        "query": query,
+        "from": format_ts(datetime_to_ms(window.start)),
+        "to": format_ts(datetime_to_ms(window.end)),
+    }
+    return f"{base_url.rstrip('/')}/alerts/{quote(rule, safe='')}?{urlencode(params, quote_via=quote)}"
 
 
 def window_text(rule: Rule) -> str:

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from alerter.config import NotifyConfig
 from alerter.notify.check import check_channels
 from alerter.notify.pipeline import NotificationPipeline
-from alerter.notify.send import AppriseSender, Backoff, Sender, SendResult
+from alerter.notify.send import AppriseSender, Backoff, ChannelSender, Sender, SendResult
 from alerter.notify.state import NotifyState, open_state
+from alerter.notify.webhook import AlertmanagerWebhook
 from logstore.config import ConfigError
 from logstore.redact import SECRETS, url_secrets
 from logwarden.config import Config
@@ -29,6 +31,11 @@ __all__ = [
     "check_channels",
     "open_state",
 ]
+
+
+def default_sender(notify: NotifyConfig) -> Sender:
+    """One sender per channel ``format``: the only place formats are wired."""
+    return ChannelSender({"apprise": AppriseSender(), "alertmanager": AlertmanagerWebhook(notify.base_url)})
 
 
 def build_notifier(
@@ -54,7 +61,7 @@ def build_notifier(
     return NotificationPipeline(
         config.notify,
         state if state is not None else open_state(config, store),
-        sender if sender is not None else AppriseSender(),
+        sender if sender is not None else default_sender(config.notify),
         owner=owner,
         backoff=Backoff(config.notify.retry, rng),
         clock=clock,

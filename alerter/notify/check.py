@@ -72,7 +72,8 @@ def check_channels(config: Config) -> list[str]:
     bad = [
         (i, ch, why)
         for i, ch in enumerate(config.notify.channels)
-        if (why := _problem(ch.url.get_secret_value()))
+        # An alertmanager channel is a plain http(s) URL we POST to ourselves; the model checked it.
+        if ch.format == "apprise" and (why := _problem(ch.url.get_secret_value()))
     ]
     if not bad:
         return []

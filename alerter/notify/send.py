@@ -1,6 +1,11 @@
 """Send stage: the one place that talks to apprise, plus the backoff the pipeline retries with.
 
-One ``Apprise`` object per channel URL, built once. A delivery answers ok or failed (with apprise's
+One ``Apprise`` object per channel URL, built once. Each service gets the body in the form it
+renders best: email the HTML form (apprise sends it as multipart/alternative with a plain-text
+part), a service whose apprise plugin takes Markdown (slack, discord, telegram, matrix, dingtalk,
+feishu/lark, ...) the Markdown form, any other the plain text (alerter.notify.message.Body).
+``ChannelSender`` picks the sender by the channel's ``format``: apprise, or our own Alertmanager
+webhook (alerter.notify.webhook). A delivery answers ok or failed (with apprise's
 per-service reason); the pipeline decides when to retry. Channel URLs carry tokens and passwords, so
 every reason is scrubbed of them and apprise's own log records pass through the same scrubber
 (``logstore.redact.SECRETS``).
@@ -9,11 +14,13 @@ every reason is scrubbed of them and apprise's own log records pass through the 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from alerter.config import Channel, Retry
+from alerter.notify.message import Body
 from logstore.redact import SECRETS, url_secrets
 
 _MIN_SECRET = 4
@@ -31,9 +38,45 @@ class Sender(Protocol):
         ...
 
 
+def body_format(plugin: Any) -> str:
+    """The apprise body_format a plugin renders best: HTML for email, else Markdown where it takes
+    Markdown (apprise turns it into the service's own markup), else text."""
+    import apprise
+    from apprise.plugins.custom_form import NotifyForm
+    from apprise.plugins.custom_json import NotifyJSON
+    from apprise.plugins.custom_xml import NotifyXML
+
+    native = plugin.notify_format
+    formats = tuple(native) if isinstance(native, (tuple, list)) else (native,)
+    if isinstance(plugin, (NotifyJSON, NotifyXML, NotifyForm)):
+        # Generic webhooks accept every format and render none: a program reads them, plain text.
+        return apprise.NotifyFormat.TEXT.value
+    if apprise.NotifyFormat.HTML in formats:
+        # Imported only here: the email module pulls in apprise's PGP support, which other
+        # services never need.
+        from apprise.plugins.email import NotifyEmail
+
+        if isinstance(plugin, NotifyEmail):
+            return apprise.NotifyFormat.HTML.value
+    if apprise.NotifyFormat.MARKDOWN in formats:
+        return apprise.NotifyFormat.MARKDOWN.value
+    return apprise.NotifyFormat.TEXT.value
+
+
+def body_in(fmt: str, body: str) -> str:
+    """``body`` in the form ``fmt`` (a plain str, from a test or a digest, has only its text)."""
+    rich = body if isinstance(body, Body) else Body(body)
+    if fmt == "html":
+        return rich.html
+    if fmt == "markdown":
+        return rich.markdown
+    return str.__str__(rich)
+
+
 class AppriseSender:
     def __init__(self) -> None:
         self._objs: dict[tuple[str, str], object] = {}
+        self._formats: dict[tuple[str, str], str] = {}
 
     def _apprise(self, channel: Channel) -> object:
         import apprise
@@ -56,6 +99,7 @@ class AppriseSender:
                 plugin.socket_connect_timeout = min(float(plugin.socket_connect_timeout), budget * 0.4)
                 plugin.socket_read_timeout = min(float(plugin.socket_read_timeout), budget * 0.5)
                 ap.add(plugin)
+                self._formats[key] = body_format(plugin)
             self._objs[key] = obj = ap
         return obj
 
@@ -64,12 +108,13 @@ class AppriseSender:
 
         ap = self._apprise(channel)
         assert isinstance(ap, apprise.Apprise)
+        fmt = self._formats.get((channel.name, channel.url.get_secret_value()), "text")
         try:
             result = ap.notify(
-                body=body,
+                body=body_in(fmt, body),
                 title=title,
                 notify_type=kind,
-                body_format=apprise.NotifyFormat.TEXT,
+                body_format=fmt,
                 # A last resort only: the socket timeouts set above normally end the call first.
                 timeout=channel.timeout.total_seconds(),
             )
@@ -87,6 +132,19 @@ class AppriseSender:
         if not reasons:
             reasons.append(f"apprise status {result.status.name.lower()}")
         return SendResult(False, SECRETS.clean("; ".join(reasons)))
+
+
+class ChannelSender:
+    """Sends each channel with the sender of its ``format`` (one dict, wired in build_notifier)."""
+
+    def __init__(self, senders: Mapping[str, Sender]) -> None:
+        self._senders = dict(senders)
+
+    def send(self, channel: Channel, title: str, body: str, kind: str) -> SendResult:
+        sender = self._senders.get(channel.format)
+        if sender is None:
+            return SendResult(False, f"no sender for channel format {channel.format!r}")
+        return sender.send(channel, title, body, kind)
 
 
 class Backoff:

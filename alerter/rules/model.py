@@ -189,6 +189,21 @@ class Condition(_Documented):
 KINDS = ("count", "ratio", "metric", "absence", "spike", "new_value")
 
 
+class Top(_Documented):
+    """``top:`` the most frequent values of these fields in a firing group's window, in its message."""
+
+    fields: StrList = Field(min_length=1, max_length=10)
+    """The fields whose most frequent values are counted (at most 10)."""
+    n: int = Field(default=5, ge=1, le=50)
+    """How many values of each field are shown (1 to 50)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _top_shorthand(cls, v: Any) -> Any:
+        # `top: [url.path, source.ip]` is `top: {fields: [url.path, source.ip]}`.
+        return {"fields": v} if isinstance(v, (list, str)) else v
+
+
 class Rule(_Documented):
     name: str
     """Unique rule name: letters, digits, '.', '_' and '-' (at most 128)."""
@@ -222,6 +237,8 @@ class Rule(_Documented):
     """Channel names or tags (from notify.channels) to notify; empty: the routes decide."""
     sample: int = Field(default=0, ge=0, le=50)
     """Include this many matching log lines in each notification (0 to 50)."""
+    top: Top | None = None
+    """The most frequent values of these fields in a firing group's window, shown in its message."""
     summary: str = "{{ rule }}: {{ statement }}{% if group %} on {{ group_text }}{% endif %}"
     """One-line Jinja2 summary: the notification title and the alert line."""
     description: str = ""

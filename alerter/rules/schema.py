@@ -39,6 +39,8 @@ class _RuleSchema(GenerateJsonSchema):
             return {"anyOf": [{"type": "string"}, inner]}
         if name == "_absence_shorthand":  # `absence: true` means the defaults
             return {"anyOf": [{"const": True}, inner]}
+        if name == "_top_shorthand":  # `top: [url.path]` means `top: {fields: [url.path]}`
+            return {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}, inner]}
         return inner
 
 
@@ -46,6 +48,14 @@ def rule_schema() -> dict[str, Any]:
     """The schema of a rule file: one rule's properties at the top, or a list of such rules."""
     rule = Rule.model_json_schema(by_alias=True, schema_generator=_RuleSchema)
     defs = rule.pop("$defs", {})
+    for d in defs.values():
+        # A model with a shorthand is anyOf [shorthand, object]: pydantic puts its
+        # additionalProperties beside the anyOf, where it would refuse the object's own keys.
+        closed = d.pop("additionalProperties", None) if "anyOf" in d else None
+        if closed is not None:
+            for branch in d["anyOf"]:
+                if branch.get("type") == "object":
+                    branch["additionalProperties"] = closed
     return {
         "$schema": DRAFT,
         "$id": SCHEMA_ID,

@@ -16,17 +16,19 @@ def _value(name: str, **labels: str) -> float:
 def test_a_sent_digest_counts_the_message_the_alerts_and_the_digest(caplog: pytest.LogCaptureFixture) -> None:
     """NotificationSent(digest) logs one line and moves all three counters it documents."""
     before = (
-        _value("alerter_notify_messages_sent_total", channel="ops", kind="digest"),
-        _value("alerter_notify_events_sent_total", channel="ops"),
-        _value("alerter_notify_events_digested_total", channel="ops"),
+        _value("alerter_notify_messages_sent_total", channel="ops-observed-test", kind="digest"),
+        _value("alerter_notify_events_sent_total", channel="ops-observed-test"),
+        _value("alerter_notify_events_digested_total", channel="ops-observed-test"),
     )
-    event = observed.NotificationSent(channel="ops", title="[FIRING] 4 alerts", alerts=4, digest=True)
+    event = observed.NotificationSent(
+        channel="ops-observed-test", title="[FIRING] 4 alerts", alerts=4, digest=True
+    )
     line = assert_logs_and_counts(event, caplog)
     assert (line["msg"], line["alerts"], line["digest"]) == ("notification sent", 4, True)
     after = (
-        _value("alerter_notify_messages_sent_total", channel="ops", kind="digest"),
-        _value("alerter_notify_events_sent_total", channel="ops"),
-        _value("alerter_notify_events_digested_total", channel="ops"),
+        _value("alerter_notify_messages_sent_total", channel="ops-observed-test", kind="digest"),
+        _value("alerter_notify_events_sent_total", channel="ops-observed-test"),
+        _value("alerter_notify_events_digested_total", channel="ops-observed-test"),
     )
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 4, 4]
 

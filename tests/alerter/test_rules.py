@@ -73,3 +73,13 @@ def test_threshold_text_and_tags_are_accepted(tmp_path: Path) -> None:
     result = load_rules([f], load_config(cfg, env={}))
     assert result.errors == []
     assert result.rules[0].rule.threshold_text() == ">= 2.5"
+
+
+def test_top_shorthand_and_full_form() -> None:
+    """`top: [a, b]` means fields a and b with n 5; `top: {fields: [a], n: 3}` sets n."""
+    from tests.alerter.helpers import rule
+
+    short = rule("name: r\nevery: 1m\ncondition: {count: {gt: 1}}\ntop: [url.path, source.ip]\n")
+    assert short.top is not None and short.top.fields == ["url.path", "source.ip"] and short.top.n == 5
+    full = rule("name: r\nevery: 1m\ncondition: {count: {gt: 1}}\ntop: {fields: [url.path], n: 3}\n")
+    assert full.top is not None and full.top.n == 3

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from alerter.events import AlertEvent
+from alerter.events import AlertEvent, TopValues
 from alerter.notify.state.types import Group
 
 _TIMES = ("window_start", "window_end", "started_at", "at")
@@ -29,6 +29,11 @@ def event_from_dict(d: dict[str, Any]) -> AlertEvent:
         d[k] = datetime.fromisoformat(d[k])
     d["channels"] = tuple(d["channels"])
     d["samples"] = tuple(d.get("samples") or ())
+    d["sample_fields"] = tuple(d.get("sample_fields") or ())
+    d["top"] = tuple(
+        TopValues(t["field"], tuple((v, int(n)) for v, n in t["values"]), int(t["total"]), bool(t["more"]))
+        for t in d.get("top") or ()
+    )
     return AlertEvent(**d)
 
 

@@ -123,3 +123,22 @@ def test_messages_since_and_prune(states: tuple[NotifyState, NotifyState]) -> No
     a.mark_sent([_slot()], "A", T0)
     assert a.prune(T0 + timedelta(days=8), timedelta(days=7)) >= 4
     assert b.last_sent("oncall", "fp1") is None and b.messages_since("oncall", T0) == []
+
+
+def test_codec_keeps_top_link_and_sample_fields() -> None:
+    """A pending group written and read back keeps an alert's top values, link and sample fields."""
+    from dataclasses import replace
+
+    import orjson
+
+    from alerter.events import TopValues
+    from alerter.notify.state.codec import event_from_dict, event_to_dict
+    from tests.alerter.notify.conftest import make_event
+
+    e = replace(
+        make_event(),
+        top=(TopValues("url.path", (("/a", 3), (None, 1)), 4, True),),
+        link="https://logs.example.com/alerts/r?query=x",
+        sample_fields=("host.name",),
+    )
+    assert event_from_dict(orjson.loads(orjson.dumps(event_to_dict(e)))) == e
