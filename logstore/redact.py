@@ -23,7 +23,7 @@ MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]+)@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(\w+\s+)?[^'\"\s,}]+")
 # Parts of a service URL shorter than this are not secrets (ports, "v2", "json").
-_MIN_SECRET = 6
+_MIN_SECRET = 8
 
 
 def redact_text(text: str) -> str:
@@ -41,24 +41,38 @@ def redact_url(url: str) -> str:
 
 def url_secrets(url: str) -> set[str]:
     """The parts of a service URL that may be credentials, as written and URL-decoded: the whole
-    URL, user info, the host where it is a token (dingtalk://TOKEN, wecombot://KEY), path segments
-    and query values of some length, and the words of header values (``+Authorization=Bearer T``)."""
+    URL, user info, the host where it is a token (dingtalk://TOKEN, wecombot://KEY), values of
+    secret-named query keys (token=, key=, ...), and path segments, query values and header words
+    (``+Authorization=Bearer T``) that look like tokens (long, or with digits): a plain word such as
+    ``alerts`` in ``json://host/alerts`` is left alone, or every log line saying "alerts" would lose it.
+    """
     out = {url}
     try:
         parts = urlsplit(url)
     except ValueError:
         return out
-    pieces = [parts.password or "", parts.username or ""]
+    secret = [parts.password or "", parts.username or ""]
+    maybe: list[str] = []
     host = parts.hostname or ""
     if not _looks_like_a_host(host):
-        pieces.append(host)
-    pieces += parts.path.split("/")
-    for _, value in parse_qsl(parts.query):
-        pieces += [value, *value.split()]
+        secret.append(host)
+    maybe += parts.path.split("/")
+    for key, value in parse_qsl(parts.query):
+        if _SECRET_KEY.search(key):
+            secret.append(value)
+        maybe += [value, *value.split()]
+    pieces = [p for p in secret if len(p) >= 4] + [p for p in maybe if _looks_like_a_token(p)]
     for piece in pieces:
-        if len(piece) >= _MIN_SECRET and "@" not in piece:
+        if "@" not in piece:
             out.update({piece, unquote(piece), quote(piece, safe="")})
     return out
+
+
+_SECRET_KEY = re.compile(r"(?i)token|secret|key|pass|auth|sig")
+
+
+def _looks_like_a_token(piece: str) -> bool:
+    return len(piece) >= 16 or (len(piece) >= _MIN_SECRET and any(c.isdigit() for c in piece))
 
 
 def _looks_like_a_host(host: str) -> bool:

@@ -33,6 +33,7 @@ def test_channel_url_secrets_cover_tokens_in_host_path_and_query() -> None:
     assert {"SECRETPATH1", "SECRETQUERY", "TOKEN4HEADER"} <= url_secrets(
         "json://127.0.0.1:9000/hook/SECRETPATH1?token=SECRETQUERY&+Authorization=Bearer%20TOKEN4HEADER"
     )
+    assert "alerts" not in url_secrets("json://127.0.0.1:9/alerts")  # a word, not a token: logs keep it
     mail = url_secrets("mailtos://user:PASSWORD9@smtp.example.com?to=a@b.c")
     assert "PASSWORD9" in mail and "smtp.example.com" not in mail and "hook" not in mail
 
