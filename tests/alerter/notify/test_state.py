@@ -123,3 +123,43 @@ def test_messages_since_and_prune(states: tuple[NotifyState, NotifyState]) -> No
     a.mark_sent([_slot()], "A", T0)
     assert a.prune(T0 + timedelta(days=8), timedelta(days=7)) >= 4
     assert b.last_sent("oncall", "fp1") is None and b.messages_since("oncall", T0) == []
+
+
+def test_silences_keep_operators_and_old_stored_silences_load(
+    states: tuple[NotifyState, NotifyState],
+) -> None:
+    """A silence with != and =~ matchers and a later start round-trips; one stored as {field: value}
+    (before operators existed) loads as an equality silence."""
+    from alerter.notify.matchers import Matcher, parse_matcher
+
+    a, b = states
+    ms = (parse_matcher("host.name=~web[12]"), parse_matcher("team!=db"))
+    later = Silence("new", "*", ms, T0 + timedelta(hours=1), T0 + timedelta(hours=2), "c", "me", T0)
+    a.add_silence(later)
+    assert b.silences(T0) == []
+    assert b.silences(T0 + timedelta(hours=1)) == [later]
+    if isinstance(a, SqliteNotifyState):
+        with a._lock:  # written as an older release did
+            a._db.execute(
+                "INSERT INTO alerter_silences VALUES ('old', 'r', '{\"host.name\": \"web1\"}', ?, ?, 'c', 'me', ?)",
+                (T0.timestamp(), (T0 + timedelta(hours=3)).timestamp(), T0.timestamp()),
+            )
+    elif isinstance(a, ElasticNotifyState):
+        a._put(
+            "notify-silence-old",
+            {
+                "kind": "silence",
+                "id": "old",
+                "rule": "r",
+                "matchers": '{"host.name": "web1"}',
+                "starts_at": int(T0.timestamp() * 1000),
+                "ends_at": int(T0.timestamp() * 1000) + 3 * 3600_000,
+                "comment": "c",
+                "author": "me",
+                "created_at": int(T0.timestamp() * 1000),
+            },
+        )
+    else:
+        return
+    [old] = [s for s in b.silences(T0 + timedelta(minutes=1)) if s.id == "old"]
+    assert old.match == (Matcher("host.name", "=", "web1"),)
