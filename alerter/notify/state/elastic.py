@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from elasticsearch import ConflictError, NotFoundError
 
-from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.matchers import dump_matchers, load_matchers
+from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.state.types import (
     Claim,
     ClaimOutcome,

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import orjson
 
-from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.matchers import dump_matchers, load_matchers
+from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.state.types import (
     Claim,
     ClaimOutcome,

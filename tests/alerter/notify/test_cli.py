@@ -129,7 +129,7 @@ def test_add_for_an_unknown_rule_exits_2_naming_it(
 
 
 def test_add_with_operators_start_and_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--match takes =~ and != and --start/--end set the window; list shows the matchers and json lists them."""
+    """--match takes =~ and !=, --start/--end set the window; list -o json shows both."""
     cfg = str(_config_file(tmp_path))
     argv = ["silence", "add", "-c", cfg, "--rule", "nginx-502-storm", "--comment", "maintenance"]
     match = ["--match", "host.name=~web[12]", "--match", "team!=db"]

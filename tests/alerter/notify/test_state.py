@@ -141,8 +141,13 @@ def test_silences_keep_operators_and_old_stored_silences_load(
     if isinstance(a, SqliteNotifyState):
         with a._lock:  # written as an older release did
             a._db.execute(
-                "INSERT INTO alerter_silences VALUES ('old', 'r', '{\"host.name\": \"web1\"}', ?, ?, 'c', 'me', ?)",
-                (T0.timestamp(), (T0 + timedelta(hours=3)).timestamp(), T0.timestamp()),
+                "INSERT INTO alerter_silences VALUES ('old', 'r', ?, ?, ?, 'c', 'me', ?)",
+                (
+                    '{"host.name": "web1"}',
+                    T0.timestamp(),
+                    (T0 + timedelta(hours=3)).timestamp(),
+                    T0.timestamp(),
+                ),
             )
     elif isinstance(a, ElasticNotifyState):
         a._put(
