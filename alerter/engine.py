@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerter.annotations import render_annotations
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
 from alerter.config import AlerterConfig
 from alerter.events import AlertEvent, AlertState, Flushing, Notifier, Updating
@@ -339,6 +340,7 @@ class Engine:
         if out.evaluation is not None and out.evaluation.truncated:
             extra["truncated"] = True
         context = self._context(rule, inst, state, out, sample)
+        summary = render_summary(rule, context)
         return AlertEvent(
             rule=rule.name,
             fingerprint=inst.fingerprint,
@@ -347,7 +349,7 @@ class Engine:
             severity=rule.severity,
             labels=dict(rule.labels),
             channels=tuple(rule.notify),
-            summary=render_summary(rule, context),
+            summary=summary,
             value=inst.value,
             threshold=rule.threshold_text(),
             window_start=out.window.start,
@@ -358,6 +360,8 @@ class Engine:
             samples=samples,
             extra=extra,
             statement=context["statement"],
+            annotations=render_annotations(rule, context, summary),
+            timing=rule.timing(),
         )
 
     def _samples(self, query: str, window: Window, limit: int) -> tuple[dict[str, Any], ...]:

@@ -57,6 +57,8 @@ def render_alert(e: AlertEvent) -> str:
     lines = [f"{e.state.upper()} {e.rule} [{e.severity}]" + (f" {_fields(e.group)}" if e.group else "")]
     if e.summary:
         lines.append(e.summary)
+    # The rule's annotations (description, runbook_url, ...), one line each; the summary is above.
+    lines.extend(f"{k}: {v}" for k, v in e.annotations.items() if k != "summary")
     lines.append(
         f"value: {e.statement}" if e.statement else f"value: {_value(e.value)} (threshold: {e.threshold})"
     )

@@ -33,7 +33,7 @@ from alerter import metrics
 from alerter.config import NotifyConfig
 from alerter.events import AlertEvent
 from alerter.notify.dedup import DedupStage
-from alerter.notify.group import Grouper
+from alerter.notify.group import Grouper, group_interval
 from alerter.notify.message import alert_line, notify_kind, render_digest, render_group
 from alerter.notify.ratelimit import RateLimiter, severity_rank
 from alerter.notify.routing import Router
@@ -227,7 +227,7 @@ class NotificationPipeline:
         by_channel: dict[str, list[Outgoing]] = {}
         for group in due:
             # Default next look: group_interval (repeats, silences ending); sending may move it.
-            group.next_flush = now + self._config.group_interval
+            group.next_flush = now + group_interval(self._config, group)
             if group.attempts == 0:
                 group.last_flush = now
             try:

@@ -73,3 +73,12 @@ def test_threshold_text_and_tags_are_accepted(tmp_path: Path) -> None:
     result = load_rules([f], load_config(cfg, env={}))
     assert result.errors == []
     assert result.rules[0].rule.threshold_text() == ">= 2.5"
+
+
+def test_rule_timers_are_carried_in_seconds() -> None:
+    """A rule's group_wait / group_interval / repeat_interval become its events' timing, in seconds."""
+    from tests.alerter.helpers import rule
+
+    r = rule("name: r\nevery: 1m\ncondition: {count: {gt: 1}}\ngroup_wait: 5s\nrepeat_interval: 1h\n")
+    assert r.timing() == {"group_wait": 5.0, "repeat_interval": 3600.0}
+    assert rule("name: r\nevery: 1m\ncondition: {count: {gt: 1}}\n").timing() == {}

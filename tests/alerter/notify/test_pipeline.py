@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -383,3 +384,32 @@ def test_repeats_after_a_silence_follow_repeat_interval(
     assert sent_at[0] == 30 and sent_at[1] == 300
     assert [b - a for a, b in itertools.pairwise(sent_at[1:])] == [120, 120, 120]
     state.close()
+
+
+def test_a_rules_own_timers_override_notify(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender
+) -> None:
+    """A rule's group_wait 5s, repeat_interval 1h (notify: 30s, 4h) time its alerts; others keep notify's."""
+    p = make_pipeline()
+    fast = replace(make_event(), timing={"group_wait": 5, "group_interval": 60, "repeat_interval": 3600})
+    slow = make_event(rule="disk-full", group={"host.name": "db1"})
+    p.submit([fast, slow], T0)
+    run(p, clock, 5)
+    assert [s.title for s in sender.sent] == ["[CRITICAL] FIRING nginx-502-storm host.name=web1"]
+    run(p, clock, 25)
+    assert len(sender.sent) == 2 and "disk-full" in sender.sent[1].title
+    run(p, clock, 3600 - 30, step=5)  # t=1h: the repeat is due at 1h5s (1h after the first message)
+    assert len(sender.sent) == 2
+    run(p, clock, 5, step=5)  # the rule's 1-minute group_interval looks at 1h5s
+    assert [s.title for s in sender.sent[2:]] == ["[CRITICAL] FIRING nginx-502-storm host.name=web1"]
+
+
+def test_rule_timers_survive_a_restart(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender
+) -> None:
+    """The timers travel with the pending event through the state store (a restart keeps them)."""
+    p = make_pipeline()
+    p.submit([replace(make_event(), timing={"group_wait": 5})], T0)
+    p2 = make_pipeline()
+    run(p2, clock, 5)
+    assert len(sender.sent) == 1
