@@ -126,6 +126,11 @@ class MetricCondition(Threshold):
         return float(self.agg[1:]) if self.agg.startswith("p") else None
 
 
+class CardinalityCondition(Threshold):
+    field: str = Field(min_length=1)
+    """Count the distinct values of this field in the window (per group with group_by)."""
+
+
 class AbsenceCondition(_Documented):
     # With group_by: groups seen this far back (before the window) that have no doc now fire too.
     lookback: Duration = timedelta(hours=1)
@@ -166,6 +171,8 @@ class Condition(_Documented):
     """Fire when the count jumps against an earlier window."""
     new_value: NewValueCondition | None = None
     """Fire when a field takes a value not seen before."""
+    cardinality: CardinalityCondition | None = None
+    """The number of distinct values of a field (client IPs, users, URLs)."""
 
     @field_validator("absence", mode="before")
     @classmethod
@@ -189,7 +196,7 @@ class Condition(_Documented):
         return getattr(self, self.kind)
 
 
-KINDS = ("count", "ratio", "metric", "absence", "spike", "new_value")
+KINDS = ("count", "ratio", "metric", "absence", "spike", "new_value", "cardinality")
 
 
 class Rule(_Documented):
@@ -208,7 +215,7 @@ class Rule(_Documented):
     delay: Duration = timedelta(0)
     """Shift the window this far into the past, for logs that arrive late."""
     condition: Condition
-    """What makes the rule breach: exactly one of count, ratio, metric, absence, spike, new_value."""
+    """What makes the rule breach: one of count, ratio, metric, absence, spike, new_value, cardinality."""
     group_by: StrList = Field(default_factory=list)
     """Fields whose values split the docs into groups, each alerting on its own."""
     for_: Duration | None = Field(default=None, alias="for")
