@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -305,33 +305,40 @@ def run_case(
     return CaseResult(case.name, not problems, problems)
 
 
-def _event_problems(expect: Sequence[Expected], events: Sequence[AlertEvent], start: datetime) -> list[str]:
-    got = [(e.at - start, e.rule, e.state, dict(e.group), e.value) for e in events]
-    problems: list[str] = []
+E = TypeVar("E")
+G = TypeVar("G")
+
+
+def _pair(expected: Sequence[E], got: Sequence[G], same: Callable[[E, G], bool]) -> tuple[list[E], list[G]]:
+    """Match each expectation with one unused result: (expectations unmet, results unexpected)."""
+    unmet: list[E] = []
     unmatched = list(got)
-    for exp in expect:
-        hit = next(
-            (
-                g
-                for g in unmatched
-                if g[0] == exp.at
-                and g[1] == exp.rule
-                and g[2] == exp.state
-                and g[3] == exp.group
-                and (exp.value is None or (g[4] is not None and abs(g[4] - exp.value) < 1e-9))
-            ),
-            None,
-        )
+    for exp in expected:
+        hit = next((g for g in unmatched if same(exp, g)), None)
         if hit is None:
-            near = [g for g in got if g[1] == exp.rule and g[3] == exp.group]
-            seen = "; ".join(f"{g[2]} at {_rel(g[0])} value {fmt_value(g[4])}" for g in near) or "nothing"
-            problems.append(
-                f"expected {exp.rule} {exp.state} {exp.group or ''} at {_rel(exp.at)}"
-                f"{'' if exp.value is None else f' value {fmt_value(exp.value)}'}; got {seen}"
-            )
+            unmet.append(exp)
         else:
             unmatched.remove(hit)
-    for g in unmatched:
+    return unmet, unmatched
+
+
+def _event_problems(expect: Sequence[Expected], events: Sequence[AlertEvent], start: datetime) -> list[str]:
+    got = [(e.at - start, e.rule, e.state, dict(e.group), e.value) for e in events]
+
+    def same(exp: Expected, g: tuple[timedelta, str, str, dict[str, Any], float | None]) -> bool:
+        value_ok = exp.value is None or (g[4] is not None and abs(g[4] - exp.value) < 1e-9)
+        return g[:4] == (exp.at, exp.rule, exp.state, exp.group) and value_ok
+
+    unmet, unexpected = _pair(expect, got, same)
+    problems: list[str] = []
+    for exp in unmet:
+        near = [g for g in got if g[1] == exp.rule and g[3] == exp.group]
+        seen = "; ".join(f"{g[2]} at {_rel(g[0])} value {fmt_value(g[4])}" for g in near) or "nothing"
+        problems.append(
+            f"expected {exp.rule} {exp.state} {exp.group or ''} at {_rel(exp.at)}"
+            f"{'' if exp.value is None else f' value {fmt_value(exp.value)}'}; got {seen}"
+        )
+    for g in unexpected:
         problems.append(f"unexpected {g[1]} {g[2]} {g[3] or ''} at {_rel(g[0])} value {fmt_value(g[4])}")
     return problems
 
@@ -340,31 +347,22 @@ def _message_problems(
     expected: Sequence[ExpectedNotification], sent: Sequence[SentMessage], start: datetime
 ) -> list[str]:
     """Every expected message sent, and nothing else: one line per difference."""
+
+    def same(exp: ExpectedNotification, m: SentMessage) -> bool:
+        at_on = m.at - start == exp.at and m.channel == exp.channel
+        return at_on and exp.title in m.title and all(text in m.body for text in exp.contains)
+
+    unmet, unexpected = _pair(expected, sent, same)
     problems: list[str] = []
-    unmatched = list(sent)
-    for exp in expected:
-        hit = next(
-            (
-                m
-                for m in unmatched
-                if m.at - start == exp.at
-                and m.channel == exp.channel
-                and exp.title in m.title
-                and all(text in m.body for text in exp.contains)
-            ),
-            None,
+    for exp in unmet:
+        near = "; ".join(f"{m.title!r} at {_rel(m.at - start)}" for m in sent if m.channel == exp.channel)
+        want = f"{exp.title!r} " if exp.title else ""
+        body = f" containing {exp.contains}" if exp.contains else ""
+        problems.append(
+            f"expected a message {want}on {exp.channel} at {_rel(exp.at)}{body}; "
+            f"got {near or 'nothing on that channel'}"
         )
-        if hit is None:
-            near = "; ".join(f"{m.title!r} at {_rel(m.at - start)}" for m in sent if m.channel == exp.channel)
-            want = f"{exp.title!r} " if exp.title else ""
-            body = f" containing {exp.contains}" if exp.contains else ""
-            problems.append(
-                f"expected a message {want}on {exp.channel} at {_rel(exp.at)}{body}; "
-                f"got {near or 'nothing on that channel'}"
-            )
-        else:
-            unmatched.remove(hit)
-    for m in unmatched:
+    for m in unexpected:
         problems.append(f"unexpected message {m.title!r} on {m.channel} at {_rel(m.at - start)}")
     return problems
 
