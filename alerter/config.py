@@ -82,9 +82,33 @@ class Route(Strict):
     channels: StrList = Field(min_length=1)  # channel names or tags
 
 
+def _check_matchers(v: list[str]) -> list[str]:
+    # Deferred import: alerter.notify imports this module (its package __init__ loads the pipeline).
+    from alerter.notify.matchers import MatcherError, parse_matcher
+
+    for text in v:
+        try:
+            parse_matcher(text)
+        except MatcherError as e:
+            raise ValueError(str(e)) from None
+    return v
+
+
+class Inhibit(Strict):
+    """While an alert matching ``source_matchers`` fires, mute alerts matching ``target_matchers``
+    that have the same values for every ``equal`` field (Alertmanager's inhibit_rules)."""
+
+    source_matchers: StrList = Field(min_length=1)  # e.g. ["rule=service-down"]
+    target_matchers: StrList = Field(min_length=1)  # e.g. ["rule=~error-rate|latency"]
+    equal: StrList = Field(default_factory=list)  # group fields or labels, e.g. [service.name]
+
+    _m = field_validator("source_matchers", "target_matchers")(_check_matchers)
+
+
 class NotifyConfig(Strict):
     channels: list[Channel] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
+    inhibit: list[Inhibit] = Field(default_factory=list)
     # What makes one notification: "rule", "severity", "state", a group/label key, or "..." (every
     # group field: one message per alert instance).
     group_by: StrList = Field(default_factory=lambda: ["rule"])

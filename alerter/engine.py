@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerter import evidence
+from alerter.annotations import render_annotations
 from alerter.conditions import Evaluation, RuleError, Sample, Window, build_conditions
 from alerter.config import AlerterConfig
 from alerter.events import AlertEvent, AlertState, Flushing, Notifier, TopValues, Updating
@@ -346,6 +347,7 @@ class Engine:
         if out.evaluation is not None and out.evaluation.truncated:
             extra["truncated"] = True
         context = self._context(rule, inst, state, out, sample)
+        summary = render_summary(rule, context)
         return AlertEvent(
             rule=rule.name,
             fingerprint=inst.fingerprint,
@@ -354,7 +356,7 @@ class Engine:
             severity=rule.severity,
             labels=dict(rule.labels),
             channels=tuple(rule.notify),
-            summary=render_summary(rule, context),
+            summary=summary,
             value=inst.value,
             threshold=rule.threshold_text(),
             window_start=out.window.start,
@@ -368,6 +370,8 @@ class Engine:
             sample_fields=evidence.sample_fields(rule),
             top=top,
             link=alert_link(self.base_url, rule.name, inst.fingerprint, query, out.window),
+            annotations=render_annotations(rule, context, summary),
+            timing=rule.timing(),
         )
 
     def _meta_event(

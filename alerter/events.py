@@ -55,6 +55,10 @@ class AlertEvent:
     top: tuple[TopValues, ...] = ()
     # {notify.base_url}/alerts/{rule}?query=...&from=...&to=... ("" without notify.base_url).
     link: str = ""
+    # The rule's rendered annotations (summary, description, runbook_url, any key), one line each.
+    annotations: dict[str, str] = field(default_factory=dict)
+    # The rule's own group_wait / group_interval / repeat_interval in seconds; absent: notify's.
+    timing: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # started_at is part of every notification's identity (dedup, HA claims), compared with

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from alerter.rules.loader import RuleSource
-from alerter.rules.model import MetricCondition, NewValueCondition, RatioCondition
+from alerter.rules.model import CardinalityCondition, MetricCondition, NewValueCondition, RatioCondition
 from logq.aggs import query_fields, unknown_field_warnings
 from logstore import open_store
 from logstore.protocol import Store
@@ -32,7 +32,7 @@ def _named_fields(rs: RuleSource) -> list[tuple[str, str]]:
     spec = r.condition.spec
     if isinstance(spec, RatioCondition):
         out += [("condition", f) for f in query_fields(parse_query(spec.query))]
-    if isinstance(spec, (MetricCondition, NewValueCondition)):
+    if isinstance(spec, (MetricCondition, NewValueCondition, CardinalityCondition)):
         out.append(("condition", spec.field))
     out += [("group_by", f) for f in r.group_by]
     return out

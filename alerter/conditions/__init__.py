@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from alerter.conditions.absence import Absence
 from alerter.conditions.base import ConditionKind, Evaluation, RuleError, Sample, Window
+from alerter.conditions.cardinality import Cardinality
 from alerter.conditions.count import Count
 from alerter.conditions.metric import MetricKind
 from alerter.conditions.new_value import NewValue
@@ -21,6 +22,7 @@ CONDITIONS: dict[str, Callable[[], ConditionKind]] = {
     "absence": Absence,
     "spike": Spike,
     "new_value": NewValue,
+    "cardinality": Cardinality,
 }
 
 

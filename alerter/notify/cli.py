@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alerter.notify.matchers import Matcher, MatcherError, parse_matcher
 from alerter.notify.state import NotifyState, Silence, open_state
 from logstore.config import ConfigError, parse_duration
 from logstore.types import StoreError
@@ -51,9 +52,17 @@ def add_silence_commands(
     )
     add.add_argument("--rule", required=True, help="rule name or glob (* = every rule)")
     add.add_argument(
-        "--match", action="append", default=[], metavar="KEY=VALUE", help="group or label field (repeatable)"
+        "--match",
+        action="append",
+        default=[],
+        metavar="MATCHER",
+        help="KEY=VALUE, KEY!=VALUE, KEY=~REGEX or KEY!~REGEX on a group field, label, severity (repeatable)",
     )
-    add.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 30m, 2h, 1d")
+    add.add_argument(
+        "--start", default=None, metavar="TIME", help="when it begins (default now), e.g. now+1h"
+    )
+    add.add_argument("--end", default=None, metavar="TIME", help="when it ends, e.g. 2026-03-01T06:00:00Z")
+    add.add_argument("--for", dest="duration", default=None, metavar="DURATION", help="e.g. 30m, 2h, 1d")
     add.add_argument("--comment", required=True, help="why (shown in silence list)")
     add.add_argument("--author", default=None, help="who (default: your user name)")
     add.set_defaults(handler=cmd_add, func=_standalone(cmd_add))
@@ -100,14 +109,56 @@ def _close(state: NotifyState, store: Any) -> None:
         store.close()
 
 
-def _matchers(raw: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _matchers(raw: list[str]) -> tuple[Matcher, ...]:
+    out: list[Matcher] = []
     for item in raw:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise _UsageError(f"--match {item!r}: expected KEY=VALUE, e.g. host.name=web1")
-        out[key.strip()] = value.strip()
-    return out
+        try:
+            out.append(parse_matcher(item))
+        except MatcherError as e:
+            raise _UsageError(f"--match {e}, e.g. host.name=web1 or host.name=~web[12]") from None
+    return tuple(out)
+
+
+def _time(flag: str, text: str, now: datetime) -> datetime:
+    from logq.timerange import TimeError, parse_time
+
+    try:
+        return parse_time(text, now)
+    except (TimeError, ValueError) as e:
+        raise _UsageError(f"{flag} {text!r}: {e}") from None
+
+
+def _span(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime]:
+    """(starts_at, ends_at) from --start and one of --end / --for."""
+    starts = _time("--start", args.start, now) if args.start else now
+    if (args.end is None) == (args.duration is None):
+        raise _UsageError("give exactly one of --end or --for")
+    if args.duration is not None:
+        try:
+            duration = parse_duration(args.duration)
+        except ValueError as e:
+            raise _UsageError(f"--for {args.duration!r}: {e}") from None
+        if duration.total_seconds() <= 0:
+            raise _UsageError("--for must be longer than zero")
+        return starts, starts + duration
+    ends = _time("--end", args.end, now)
+    if ends <= max(starts, now):
+        raise _UsageError(f"--end {args.end!r} is not after the start and now: the silence would do nothing")
+    return starts, ends
+
+
+def _check_rule(pattern: str, config: Config) -> None:
+    """A silence for a rule name that no rule file defines mutes nothing: a typo. Globs are not checked
+    (they may be meant for rules added later); ``alerter:NAME`` (meta-alerts) checks NAME."""
+    if any(c in pattern for c in "*?["):
+        return
+    from alerter.rules.loader import load_rules
+
+    name = pattern.removeprefix("alerter:")
+    result = load_rules(config.alerter.rules, config, config.base_dir)
+    if not any(rs.rule.name == name for rs in result.rules):
+        where = ", ".join(config.alerter.rules)
+        raise _UsageError(f"--rule {pattern!r}: no rule of that name in {where} (see: alerter check)")
 
 
 def _run(fn: Any, args: argparse.Namespace, config: Config) -> int:
@@ -138,20 +189,16 @@ def _now() -> datetime:
 
 
 def _add(args: argparse.Namespace, config: Config) -> int:
-    try:
-        duration = parse_duration(args.duration)
-    except ValueError as e:
-        raise _UsageError(f"--for {args.duration!r}: {e}") from None
-    if duration.total_seconds() <= 0:
-        raise _UsageError("--for must be longer than zero")
-    matchers = _matchers(args.match)
     now = _now()
+    starts, ends = _span(args, now)
+    matchers = _matchers(args.match)
+    _check_rule(args.rule, config)
     silence = Silence(
         id=uuid.uuid4().hex[:12],
         rule=args.rule,
         matchers=matchers,
-        starts_at=now,
-        ends_at=now + duration,
+        starts_at=starts,
+        ends_at=ends,
         comment=args.comment,
         author=args.author or getpass.getuser(),
         created_at=now,
@@ -182,7 +229,7 @@ def _list(args: argparse.Namespace, config: Config) -> int:
             row = {
                 "id": s.id,
                 "rule": s.rule,
-                "match": s.matchers,
+                "match": [m.text() for m in s.match],
                 "starts_at": s.starts_at,
                 "ends_at": s.ends_at,
                 "active": s.active(now),
@@ -194,8 +241,8 @@ def _list(args: argparse.Namespace, config: Config) -> int:
         return 0
     print(f"{'ID':<12}  {'RULE':<24}  {'MATCH':<28}  {'ENDS':<20}  {'LEFT':>6}  {'AUTHOR':<10}  COMMENT")
     for s in rows:
-        match = ",".join(f"{k}={v}" for k, v in s.matchers.items()) or "*"
-        left = _left(s.ends_at - now) if s.active(now) else "ended"
+        match = s.match_text()
+        left = _left(s.ends_at - now) if s.active(now) else ("ended" if s.ends_at <= now else "later")
         ends = s.ends_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         print(f"{s.id:<12}  {s.rule:<24}  {match:<28}  {ends:<20}  {left:>6}  {s.author:<10}  {s.comment}")
     return 0

@@ -1,8 +1,8 @@
 """Dedup stage: decide against the notification log whether an alert is due on a channel.
 
 - firing / nodata / error: due once per (state, started_at), then again each time
-  ``repeat_interval`` has passed since its last message (repeat k follows repeat k-1 in the shared
-  notification log; the slot id carries k so replicas agree);
+  ``repeat_interval`` (the rule's own, else notify's) has passed since its last message (repeat k
+  follows repeat k-1 in the shared notification log; the slot id carries k so replicas agree);
 - resolved: due once, only if ``send_resolved`` and the alert's firing was notified on that channel;
   otherwise the alert leaves its group silently (counted). Except: a resolved alert whose firing
   failed to reach the channel (``unreported_since``) is due once whatever ``send_resolved`` says,
@@ -17,6 +17,7 @@ from typing import Literal
 
 from alerter.config import NotifyConfig
 from alerter.events import AlertEvent
+from alerter.notify.group import timer
 from alerter.notify.state import NotifyState
 from alerter.notify.state.types import Slot
 
@@ -47,7 +48,7 @@ class DedupStage:
             if last is None or last.state == "resolved":
                 return Decision("drop", reason="resolved_unsent")
             return Decision("send", Slot(channel, event.fingerprint, "resolved", event.started_at, 0))
-        ri = self._config.repeat_interval
+        ri = timer(self._config, "repeat_interval", event)
         if last is None or last.state != event.state or last.started_at != event.started_at:
             return Decision("send", Slot(channel, event.fingerprint, event.state, event.started_at, 0))
         # Alertmanager's rule: again once repeat_interval has passed since the last message (after an

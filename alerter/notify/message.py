@@ -141,6 +141,8 @@ def _head(e: AlertEvent) -> str:
 def _rows(e: AlertEvent) -> list[tuple[str, str]]:
     """(label, text) of one alert, shared by the three forms ("" label: a line of its own)."""
     rows = [("", e.summary)] if e.summary else []
+    # The rule's annotations (description, runbook_url, ...), one row each; the summary is above.
+    rows.extend((k, v) for k, v in e.annotations.items() if k != "summary")
     rows.append(("value", e.statement or f"{_value(e.value)} (threshold: {e.threshold})"))
     if e.group:
         rows.append(("group", _fields(e.group)))

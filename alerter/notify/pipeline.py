@@ -1,5 +1,5 @@
-"""The notification pipeline: route -> group -> (on flush) silence -> dedup -> rate limit -> claim ->
-send -> record. Implements ``alerter.events.Notifier``.
+"""The notification pipeline: route -> group -> (on flush) inhibit -> silence -> dedup -> rate limit ->
+claim -> send -> record. Implements ``alerter.events.Notifier``.
 
 Guarantees:
 - nothing is lost: an event joins a pending group that is written to the state store before
@@ -33,7 +33,8 @@ from alerter import metrics
 from alerter.config import NotifyConfig
 from alerter.events import AlertEvent
 from alerter.notify.dedup import DedupStage
-from alerter.notify.group import Grouper
+from alerter.notify.group import Grouper, group_interval
+from alerter.notify.inhibit import Inhibitor
 from alerter.notify.message import alert_line, notify_kind, render_digest, render_group
 from alerter.notify.ratelimit import RateLimiter, severity_rank
 from alerter.notify.routing import Router
@@ -104,12 +105,18 @@ class NotificationPipeline:
         self._router = Router(config)
         self._grouper = Grouper(config)
         self._silences = SilenceStage()
+        self._inhibitor = Inhibitor(config)
         self._dedup = DedupStage(config, state)
         self._limiter = RateLimiter(config, state)
         self._backoff = backoff or Backoff(config.retry)
         # The engine may call submit and tick from different threads.
         self._lock = threading.RLock()
         self._groups: dict[str, Group] = {g.key: g for g in state.load_groups()}
+        # Alerts firing now, by fingerprint: the sources inhibition looks at. After a restart, the
+        # firing alerts held in pending groups (a notified firing stays there until it resolves).
+        self._firing: dict[str, AlertEvent] = {
+            fp: e for g in self._groups.values() for fp, e in g.alerts.items() if e.state == "firing"
+        }
         self._last_prune: datetime | None = None
         # Delivered messages whose log write failed (state store down): retried every tick.
         self._unrecorded: list[tuple[list[Slot], MessageRecord]] = []
@@ -142,6 +149,10 @@ class NotificationPipeline:
             touched: dict[str, Group] = {}
             for event in events:
                 metrics.NOTIFY_RECEIVED.inc()
+                if event.state == "firing":
+                    self._firing[event.fingerprint] = event
+                else:
+                    self._firing.pop(event.fingerprint, None)
                 channels = self._router.route(event)
                 if not channels:
                     # No channel to carry it: the log line is the notification of last resort.
@@ -227,7 +238,7 @@ class NotificationPipeline:
         by_channel: dict[str, list[Outgoing]] = {}
         for group in due:
             # Default next look: group_interval (repeats, silences ending); sending may move it.
-            group.next_flush = now + self._config.group_interval
+            group.next_flush = now + group_interval(self._config, group)
             if group.attempts == 0:
                 group.last_flush = now
             try:
@@ -264,6 +275,23 @@ class NotificationPipeline:
     def _prepare(self, group: Group, active: list[Silence], now: datetime) -> Outgoing:
         out = Outgoing(group)
         for fp, event in list(group.alerts.items()):
+            source = self._inhibitor.inhibited_by(event, self._firing.values())
+            if source is not None:
+                # Like a silence: counted and logged once per source, alert and state; looked at
+                # again on the group's next flush (the source may have resolved by then).
+                seen = (f"inhibit:{source.fingerprint}", group.channel, fp, event.state)
+                if seen not in self._silenced_seen:
+                    self._silenced_seen.add(seen)
+                    emit(
+                        NotificationSilenced(
+                            channel=group.channel,
+                            rule=event.rule,
+                            state=event.state,
+                            silence=f"inhibited by {source.rule} {_fields(source.group)}".strip(),
+                            reason="inhibited",
+                        )
+                    )
+                continue
             silence = self._silences.silenced_by(event, active)
             if silence is not None:
                 # Count and log once per silence, alert and state, not on every group_interval look.
@@ -412,6 +440,10 @@ class NotificationPipeline:
         except Exception as e:
             # A leftover group doc only costs a dedup look after a restart.
             emit(GroupNotDeleted(error=_err(e)))
+
+
+def _fields(group: dict[str, object]) -> str:
+    return " ".join(f"{k}={v}" for k, v in group.items())
 
 
 def _err(e: BaseException) -> str:

@@ -53,9 +53,8 @@ def alert_labels(e: AlertEvent) -> dict[str, str]:
 
 
 def alert_annotations(e: AlertEvent) -> dict[str, str]:
-    out = {"summary": e.summary, "value": e.statement or e.threshold}
-    if e.extra.get("description"):
-        out["description"] = str(e.extra["description"])
+    # The rule's own annotations (description, runbook_url, ...) as Prometheus rules give them.
+    out = {**e.annotations, "summary": e.summary, "value": e.statement or e.threshold}
     if e.logq:
         out["logq"] = e.logq
     if e.link:

@@ -20,6 +20,9 @@ from logstore.config.types import Duration, Strict, StrList, format_duration
 from logstore.query import QueryError, parse_query
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_ANNOTATION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# The notification timers a rule may set for its own alerts (notify.<name> is the default).
+TIMERS = ("group_wait", "group_interval", "repeat_interval")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
 
 
@@ -123,6 +126,11 @@ class MetricCondition(Threshold):
         return float(self.agg[1:]) if self.agg.startswith("p") else None
 
 
+class CardinalityCondition(Threshold):
+    field: str = Field(min_length=1)
+    """Count the distinct values of this field in the window (per group with group_by)."""
+
+
 class AbsenceCondition(_Documented):
     # With group_by: groups seen this far back (before the window) that have no doc now fire too.
     lookback: Duration = timedelta(hours=1)
@@ -163,6 +171,8 @@ class Condition(_Documented):
     """Fire when the count jumps against an earlier window."""
     new_value: NewValueCondition | None = None
     """Fire when a field takes a value not seen before."""
+    cardinality: CardinalityCondition | None = None
+    """The number of distinct values of a field (client IPs, users, URLs)."""
 
     @field_validator("absence", mode="before")
     @classmethod
@@ -186,7 +196,7 @@ class Condition(_Documented):
         return getattr(self, self.kind)
 
 
-KINDS = ("count", "ratio", "metric", "absence", "spike", "new_value")
+KINDS = ("count", "ratio", "metric", "absence", "spike", "new_value", "cardinality")
 
 
 class Top(_Documented):
@@ -220,7 +230,7 @@ class Rule(_Documented):
     delay: Duration = timedelta(0)
     """Shift the window this far into the past, for logs that arrive late."""
     condition: Condition
-    """What makes the rule breach: exactly one of count, ratio, metric, absence, spike, new_value."""
+    """What makes the rule breach: one of count, ratio, metric, absence, spike, new_value, cardinality."""
     group_by: StrList = Field(default_factory=list)
     """Fields whose values split the docs into groups, each alerting on its own."""
     for_: Duration | None = Field(default=None, alias="for")
@@ -242,7 +252,15 @@ class Rule(_Documented):
     summary: str = "{{ rule }}: {{ statement }}{% if group %} on {{ group_text }}{% endif %}"
     """One-line Jinja2 summary: the notification title and the alert line."""
     description: str = ""
-    """Longer Jinja2 text for the notification body."""
+    """Longer Jinja2 text for the notification body (shorthand for annotations.description)."""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """Jinja2 templates rendered into every message, one line each: description, runbook_url, any key."""
+    group_wait: Duration | None = None
+    """A new group of this rule's alerts waits this long for siblings (default: notify's)."""
+    group_interval: Duration | None = None
+    """This rule's alerts: a notified group sends changes at most this often (default notify's)."""
+    repeat_interval: Duration | None = None
+    """This rule's alerts: a still-firing alert is sent again after this long (default notify's)."""
     enabled: bool = True
     """false: the rule is loaded and checked but never evaluated."""
 
@@ -293,6 +311,37 @@ class Rule(_Documented):
             raise ValueError(f"template syntax error on template line {e.lineno}: {e.message}") from None
         return v
 
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, text in v.items():
+            if not _ANNOTATION.match(key):
+                raise ValueError(f"annotation name {key!r}: use letters, digits and '_' (at most 64)")
+            try:
+                TEMPLATES.parse(text)
+            except TemplateSyntaxError as e:
+                raise ValueError(
+                    f"{key}: template syntax error on template line {e.lineno}: {e.message}"
+                ) from None
+        return v
+
+    @model_validator(mode="after")
+    def _annotation_shorthands(self) -> Rule:
+        # summary and description are shorthands: one place for each text, whichever way it is written.
+        for key in ("summary", "description"):
+            if key in self.annotations:
+                if key in self.model_fields_set:
+                    raise ValueError(f"give {key} once: at the top level or under annotations, not both")
+                setattr(self, key, self.annotations.pop(key))
+        return self
+
+    @field_validator("group_wait", "group_interval", "repeat_interval")
+    @classmethod
+    def _timer(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v.total_seconds() <= 0:
+            raise ValueError("must be longer than zero")
+        return v
+
     @field_validator("every", "window")
     @classmethod
     def _positive(cls, v: timedelta | None) -> timedelta | None:
@@ -312,6 +361,17 @@ class Rule(_Documented):
         if self.every is None and self.cron is None:
             raise ValueError("give a schedule: every (like 30s) or cron")
         return self
+
+    def annotation_templates(self) -> dict[str, str]:
+        """Every annotation but the summary (which is the title), description first."""
+        first = {"description": self.description} if self.description else {}
+        return {**first, **self.annotations}
+
+    def timing(self) -> dict[str, float]:
+        """The notification timers this rule sets, in seconds (carried on each of its events)."""
+        chosen = {"group_wait": self.group_wait, "group_interval": self.group_interval}
+        chosen["repeat_interval"] = self.repeat_interval
+        return {k: v.total_seconds() for k, v in chosen.items() if v is not None}
 
     def threshold_text(self) -> str:
         spec = self.condition.spec

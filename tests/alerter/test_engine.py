@@ -316,3 +316,28 @@ def test_group_limit_is_reported_not_silently_cut(sqlite_store_config: StoreConf
         assert eng.metas["g"].extra["truncated"] is True
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("group_by", "expected"),
+    [
+        ("[service.name]", [("c", "firing", {"service.name": "api"}, 5.0)]),  # web has 2 distinct: clear
+        ("[]", [("c", "firing", {}, 5.0)]),  # 5 distinct addresses in all
+    ],
+)
+def test_cardinality_counts_distinct_values_grouped_or_not(
+    store_config: StoreConfig, store: Store, group_by: str, expected: Any
+) -> None:
+    """cardinality: api sees 5 distinct source.ip, web 2 of the same ones: gt 3 fires api (or all: 5)."""
+    for i in range(10):
+        events(store, i, 1, 1, f"a{i}", service={"name": "api"}, source={"ip": f"10.0.0.{i % 5 + 1}"})
+    for i in range(4):
+        events(store, i, 1, 1, f"w{i}", service={"name": "web"}, source={"ip": f"10.0.0.{i % 2 + 1}"})
+    rec = Recorder()
+    eng = engine_for(store_config, store, rec)
+    r = rule(
+        f"name: c\nevery: 1m\ngroup_by: {group_by}\ncondition: {{cardinality: {{field: source.ip, gt: 3}}}}"
+    )
+    eng.set_rules([r])
+    eng.evaluate([(r, at(60))], at(60))
+    assert [(e.rule, e.state, e.group, e.value) for e in rec.events] == expected

@@ -83,3 +83,12 @@ def test_top_shorthand_and_full_form() -> None:
     assert short.top is not None and short.top.fields == ["url.path", "source.ip"] and short.top.n == 5
     full = rule("name: r\nevery: 1m\ncondition: {count: {gt: 1}}\ntop: {fields: [url.path], n: 3}\n")
     assert full.top is not None and full.top.n == 3
+
+
+def test_rule_timers_are_carried_in_seconds() -> None:
+    """A rule's group_wait / group_interval / repeat_interval become its events' timing, in seconds."""
+    from tests.alerter.helpers import rule
+
+    r = rule("name: r\nevery: 1m\ncondition: {count: {gt: 1}}\ngroup_wait: 5s\nrepeat_interval: 1h\n")
+    assert r.timing() == {"group_wait": 5.0, "repeat_interval": 3600.0}
+    assert rule("name: r\nevery: 1m\ncondition: {count: {gt: 1}}\n").timing() == {}

@@ -130,7 +130,7 @@ def test_alerter_status_and_silence_list_json_lines(
     sid = capsys.readouterr().out.strip()
     assert main(["silence", "list", "-o", "json", "-c", str(cfg)]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert row["id"] == sid and row["rule"] == "*" and row["match"] == {} and row["active"] is True
+    assert row["id"] == sid and row["rule"] == "*" and row["match"] == [] and row["active"] is True
     assert re.match(TS, row["ends_at"])
     assert main(["silence", "list", "--json", "-c", str(cfg)]) == 0, "--json is an alias of -o json"
     assert json.loads(capsys.readouterr().out)["id"] == sid

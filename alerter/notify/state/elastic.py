@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from elasticsearch import ConflictError, NotFoundError
 
+from alerter.notify.matchers import dump_matchers, load_matchers
 from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.state.types import (
     Claim,
@@ -111,7 +111,7 @@ class ElasticNotifyState:
                 "kind": "silence",
                 "id": silence.id,
                 "rule": silence.rule,
-                "matchers": orjson.dumps(silence.matchers).decode(),
+                "matchers": dump_matchers(silence.match),
                 "starts_at": _ms(silence.starts_at),
                 "ends_at": _ms(silence.ends_at),
                 "comment": silence.comment,
@@ -134,7 +134,7 @@ class ElasticNotifyState:
                 Silence(
                     n["id"],
                     n["rule"],
-                    orjson.loads(n["matchers"]),
+                    load_matchers(n["matchers"]),
                     _dt(n["starts_at"]),
                     _dt(n["ends_at"]),
                     n["comment"],

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import orjson
 
+from alerter.notify.matchers import dump_matchers, load_matchers
 from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.state.types import (
     Claim,
@@ -110,7 +110,7 @@ class SqliteNotifyState:
                 (
                     silence.id,
                     silence.rule,
-                    orjson.dumps(silence.matchers).decode(),
+                    dump_matchers(silence.match),
                     ts(silence.starts_at),
                     ts(silence.ends_at),
                     silence.comment,
@@ -128,7 +128,7 @@ class SqliteNotifyState:
         with self._lock:
             rows: list[Any] = self._db.execute(sql + " ORDER BY created_at, id", args).fetchall()
         return [
-            Silence(r[0], r[1], orjson.loads(r[2]), from_ts(r[3]), from_ts(r[4]), r[5], r[6], from_ts(r[7]))
+            Silence(r[0], r[1], load_matchers(r[2]), from_ts(r[3]), from_ts(r[4]), r[5], r[6], from_ts(r[7]))
             for r in rows
         ]
 

@@ -6,12 +6,14 @@ All times are timezone-aware UTC datetimes at this boundary; backends store epoc
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal
 
 from alerter.events import AlertEvent
+from alerter.notify.matchers import Matcher, normalize
 
 
 def ts(dt: datetime) -> float:
@@ -26,12 +28,26 @@ def from_ts(value: float) -> datetime:
 class Silence:
     id: str
     rule: str  # exact name or a glob ("*" silences every rule)
-    matchers: dict[str, str]  # group/label field -> value, all must equal
+    # All must match (rule, severity, state, group fields, labels). A ``{field: value}`` mapping is
+    # accepted and read as equality matchers (the form before operators existed).
+    matchers: tuple[Matcher, ...] | Mapping[str, str]
     starts_at: datetime
     ends_at: datetime
     comment: str
     author: str
     created_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matchers", normalize(self.matchers))
+
+    @property
+    def match(self) -> tuple[Matcher, ...]:
+        """The matchers, always as a tuple (``__post_init__`` normalized them)."""
+        assert isinstance(self.matchers, tuple)
+        return self.matchers
+
+    def match_text(self) -> str:
+        return ",".join(m.text() for m in self.match) or "*"
 
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config_file(tmp_path: Path) -> Path:
+    # silence add checks that the rule exists: the config names one rule file.
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "nginx.yaml").write_text(
+        "name: nginx-502-storm\nevery: 1m\ncondition: {count: {gt: 50}}\ngroup_by: [host.name]\n"
+    )
     cfg = tmp_path / "logwarden.yaml"
-    cfg.write_text(f"store:\n  sqlite:\n    path: {tmp_path / 'lw.db'}\n")
+    cfg.write_text(f"store:\n  sqlite:\n    path: {tmp_path / 'lw.db'}\nalerter:\n  rules: [rules/]\n")
     return cfg
 
 
@@ -95,7 +102,7 @@ def test_bad_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_silences_on_elasticsearch_backend(es_store_config: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """With store.elasticsearch the silence commands keep silences in the state index (osmem)."""
     config = Config(store=es_store_config)
-    args = _parser().parse_args(["silence", "add", "--rule", "r", "--for", "1h", "--comment", "es"])
+    args = _parser().parse_args(["silence", "add", "--rule", "r*", "--for", "1h", "--comment", "es"])
     assert args.handler(args, config) == 0
     sid = capsys.readouterr().out.strip()
     args = _parser().parse_args(["silence", "list"])
@@ -103,3 +110,61 @@ def test_silences_on_elasticsearch_backend(es_store_config: Any, capsys: pytest.
     assert sid in capsys.readouterr().out
     args = _parser().parse_args(["silence", "expire", sid])
     assert args.handler(args, config) == 0
+
+
+def test_add_for_an_unknown_rule_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """silence add for a rule no rule file defines is a typo: exit 2, one line naming it; a glob is fine."""
+    cfg = str(_config_file(tmp_path))
+    assert (
+        _run(["silence", "add", "-c", cfg, "--rule", "nginx-520-storm", "--for", "1h", "--comment", "x"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("alerter silence: --rule 'nginx-520-storm': no rule of that name")
+        and err.count("\n") == 1
+    )
+    assert _run(["silence", "add", "-c", cfg, "--rule", "nginx-*", "--for", "1h", "--comment", "x"]) == 0
+
+
+def test_add_with_operators_start_and_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--match takes =~ and !=, --start/--end set the window; list -o json shows both."""
+    cfg = str(_config_file(tmp_path))
+    argv = ["silence", "add", "-c", cfg, "--rule", "nginx-502-storm", "--comment", "maintenance"]
+    match = ["--match", "host.name=~web[12]", "--match", "team!=db"]
+    assert _run([*argv, *match, "--start", "now+1h", "--end", "now+3h"]) == 0
+    sid = capsys.readouterr().out.strip()
+    assert _run(["silence", "list", "-c", cfg]) == 0
+    assert capsys.readouterr().out.strip() == "no active silences"  # it starts in an hour
+    assert _run(["silence", "list", "-c", cfg, "--all", "-o", "json"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == sid and row["match"] == ["host.name=~web[12]", "team!=db"] and not row["active"]
+    start, end = (datetime.fromisoformat(row[k].replace("Z", "+00:00")) for k in ("starts_at", "ends_at"))
+    assert end - start == timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--match", "host.name=~web["],
+            "alerter silence: --match 'host.name=~web[': bad regular expression",
+        ),
+        (["--for", "1h", "--end", "now+2h"], "alerter silence: give exactly one of --end or --for"),
+        ([], "alerter silence: give exactly one of --end or --for"),
+        (["--end", "yesterday"], "alerter silence: --end 'yesterday'"),
+        (["--end", "now-1h"], "alerter silence: --end 'now-1h' is not after the start and now"),
+    ],
+)
+def test_bad_matchers_and_times_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """A bad regex, both or neither of --end/--for, or an end in the past: one line, exit 2."""
+    cfg = str(_config_file(tmp_path))
+    argv = ["silence", "add", "-c", cfg, "--rule", "nginx-502-storm", "--comment", "x"]
+    if "--for" not in extra and "--end" not in extra and extra:
+        extra = [*extra, "--for", "1h"]
+    assert _run([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1

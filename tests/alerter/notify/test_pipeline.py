@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -383,3 +384,88 @@ def test_repeats_after_a_silence_follow_repeat_interval(
     assert sent_at[0] == 30 and sent_at[1] == 300
     assert [b - a for a, b in itertools.pairwise(sent_at[1:])] == [120, 120, 120]
     state.close()
+
+
+def test_a_rules_own_timers_override_notify(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender
+) -> None:
+    """A rule's group_wait 5s, repeat_interval 1h (notify: 30s, 4h) time its alerts; others keep notify's."""
+    p = make_pipeline()
+    fast = replace(make_event(), timing={"group_wait": 5, "group_interval": 60, "repeat_interval": 3600})
+    slow = make_event(rule="disk-full", group={"host.name": "db1"})
+    p.submit([fast, slow], T0)
+    run(p, clock, 5)
+    assert [s.title for s in sender.sent] == ["[CRITICAL] FIRING nginx-502-storm host.name=web1"]
+    run(p, clock, 25)
+    assert len(sender.sent) == 2 and "disk-full" in sender.sent[1].title
+    run(p, clock, 3600 - 30, step=5)  # t=1h: the repeat is due at 1h5s (1h after the first message)
+    assert len(sender.sent) == 2
+    run(p, clock, 5, step=5)  # the rule's 1-minute group_interval looks at 1h5s
+    assert [s.title for s in sender.sent[2:]] == ["[CRITICAL] FIRING nginx-502-storm host.name=web1"]
+
+
+def test_rule_timers_survive_a_restart(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender
+) -> None:
+    """The timers travel with the pending event through the state store (a restart keeps them)."""
+    p = make_pipeline()
+    p.submit([replace(make_event(), timing={"group_wait": 5})], T0)
+    p2 = make_pipeline()
+    run(p2, clock, 5)
+    assert len(sender.sent) == 1
+
+
+def test_service_down_inhibits_that_services_error_rate_until_it_resolves(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Timeline: t=0 api down and api + web error-rate fire; t=30s down and web's error-rate are sent,
+    api's error-rate is muted (logged); t=2m down resolves; t=5m30s RESOLVED down and api's error-rate."""
+    inhibit = [
+        {
+            "source_matchers": ["rule=service-down"],
+            "target_matchers": ["rule=error-rate"],
+            "equal": ["service.name"],
+        }
+    ]
+    # group_by the whole instance: one message per alert, so the timeline shows each one
+    p = make_pipeline(notify_config(inhibit=inhibit, group_by=["rule", "..."]))
+    down = make_event("service-down", group={"service.name": "api"})
+    api = make_event("error-rate", group={"service.name": "api"}, severity="warning")
+    web = make_event("error-rate", group={"service.name": "web"}, severity="warning")
+    p.submit([down, api, web], T0)
+    with caplog.at_level(logging.INFO):
+        run(p, clock, 30)
+    assert sorted(s.title for s in sender.sent) == [
+        "[CRITICAL] FIRING service-down service.name=api",
+        "[WARNING] FIRING error-rate service.name=web",
+    ]
+    [muted] = [vars(r) for r in caplog.records if r.getMessage() == "notification silenced"]
+    assert "'inhibited by service-down service.name=api'" in str(muted) and "'inhibited'" in str(muted)
+    run(p, clock, 90)
+    p.submit(
+        [make_event("service-down", "resolved", {"service.name": "api"}, at=clock.now, started_at=T0)],
+        clock.now,
+    )
+    run(p, clock, 209)  # t=5m29s: nothing new yet (group_interval 5m after the first flush)
+    assert len(sender.sent) == 2
+    run(p, clock, 1)
+    assert sorted(s.title for s in sender.sent[2:]) == [
+        "[CRITICAL] RESOLVED service-down service.name=api",
+        "[WARNING] FIRING error-rate service.name=api",
+    ]
+
+
+def test_bad_inhibit_matcher_is_a_config_error(tmp_path: Path) -> None:
+    """An inhibit matcher without an operator is one config error naming file, line, key and matcher."""
+    from logstore.config import ConfigError
+    from logwarden.config import load_config
+
+    cfg = tmp_path / "logwarden.yaml"
+    cfg.write_text(
+        "notify:\n  inhibit:\n    - source_matchers: [service-down]\n      target_matchers: [rule=x]\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg, env={})
+    assert str(e.value).startswith(
+        f"{cfg}:3: notify.inhibit[0].source_matchers: 'service-down': expected KEY=VALUE"
+    )

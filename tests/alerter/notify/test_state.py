@@ -142,3 +142,48 @@ def test_codec_keeps_top_link_and_sample_fields() -> None:
         sample_fields=("host.name",),
     )
     assert event_from_dict(orjson.loads(orjson.dumps(event_to_dict(e)))) == e
+
+
+def test_silences_keep_operators_and_old_stored_silences_load(
+    states: tuple[NotifyState, NotifyState],
+) -> None:
+    """A silence with != and =~ matchers and a later start round-trips; one stored as {field: value}
+    (before operators existed) loads as an equality silence."""
+    from alerter.notify.matchers import Matcher, parse_matcher
+
+    a, b = states
+    ms = (parse_matcher("host.name=~web[12]"), parse_matcher("team!=db"))
+    later = Silence("new", "*", ms, T0 + timedelta(hours=1), T0 + timedelta(hours=2), "c", "me", T0)
+    a.add_silence(later)
+    assert b.silences(T0) == []
+    assert b.silences(T0 + timedelta(hours=1)) == [later]
+    if isinstance(a, SqliteNotifyState):
+        with a._lock:  # written as an older release did
+            a._db.execute(
+                "INSERT INTO alerter_silences VALUES ('old', 'r', ?, ?, ?, 'c', 'me', ?)",
+                (
+                    '{"host.name": "web1"}',
+                    T0.timestamp(),
+                    (T0 + timedelta(hours=3)).timestamp(),
+                    T0.timestamp(),
+                ),
+            )
+    elif isinstance(a, ElasticNotifyState):
+        a._put(
+            "notify-silence-old",
+            {
+                "kind": "silence",
+                "id": "old",
+                "rule": "r",
+                "matchers": '{"host.name": "web1"}',
+                "starts_at": int(T0.timestamp() * 1000),
+                "ends_at": int(T0.timestamp() * 1000) + 3 * 3600_000,
+                "comment": "c",
+                "author": "me",
+                "created_at": int(T0.timestamp() * 1000),
+            },
+        )
+    else:
+        return
+    [old] = [s for s in b.silences(T0 + timedelta(minutes=1)) if s.id == "old"]
+    assert old.match == (Matcher("host.name", "=", "web1"),)
