@@ -318,11 +318,7 @@ def test_readyz_once_running_says_store_reachable_and_registry_writable(tmp_path
 
 def test_unreachable_store_whose_url_contains_401_is_waited_for(tmp_path: Path) -> None:
     """Only a real 401/403 stops the sidecar: a down store whose URL happens to contain "401" is retried."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again at once: nothing listens there
+    port = _free_port()
     cfg = tmp_path / "logwarden.yaml"
     cfg.write_text(
         f"store:\n  elasticsearch:\n    hosts: ['http://127.0.0.1:{port}/logs401']\n"
