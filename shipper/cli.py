@@ -62,8 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="each known file: identity, path, size, committed offset, lag; and files skipped, with why",
     )
     add_output(status)
-    sub.add_parser(
+    check = sub.add_parser(
         "check", parents=[common], help="validate the config and list the files each input matches"
+    )
+    check.add_argument(
+        "--config-only",
+        action="store_true",
+        help="validate the config alone (a service's pre-start step: a log directory that does not exist"
+        " yet must not keep the shipper, which waits for it, from starting)",
     )
     dlq = sub.add_parser("dlq", parents=[common], help="dead letters: docs the store rejected")
     dsub = dlq.add_subparsers(dest="dlq_command", required=True, parser_class=_Parser)
@@ -86,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = _load(args)
         if args.command == "check":
-            return _check(config)
+            return _check(config, args.config_only)
         if args.command == "status":
             return _status(config, args.output)
         if args.command == "dlq":
@@ -113,13 +119,15 @@ def _registry(config: Config) -> Any:
         raise ConfigError(f"{config.source}: shipper.registry: {e}") from None
 
 
-def _check(config: Config) -> int:
+def _check(config: Config, config_only: bool = False) -> int:
     """The config, then what each input matches now. A file this user cannot read, or a pattern whose
     directory is not there, is an error (stderr, exit 2): ``run`` would ship nothing from it."""
     from shipper.files import followed, matches, missing_dirs
 
     inputs = config.shipper.inputs
     print(f"{config.source}: ok (store: {config.store.backend}, {len(inputs)} input(s))")
+    if config_only:
+        return 0
     if not inputs:
         print("no shipper.inputs configured: nothing to ship")
     matched = matches(inputs)

@@ -147,6 +147,12 @@ def test_check_fails_on_a_pattern_whose_directory_is_missing(tmp_path: Path) -> 
     missing = tmp_path / "logs"
     assert f"  {missing}/*.log: directory {missing}: no such directory" in out
     assert err == f"shipper check: {missing}/*.log: directory {missing}: no such directory\n"
+    # The systemd unit's pre-start step: the config alone, so the shipper starts and waits for it.
+    assert _main("check", "--config-only", "-c", str(cfg)) == (
+        0,
+        f"{cfg}: ok (store: sqlite, 1 input(s))\n",
+        "",
+    )
 
 
 def test_run_warns_about_a_missing_directory_then_ships_it_when_it_appears(tmp_path: Path) -> None:
