@@ -82,3 +82,14 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
     return value
+
+
+def human_bytes(n: int) -> str:
+    """A size for a table, in binary units as ``ls -h`` and ``du -h`` count: ``512 B``, ``2.8 MiB``
+    (-o json gives the exact integer)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")

@@ -129,6 +129,31 @@ class SymlinkSkipped(_Files):
 
 
 @dataclass(frozen=True)
+class FileUnreadable(_Files):
+    """Said again at most once a minute per file while it lasts (shipper.files.UNREADABLE_WARN_EVERY)."""
+
+    message = "file not readable; skipped (grant this user read permission to ship it)"
+    level = logging.WARNING
+    metric = metrics.FILES_SKIPPED
+    labels = ("reason",)
+    path: str
+    error: str
+    reason: str = "unreadable"
+
+
+@dataclass(frozen=True)
+class InputDirMissing(_Files):
+    """Said again at most once an hour per directory while it lasts; the scan keeps looking for it."""
+
+    message = "input directory not there; watching for it to appear"
+    level = logging.WARNING
+    metric = metrics.INPUT_DIRS_MISSING
+    directory: str
+    pattern: str
+    error: str
+
+
+@dataclass(frozen=True)
 class CannotOpenFile(_Shipper):
     """Transient (the file changed between scan and open): the next scan tries again, so no metric."""
 

@@ -35,8 +35,14 @@ from typing import IO, Any
 
 from logstore.observe import emit
 from shipper.config import InputConfig
-from shipper.events import SymlinkSkipped
+from shipper.events import FileUnreadable, InputDirMissing, SymlinkSkipped
 from shipper.registry import FileRow, Registry
+
+# How often a problem that persists is said again (per file, per directory): an unreadable file is
+# usually a logrotate ``create`` mode someone can fix now; a missing directory is often an app not
+# installed or started yet, and an hourly line is enough to keep it visible without flooding the log.
+UNREADABLE_WARN_EVERY = 60.0
+MISSING_DIR_WARN_EVERY = 3600.0
 
 
 def fingerprint(data: bytes) -> str:
@@ -111,20 +117,76 @@ def gz_complete(path: str, st: os.stat_result) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A regular file an input's globs match now; ``target`` is where it points when it is a symlink."""
+    """A regular file an input's globs match now; ``target`` is where it points when it is a symlink;
+    ``problem`` is why this process cannot read it (it is then not shipped, and said so)."""
 
     path: str
     input: int
     target: str | None = None
+    problem: str | None = None
 
     @property
     def followed(self) -> bool:
         return self.target is None
 
 
+@dataclass(frozen=True, slots=True)
+class MissingDir:
+    """An input pattern whose directory is not there (or cannot be listed): it matches nothing now."""
+
+    input: int
+    pattern: str
+    directory: str
+    problem: str
+
+
+def pattern_dir(pattern: str) -> str:
+    """The deepest directory of a glob pattern without a glob character in it (``.`` for none)."""
+    base = os.path.dirname(os.path.expanduser(pattern)) or "."
+    while any(c in base for c in "*?["):
+        base = os.path.dirname(base) or "."
+    return base
+
+
+def dir_problem(path: str) -> str | None:
+    """Why the files in directory ``path`` cannot be listed and read by this process, or None."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such directory"
+    except PermissionError:
+        return "permission denied: a directory on the way to it has no search (x) permission"
+    except OSError as e:
+        return e.strerror or str(e)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return "permission denied: no read (r) and search (x) permission on the directory"
+    return None
+
+
+def missing_dirs(inputs: Sequence[InputConfig]) -> list[MissingDir]:
+    """The inputs' patterns whose directory cannot be listed now (a glob there silently matches nothing)."""
+    out: list[MissingDir] = []
+    for idx, inp in enumerate(inputs):
+        for pattern in inp.paths:
+            base = pattern_dir(pattern)
+            problem = dir_problem(base)
+            if problem is not None:
+                out.append(MissingDir(idx, pattern, base, problem))
+    return out
+
+
+def _file_problem(path: str) -> str | None:
+    # access(2), not open(2): a scan checks every matched file, and opening each would cost more.
+    if os.access(path, os.R_OK):
+        return None
+    return "permission denied: no read permission on the file"
+
+
 def matches(inputs: Sequence[InputConfig]) -> list[Match]:
-    """Every regular file the inputs match now, links included (``expand`` decides about those);
-    a path belongs to its first input."""
+    """Every regular file the inputs match now, links included (``expand`` decides about those) and
+    unreadable ones with their ``problem``; a path belongs to its first input."""
     out: list[Match] = []
     seen: set[str] = set()
     for idx, inp in enumerate(inputs):
@@ -136,10 +198,16 @@ def matches(inputs: Sequence[InputConfig]) -> list[Match]:
                     if not stat.S_ISREG(os.stat(path).st_mode):
                         continue
                     target = os.path.realpath(path) if os.path.islink(path) else None
-                except OSError:
+                except PermissionError:  # listed, but its directory may not be entered
+                    seen.add(path)
+                    out.append(
+                        Match(path, idx, None, "permission denied: no search (x) permission on its directory")
+                    )
                     continue
+                except OSError:
+                    continue  # gone since the glob listed it
                 seen.add(path)
-                out.append(Match(path, idx, target))
+                out.append(Match(path, idx, target, _file_problem(path)))
     return out
 
 
@@ -151,7 +219,7 @@ def followed(inputs: Sequence[InputConfig], m: Match) -> bool:
 
 def expand(inputs: Sequence[InputConfig]) -> list[tuple[str, int]]:
     """(path, input index) of every regular file the inputs match now and ship (see ``followed``)."""
-    return [(m.path, m.input) for m in matches(inputs) if followed(inputs, m)]
+    return [(m.path, m.input) for m in matches(inputs) if followed(inputs, m) and m.problem is None]
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -216,6 +284,8 @@ class Tracker:
         self._gz_magic: dict[tuple[int, int], bool] = {}
         self._gz_magic_seen: dict[tuple[int, int], bool] = {}
         self._links_warned: set[str] = set()
+        self._warned_at: dict[str, float] = {}  # path or directory -> when its problem was last said
+        self._skipped: dict[str, str] | None = None  # as last written to the registry
         for row in registry.files():
             if row.done and row.offset < row.size:
                 row.done = False  # read to its end before a crash, but not all of it acknowledged
@@ -244,7 +314,7 @@ class Tracker:
                     by_ino[key] = s
         leftovers: list[tuple[str, int, os.stat_result, bool]] = []
         self._gz_magic_seen = {}
-        for path, idx in self._expand():
+        for path, idx in self._expand(now):
             try:
                 st = os.stat(path)
             except OSError:
@@ -288,16 +358,36 @@ class Tracker:
             self.registry.delete(result.forgotten)
         return result
 
-    def _expand(self) -> list[tuple[str, int]]:
-        """``expand``, saying once per link on stderr which symlinks are skipped (silence is a bug)."""
+    def _expand(self, now: float) -> list[tuple[str, int]]:
+        """``expand``, saying on stderr which matches are skipped and why (silence is a bug): a symlink
+        once, an unreadable file or a missing directory again while it lasts (see *_WARN_EVERY)."""
         out: list[tuple[str, int]] = []
+        skipped: dict[str, str] = {}
+        for d in missing_dirs(self.inputs):
+            skipped[d.pattern] = f"directory {d.directory}: {d.problem}"
+            if self._due(d.directory, now, MISSING_DIR_WARN_EVERY):
+                emit(InputDirMissing(directory=d.directory, pattern=d.pattern, error=d.problem))
         for m in matches(self.inputs):
-            if followed(self.inputs, m):
+            if m.problem is not None:
+                skipped[m.path] = m.problem
+                if self._due(m.path, now, UNREADABLE_WARN_EVERY):
+                    emit(FileUnreadable(path=m.path, error=m.problem))
+            elif followed(self.inputs, m):
                 out.append((m.path, m.input))
             elif m.path not in self._links_warned:
                 self._links_warned.add(m.path)
                 emit(SymlinkSkipped(path=m.path, target=m.target))
+        if skipped != self._skipped:
+            self.registry.set_skipped(skipped)  # for `shipper status`, a separate process
+            self._skipped = skipped
         return out
+
+    def _due(self, key: str, now: float, every: float) -> bool:
+        last = self._warned_at.get(key)
+        if last is not None and now - last < every:
+            return False
+        self._warned_at[key] = now
+        return True
 
     def _gzip(self, path: str, st: os.stat_result) -> bool:
         key = (st.st_dev, st.st_ino)

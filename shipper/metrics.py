@@ -24,7 +24,15 @@ BLOCKS = Counter(
 )
 FILES_FOUND = Counter("shipper_files_found_total", "New files found by a scan (first seen, rotated in)")
 FILES_SKIPPED = Counter(
-    "shipper_files_skipped_total", "Matched files not shipped, by reason (symlink: not followed)", ["reason"]
+    "shipper_files_skipped_total",
+    "Matched files not shipped, by reason (symlink: not followed, counted once per link; unreadable: no read"
+    " permission, counted with each warning, at most once a minute per file)",
+    ["reason"],
+)
+INPUT_DIRS_MISSING = Counter(
+    "shipper_input_dirs_missing_total",
+    "Warnings that an input pattern's directory is missing or cannot be listed (once per directory, then"
+    " at most hourly while it lasts)",
 )
 REQUESTS_SPLIT = Counter(
     "shipper_requests_split_total", "Requests the store found too large (413), sent again in halves"

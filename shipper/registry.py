@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import orjson
 
 from logstore.sqlite import create_private, open_connection
 
@@ -245,6 +246,34 @@ class Registry:
                 [(off, fid, off) for fid, off in offsets.items()],
             )
             self._db.execute("COMMIT")
+
+    # -- skipped inputs ----------------------------------------------------------------------------
+
+    def set_skipped(self, skipped: dict[str, str]) -> None:
+        """What the last scan matched but could not read ({path or directory: reason}), for ``status``.
+
+        One JSON value in ``shipper_meta``: it is a snapshot replaced whole, never queried by part."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO shipper_meta(key, value) VALUES ('skipped', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (orjson.dumps(skipped).decode(),),
+            )
+
+    def skipped(self) -> dict[str, str]:
+        with self._lock:
+            row: Any = self._db.execute("SELECT value FROM shipper_meta WHERE key='skipped'").fetchone()
+        return dict(orjson.loads(row[0])) if row is not None else {}
+
+    def writable(self) -> str | None:
+        """None if the registry takes writes now, else why not (for /readyz): a write lock, released."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("ROLLBACK")
+        except apsw.Error as e:
+            return f"registry {self.path} not writable: {e}"
+        return None
 
     # -- dead letters ------------------------------------------------------------------------------
 

@@ -38,6 +38,10 @@ from shipper.registry import Registry
 from shipper.watch import watch
 
 _GC_EVERY = 30.0
+# /healthz fails when the main loop has not turned for this long. It turns at least every 100 ms,
+# also while a slow store holds it (the pipeline's on_blocked), so only a hang gets this far; a
+# store request is bounded by the client's own timeout, well below this.
+LOOP_STALLED_AFTER = 300.0
 
 
 @dataclass
@@ -97,6 +101,7 @@ class Shipper:
         self._next_scan = 0.0
         self._last_scan = 0.0
         self._rescan = False
+        self._beat: float | None = None  # time.monotonic() of the main loop's last turn
 
     @property
     def lines_read(self) -> int:
@@ -114,7 +119,33 @@ class Shipper:
         self.stopping.set()
         self.wake.set()
 
+    def live(self) -> Health:
+        """Liveness (/healthz): the main loop still turns. Nothing else: a store outage is not cured
+        by a restart, and a probe restarting the shipper for it would only re-read files."""
+        beat = self._beat
+        if beat is None:
+            return Health(True, "starting")
+        stalled = time.monotonic() - beat
+        if stalled > LOOP_STALLED_AFTER:
+            return Health(False, f"the shipper loop has not turned for {stalled:.0f}s")
+        return Health(True, "shipper loop alive")
+
+    def ready(self) -> Health:
+        """Readiness (/readyz): the store is reachable (and has taken batches lately) and the registry
+        takes writes."""
+        store = self.store.health()
+        if not store.ok:
+            return Health(False, f"store: {store.detail}")
+        delivering = self.health()
+        if not delivering.ok:
+            return delivering
+        unwritable = self.registry.writable()
+        if unwritable is not None:
+            return Health(False, unwritable)
+        return Health(True, "store reachable, registry writable")
+
     def health(self) -> Health:
+        """Delivery: whether the store took batches lately (failing for 30 s: not); part of ``ready``."""
         if self.pipeline is None:
             return Health(True, "starting")
         return self.pipeline.health()
@@ -140,7 +171,7 @@ class Shipper:
         next_gc = time.monotonic() + _GC_EVERY
         try:
             while not self.stopping.is_set():
-                now = time.monotonic()
+                now = self._beat = time.monotonic()
                 if not gc.isenabled() and now >= next_gc:
                     gc.collect()  # see cli.py: automatic GC is off on the hot path; cycles are rare
                     next_gc = now + _GC_EVERY
@@ -192,7 +223,7 @@ class Shipper:
     def _scan_while_blocked(self) -> None:
         """Backpressure holds the reader, not the scan: files created, rotated and compressed while the
         store is slow must still get an identity before they vanish into a .gz."""
-        now = time.monotonic()
+        now = self._beat = time.monotonic()
         if now >= self._next_scan:
             self._next_scan = now + self.sc.scan_interval.total_seconds()
             self._scan(defer=True)

@@ -3,6 +3,8 @@
 Guarantees: nothing here changes a file's state. An event only calls ``on_event(rotation)``
 (``rotation``: a file was created, moved or deleted, so a scan now beats one at the next interval).
 Without watchdog, or past the inotify limits, there is no watcher and polling alone still works.
+A directory that is missing at start (or vanishes before it is watched) is simply not watched: the
+periodic scan finds it when it appears, and the other directories keep their watches.
 """
 
 from __future__ import annotations
@@ -14,19 +16,12 @@ from typing import Any
 from logstore.observe import emit
 from shipper.config import InputConfig
 from shipper.events import WatchUnavailable
+from shipper.files import pattern_dir
 
 
 def watched_dirs(inputs: Sequence[InputConfig]) -> set[str]:
     """The existing directories the inputs' patterns read from (the deepest part without a glob)."""
-    dirs: set[str] = set()
-    for inp in inputs:
-        for pattern in inp.paths:
-            base = os.path.dirname(os.path.expanduser(pattern)) or "."
-            while any(c in base for c in "*?["):
-                base = os.path.dirname(base) or "."
-            if os.path.isdir(base):
-                dirs.add(base)
-    return dirs
+    return {base for inp in inputs for p in inp.paths if os.path.isdir(base := pattern_dir(p))}
 
 
 def watch(inputs: Sequence[InputConfig], on_event: Callable[[bool], None]) -> Any | None:
@@ -46,13 +41,19 @@ def watch(inputs: Sequence[InputConfig], on_event: Callable[[bool], None]) -> An
     dirs = watched_dirs(inputs)
     if not dirs:
         return None
+    observer = Observer()
+    observer.daemon = True
     try:
-        observer = Observer()
-        for d in sorted(dirs):
-            observer.schedule(_Wake(), d, recursive=False)
-        observer.daemon = True
+        # Started first, so that each schedule starts its own watch: a directory removed since
+        # watched_dirs looked then fails alone (at start() it would fail them all).
         observer.start()
+        for d in sorted(dirs):
+            try:
+                observer.schedule(_Wake(), d, recursive=False)
+            except FileNotFoundError:
+                continue  # the scan finds it if it comes back
         return observer
     except Exception as e:  # inotify limits: the periodic scan still works
+        observer.stop()
         emit(WatchUnavailable(error=str(e)))
         return None

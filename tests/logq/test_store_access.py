@@ -17,8 +17,7 @@ from logq.cli import Io, run
 from logstore import Doc, StoreError, open_store
 from logstore.config import SqliteConfig, StoreConfig
 from tests.logq.conftest import NOW, corpus, write_all
-
-NOBODY = 65534
+from tests.unprivileged import as_unprivileged
 
 
 def _logq(*args: str) -> tuple[int, str, str]:
@@ -93,24 +92,7 @@ def read_only_store() -> Iterator[Path]:
 
 def _as_unprivileged(*args: str) -> tuple[int, str, str]:
     """logq in a forked child that, when this is root, first becomes nobody: permissions then apply."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            if os.geteuid() == 0:
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-            code, out, err = _logq(*args)
-            os.write(write_fd, f"{code}\0{out}\0{err}".encode())
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as f:
-        got = f.read().decode()
-    os.waitpid(pid, 0)
-    code, out, err = got.split("\0")
-    return int(code), out, err
+    return as_unprivileged(lambda: _logq(*args))
 
 
 def test_logq_reads_a_store_it_cannot_write(read_only_store: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,7 +107,8 @@ def test_check_lists_matched_files(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_once_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """run --once ships everything and exits 0; status shows each file committed to its size, lag 0."""
+    """run --once ships everything and exits 0; status shows each file committed to its size, lag 0,
+    in human sizes (13.0 KiB); -o json gives the exact byte counts."""
     logs = LogDir(tmp_path / "logs")
     logs.write("a.log", 300)
     cfg = _config(tmp_path)
@@ -119,9 +121,23 @@ def test_once_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     capsys.readouterr()
     assert main(["status", "-c", str(cfg)]) == 0
     out = capsys.readouterr().out
-    size = str(os.path.getsize(logs.path("a.log")))
+    size = os.path.getsize(logs.path("a.log"))
+    assert 10 << 10 < size < 100 << 10, "the human size below is in KiB"
+    human = f"{size / 1024:.1f} KiB"
     row = next(line for line in out.splitlines() if "a.log" in line)
-    assert row.count(size) == 2 and "│ 0 " in row
+    assert row.count(f" {human} ") == 2 and "│ 0 B " in row and str(size) not in row
+    assert main(["status", "-o", "json", "-c", str(cfg)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert ", " not in line and '": ' not in line, "compact, like logq -o json"
+    assert json.loads(line) == {
+        "identity": json.loads(line)["identity"],
+        "path": str(logs.path("a.log")),
+        "size": size,
+        "committed": size,
+        "lag": 0,
+        "state": "tracked",
+        "reason": None,
+    }
 
 
 def test_dlq_list_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,6 +152,19 @@ def test_dlq_list_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["dlq", "list", "-c", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "/x.log:7" in out and "mapper_parsing_exception" in out
+    assert main(["dlq", "list", "-o", "json", "-c", str(cfg)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    created = row.pop("created")
+    assert row == {
+        "id": 1,
+        "path": "/x.log",
+        "offset": 7,
+        "doc_id": "dead1",
+        "attempts": 1,
+        "reason": "mapper_parsing_exception: bad",
+        "ts": "2026-11-22T06:39:00.000Z",
+    }
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", created)
     assert main(["dlq", "replay", "-c", str(cfg)]) == 0
     assert "1 delivered" in capsys.readouterr().out
     reg = Registry(tmp_path / "registry.db")
@@ -215,13 +244,81 @@ def test_run_waits_for_a_store_that_is_down_at_start(
                 store.close()
 
 
-def test_unreachable_store_whose_url_contains_401_is_waited_for(tmp_path: Path) -> None:
-    """Only a real 401/403 stops the sidecar: a down store whose URL happens to contain "401" is retried."""
+def _free_port() -> int:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again at once: nothing listens there
+        return int(s.getsockname()[1])  # closed again at once: nothing listens there
+
+
+def _get(url: str) -> tuple[int, dict[str, object]]:
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_health_endpoints_come_up_before_the_store(tmp_path: Path) -> None:
+    """`shipper run` whose Elasticsearch is unreachable serves at once: /healthz 200 (the process is
+    alive and waiting), /readyz 503 with the store's error as the reason."""
+    store_port = _free_port()
+    cfg = tmp_path / "logwarden.yaml"
+    cfg.write_text(
+        f"store:\n  elasticsearch:\n    hosts: ['http://127.0.0.1:{store_port}']\n"
+        f"shipper:\n  registry: {tmp_path / 'registry.db'}\n  metrics: {{host: 127.0.0.1, port: 0}}\n"
+        f"  inputs:\n    - paths: ['{tmp_path}/*.log']\n      format: json\n"
+    )
+    with _running(cfg) as proc:
+        assert proc.stderr is not None
+        port, retries = None, 0
+        for raw in proc.stderr:
+            line = json.loads(raw)
+            if line.get("msg") == "metrics and health endpoint up":
+                port = line["port"]
+            elif line.get("msg") == "store unavailable; retrying":
+                retries += 1
+                if port is not None or retries == 2:
+                    break
+        assert port is not None, "no endpoint while the store is down"
+        base = f"http://127.0.0.1:{port}"
+        assert _get(base + "/healthz") == (200, {"status": "ok", "detail": "starting: waiting for the store"})
+        code, body = _get(base + "/readyz")
+        assert code == 503 and body["status"] == "degraded", body
+        assert str(body["detail"]).startswith(f"store: elasticsearch at http://127.0.0.1:{store_port}"), body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_readyz_once_running_says_store_reachable_and_registry_writable(tmp_path: Path) -> None:
+    """A running shipper on a reachable store: /healthz 200 "shipper loop alive", /readyz 200."""
+    LogDir(tmp_path / "logs").write("a.log", 5)
+    cfg = _config(tmp_path, "  metrics: {host: 127.0.0.1, port: 0}\n")
+    with _running(cfg) as proc:
+        assert proc.stderr is not None
+        port = next(
+            json.loads(raw)["port"] for raw in proc.stderr if b"metrics and health endpoint up" in raw
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def alive() -> bool:
+            return _get(base + "/healthz") == (200, {"status": "ok", "detail": "shipper loop alive"})
+
+        wait_until(alive, 20, "the loop to turn")
+        assert _get(base + "/readyz") == (
+            200,
+            {"status": "ok", "detail": "store reachable, registry writable"},
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_unreachable_store_whose_url_contains_401_is_waited_for(tmp_path: Path) -> None:
+    """Only a real 401/403 stops the sidecar: a down store whose URL happens to contain "401" is retried."""
+    port = _free_port()
     cfg = tmp_path / "logwarden.yaml"
     cfg.write_text(
         f"store:\n  elasticsearch:\n    hosts: ['http://127.0.0.1:{port}/logs401']\n"
