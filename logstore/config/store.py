@@ -33,7 +33,9 @@ class SqliteConfig(Strict):
     # of parsing every doc of the window. Each costs a little on every write.
     indexed_fields: StrList = Field(default_factory=list)
     # Drop what the writer appended long ago from the OS page cache (logstore/sqlite/_checkpoint.py).
-    drop_behind: bool = False
+    # On by default: measured on this project's VMs it saves ~1.4 us of checkpointer CPU per doc
+    # (docs/benchmarks.md, session 6); a streamed log has no business in the page cache anyway.
+    drop_behind: bool = True
 
     @field_validator("indexed_fields")
     @classmethod

@@ -86,10 +86,10 @@ def _filesystem_type(path: Path) -> str | None:
     return fstype
 
 
-def test_drop_behind_is_off_by_default(tmp_path: Path) -> None:
-    """store.sqlite.drop_behind defaults to off: the checkpointer then drops nothing from the page cache."""
-    assert SqliteConfig().drop_behind is False
-    store = SqliteStore(SqliteConfig(path=tmp_path / "logs.db"))
+def test_drop_behind_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    """store.sqlite.drop_behind defaults to on (measured: less checkpointer CPU); false turns it off."""
+    assert SqliteConfig().drop_behind is True
+    store = SqliteStore(SqliteConfig(path=tmp_path / "logs.db", drop_behind=False))
     try:
         store.write([_doc("a", message="hello")])  # starts the checkpointer
         assert store._checkpointer is not None and not store._checkpointer.drop_behind
