@@ -35,9 +35,14 @@ from typing import Any
 
 import orjson
 
-from shipper.config import ShipperConfig
-
 REPO = Path(__file__).resolve().parent.parent
+# This script is bench/shipper.py: with bench/ first on sys.path, `import shipper` would find it,
+# not the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
+sys.path.insert(0, str(REPO))
+
+from shipper.config import ShipperConfig  # noqa: E402
+
 OUT = REPO / "bench" / "out"
 PEERS = REPO / "bench" / "peers"
 
