@@ -116,9 +116,7 @@ def ingest(n: int, batch: int, api: str, runs: int, drop_behind: bool = True) ->
         ingest_once(batches, batch, api, label + ("" if drop_behind else ", no drop_behind"), drop_behind)
 
 
-def ingest_once(
-    batches: list[list[Doc]], batch: int, api: str, label: str, drop_behind: bool = True
-) -> None:
+def ingest_once(batches: list[list[Doc]], batch: int, api: str, label: str, drop_behind: bool = True) -> None:
     """One ingest into a fresh store. The first in a process is "cold": on this VM, memory the process
     or the page cache touches for the first time costs a fault each; later runs reuse it, like a
     shipper that has been running for a while."""
