@@ -2,7 +2,8 @@
 
 - ``redact_url`` / ``redact_text``: the password of ``scheme://user:password@host`` becomes ``***``
   (the user name stays: it helps to see which account failed), in a URL or anywhere in a text.
-- ``SecretFilter``: a logging filter, installed on the handler by ``setup_logging``, that applies
+- ``SecretFilter``: masks secrets in the JSON lines ``setup_logging``'s formatter prints, and as a
+  logging filter on the loggers of libraries that print service URLs; it applies
   ``redact_text`` to every record (message, arguments and extra fields, ours and libraries') and
   masks any secret string registered with ``add_secrets`` (channel tokens: apprise's own DEBUG lines
   print whole service URLs and Authorization headers).

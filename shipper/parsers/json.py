@@ -35,7 +35,7 @@ _MILLIS: dict[str, int] = {f".{n:03d}Z": n for n in range(1000)}
 _SEC_CACHE = _time._SEC_CACHE
 
 
-_SPACED = re.compile(rb'"[ \t\r\n]')  # a key may end '"  :' too: then the count is not enough
+_SPACED = re.compile(rb'"[ \t\r\n]+:')  # a key may end '"  :' too: then the count is not enough
 
 
 def _count_keys(value: dict[str, Any] | list[Any]) -> int:
@@ -76,6 +76,11 @@ def duplicate_keys(obj: dict[str, Any], line: bytes) -> bool:
     keys decoded, no key can repeat. Only a line with more (a repeat, ``\\":`` inside a string, a
     space before a colon) is decoded again key by key."""
     ends = line.count(b'":')
+    # Compact JSON (what loggers write): no quote is followed by white space, so no key ends '" :'.
+    # (find, not `in`: on bytes, `in` first tries the needle as an int and raises and clears a
+    # TypeError each time, ~1,700 instructions.)
+    if ends == len(obj) and line.find(b'" ') < 0 and line.find(b'"\t') < 0 and line.find(b'"\r') < 0:
+        return False
     if (ends == len(obj) or ends == _keys_or_none(obj)) and _SPACED.search(line) is None:
         return False
     try:
