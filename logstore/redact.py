@@ -42,7 +42,7 @@ def redact_url(url: str) -> str:
 
 def url_secrets(url: str) -> set[str]:
     """The parts of a service URL that may be credentials, as written and URL-decoded: the whole
-    URL, user info, the host where it is a token (dingtalk://TOKEN, wecombot://KEY), values of
+    URL, its password, the host where it is a token (dingtalk://TOKEN, wecombot://KEY), values of
     secret-named query keys (token=, key=, ...), and path segments, query values and header words
     (``+Authorization=Bearer T``) that look like tokens (long, or with digits): a plain word such as
     ``alerts`` in ``json://host/alerts`` is left alone, or every log line saying "alerts" would lose it.
@@ -52,11 +52,12 @@ def url_secrets(url: str) -> set[str]:
         parts = urlsplit(url)
     except ValueError:
         return out
-    secret = [parts.password or "", parts.username or ""]
+    # A user name is not a secret (and masking "user" or "admin" would garble every log line).
+    secret = [parts.password or ""]
     maybe: list[str] = []
     host = parts.hostname or ""
     if not _looks_like_a_host(host):
-        secret.append(host)
+        maybe.append(host)  # dingtalk://TOKEN: a token-like host, not a name such as "localhost"
     maybe += parts.path.split("/")
     for key, value in parse_qsl(parts.query):
         if _SECRET_KEY.search(key):
