@@ -84,18 +84,24 @@ class DeliversThenDies:
         raise Died
 
 
-def test_dead_replicas_claim_is_presumed_delivered_no_firing_twice(
-    es_store: Any, es_store_config: StoreConfig, webhook: WebhookReceiver, clock: Clock
-) -> None:
-    """A delivers FIRING and dies before recording it; after A's lease B does not send FIRING again."""
+def _a_delivers_then_dies(es_store: Any, config: StoreConfig, webhook: WebhookReceiver, clock: Clock) -> Any:
+    """Replicas A and B get one firing alert; at t=30s A delivers it and dies unrecorded. B is returned."""
     url = f"json://{webhook.url}/hook"
-    a = _pipeline(es_store, es_store_config, url, "A", clock, sender=DeliversThenDies())
-    b = _pipeline(es_store, es_store_config, url, "B", clock)
+    a = _pipeline(es_store, config, url, "A", clock, sender=DeliversThenDies())
+    b = _pipeline(es_store, config, url, "B", clock)
     for p in (a, b):
         p.submit([make_event()], T0)
     clock.advance(30)
     with pytest.raises(Died):
         a.tick(clock.now)
+    return b
+
+
+def test_dead_replicas_claim_is_presumed_delivered_no_firing_twice(
+    es_store: Any, es_store_config: StoreConfig, webhook: WebhookReceiver, clock: Clock
+) -> None:
+    """A delivers FIRING and dies before recording it; after A's lease B does not send FIRING again."""
+    b = _a_delivers_then_dies(es_store, es_store_config, webhook, clock)
     assert len(webhook.delivered) == 1
     _tick_all([b], clock, 900, step=5)  # well past the 2m lease, inside the 4h repeat_interval
     assert len(webhook.delivered) == 1
@@ -105,14 +111,7 @@ def test_resolved_after_a_dead_replicas_delivery_is_still_sent(
     es_store: Any, es_store_config: StoreConfig, webhook: WebhookReceiver, clock: Clock
 ) -> None:
     """A delivers FIRING and dies; the alert resolves inside A's lease: B sends the RESOLVED."""
-    url = f"json://{webhook.url}/hook"
-    a = _pipeline(es_store, es_store_config, url, "A", clock, sender=DeliversThenDies())
-    b = _pipeline(es_store, es_store_config, url, "B", clock)
-    for p in (a, b):
-        p.submit([make_event()], T0)
-    clock.advance(30)
-    with pytest.raises(Died):
-        a.tick(clock.now)
+    b = _a_delivers_then_dies(es_store, es_store_config, webhook, clock)
     clock.advance(20)
     b.submit([make_event(state="resolved", at=clock.now, started_at=T0)], clock.now)
     _tick_all([b], clock, 600, step=5)
