@@ -116,3 +116,15 @@ def start_alerter_run(cfg: Path) -> tuple[subprocess.Popen[str], int]:
     proc.kill()
     proc.wait()
     raise AssertionError("no /healthz line in the log")
+
+
+def write_error(db_config: Path, seconds_ago: float) -> None:
+    """One `log.level: error` line, ``seconds_ago`` old, into the store ``db_config`` names."""
+    from logstore import open_store
+    from logwarden.config import load_config
+
+    store = open_store(load_config(db_config, env={}).store)
+    ms = datetime_to_ms(datetime.now(UTC)) - int(seconds_ago * 1000)
+    source = {"@timestamp": format_ts(ms), "message": "boom", "log": {"level": "error"}}
+    store.write([Doc(id="e1", ts=ms, source=source)])
+    store.close()

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from alerter.cli import main
-from logstore.types import Doc, datetime_to_ms, format_ts
-from tests.alerter.helpers import hook_config, start_alerter_run, write_yaml
+from tests.alerter.helpers import hook_config, start_alerter_run, write_error, write_yaml
 
 REPO = Path(__file__).parents[2]
 CASE_FILES = sorted((REPO / "rules" / "tests").glob("*.yaml"))
@@ -105,28 +103,10 @@ def test_schema_is_json_with_the_rule_fields(capsys: pytest.CaptureFixture[str])
     assert schema["additionalProperties"] is False
 
 
-def _write_error(db_config: Path, seconds_ago: float) -> None:
-    from logstore import open_store
-    from logwarden.config import load_config
-
-    store = open_store(load_config(db_config, env={}).store)
-    ms = datetime_to_ms(datetime.now(UTC)) - int(seconds_ago * 1000)
-    store.write(
-        [
-            Doc(
-                id="e1",
-                ts=ms,
-                source={"@timestamp": format_ts(ms), "message": "boom", "log": {"level": "error"}},
-            )
-        ]
-    )
-    store.close()
-
-
 def test_run_once_then_status_and_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """run --once fires on an error line; status shows it firing; a backtest prints the chart."""
     cfg = _config(tmp_path)
-    _write_error(cfg, 30)
+    write_error(cfg, 30)
     assert main(["run", "--once", "-c", str(cfg)]) == 0
     assert main(["status", "-c", str(cfg)]) == 0
     out = capsys.readouterr().out
@@ -179,7 +159,7 @@ def test_run_once_delivers_through_the_notification_pipeline(tmp_path: Path) -> 
     try:
         port = server.server_address[1]
         cfg = hook_config(tmp_path, f"json://127.0.0.1:{port}/hook", notify="  group_wait: 30s\n")
-        _write_error(cfg, 30)
+        write_error(cfg, 30)
         assert main(["run", "--once", "-c", str(cfg)]) == 0
         assert len(bodies) == 1, "flushed despite group_wait: --once does not wait"
         text = json.dumps(bodies[0])
@@ -199,7 +179,7 @@ def test_run_once_exits_1_and_says_when_a_delivery_failed(
 
     port = free_port()
     cfg = hook_config(tmp_path, f"json://127.0.0.1:{port}/hook")
-    _write_error(cfg, 30)
+    write_error(cfg, 30)
     assert main(["run", "--once", "-c", str(cfg)]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("alerter run:")]
     assert len(err) == 1 and "delivery to channel 'hook' failed" in err[0], err

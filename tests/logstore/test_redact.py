@@ -49,6 +49,16 @@ def test_filter_masks_messages_arguments_and_extra_fields() -> None:
     assert record.url == "http://a:***@h"
 
 
+def _rules(tmp_path: Path) -> Path:
+    """A rules directory with one rule that fires on any line and notifies the channel `hook`."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "name: errs\nquery: '*'\nevery: 1m\ncondition: {count: {gt: 0}}\nnotify: [hook]\n"
+    )
+    return rules
+
+
 def _run(args: list[str], cwd: Path, timeout: float = 60) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", *args],
@@ -70,11 +80,7 @@ def test_no_output_of_a_failing_run_contains_the_password_or_a_channel_token(tmp
     try:
         token = "HOOKTOKEN987654"
         (tmp_path / "app.log").write_text('{"msg": "boom", "level": "error"}\n')
-        rules = tmp_path / "rules"
-        rules.mkdir()
-        (rules / "r.yaml").write_text(
-            "name: errs\nquery: '*'\nevery: 1m\ncondition: {count: {gt: 0}}\nnotify: [hook]\n"
-        )
+        rules = _rules(tmp_path)
         cfg = tmp_path / "logwarden.yaml"
         cfg.write_text(
             f'store:\n  elasticsearch:\n    hosts: ["http://elastic:{PASSWORD}@127.0.0.1:{port}"]\n'
@@ -113,11 +119,7 @@ def test_apprise_debug_lines_never_show_channel_tokens(tmp_path: Path) -> None:
         ms = datetime_to_ms(datetime.now(UTC)) - 30_000  # inside the window, past the rule's delay
         store.write([Doc(id="e1", ts=ms, source={"@timestamp": format_ts(ms), "message": "boom"})])
         store.close()
-        rules = tmp_path / "rules"
-        rules.mkdir()
-        (rules / "r.yaml").write_text(
-            "name: errs\nquery: '*'\nevery: 1m\ncondition: {count: {gt: 0}}\nnotify: [hook]\n"
-        )
+        rules = _rules(tmp_path)
         cfg = tmp_path / "logwarden.yaml"
         cfg.write_text(
             f"store:\n  sqlite: {{path: {tmp_path / 'db.sqlite'}}}\nalerter:\n  rules: [{rules}]\n"

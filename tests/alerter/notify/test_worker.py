@@ -7,14 +7,13 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from alerter.notify.worker import DeliveryWorker
-from tests.alerter.helpers import start_alerter_run
+from tests.alerter.helpers import start_alerter_run, write_error
 from tests.alerter.notify.conftest import Clock, PipelineFactory, ScriptedSender, make_event, notify_config
 from tests.alerter.notify.receivers import wait_until
 
@@ -73,9 +72,6 @@ def _evaluations(port: int) -> float:
 
 def test_rules_keep_their_schedule_while_a_channel_hangs_for_30s(tmp_path: Path, hanging: _Hang) -> None:
     """alerter run: while the only channel holds its request for 30 s, the every-1s rule still evaluates."""
-    from logstore import open_store
-    from logstore.types import Doc, datetime_to_ms, format_ts
-    from logwarden.config import load_config
 
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -90,18 +86,7 @@ def test_rules_keep_their_schedule_while_a_channel_hangs_for_30s(tmp_path: Path,
         "notify:\n  group_wait: 0s\n  channels:\n"
         f"    - {{name: hook, url: 'json://127.0.0.1:{hanging.port}/hook', timeout: 30s}}\n"
     )
-    store = open_store(load_config(cfg, env={}).store)
-    ms = datetime_to_ms(datetime.now(UTC))
-    store.write(
-        [
-            Doc(
-                id="e1",
-                ts=ms,
-                source={"@timestamp": format_ts(ms), "message": "boom", "log": {"level": "error"}},
-            )
-        ]
-    )
-    store.close()
+    write_error(cfg, 0)
     proc, port = start_alerter_run(cfg)
     try:
         wait_until(lambda: hanging.requests >= 1, 20, "the notification to reach the hanging channel")
