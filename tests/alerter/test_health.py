@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from logstore.types import Health
-from tests.alerter.helpers import hook_config, start_alerter_run
+from tests.alerter.helpers import hook_config, start_alerter_run, write_error
 from tests.alerter.notify.receivers import free_port, wait_until
-from tests.alerter.test_cli import _write_error
 
 
 def _get(port: int, path: str) -> tuple[int, dict[str, Any]]:
@@ -31,7 +30,7 @@ def test_a_failing_channel_is_not_a_liveness_failure(tmp_path: Path) -> None:
         notify="  group_wait: 0s\n  retry: {initial: 100ms, max: 200ms}\n",
         alerter="  metrics: {host: 127.0.0.1, port: 0}\n",
     )
-    _write_error(cfg, 30)
+    write_error(cfg, 30)
     proc, port = start_alerter_run(cfg)
     try:
 
