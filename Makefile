@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check logstore logwarden shipper alerter logq tests bench examples
-	$(VENV)/bin/ruff format --check logstore logwarden shipper alerter logq tests bench examples
+	$(VENV)/bin/ruff check logstore logwarden server shipper alerter logq tests bench examples
+	$(VENV)/bin/ruff format --check logstore logwarden server shipper alerter logq tests bench examples
 	$(VENV)/bin/mypy
 
 test: lint

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from alerter.config import AlerterConfig, NotifyConfig
 from logstore.config import ConfigError, StoreConfig, Strict, load_document, validate_model
+from server.config import ServerConfig
 from shipper.config import ShipperConfig
 
 __all__ = ["Config", "ConfigError", "load_config"]
@@ -25,6 +26,7 @@ class Config(Strict):
     shipper: ShipperConfig = Field(default_factory=ShipperConfig)
     alerter: AlerterConfig = Field(default_factory=AlerterConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     # Saved logq queries, referenced by name: `logq @502s`.
     queries: dict[str, str] = Field(default_factory=dict)
 
@@ -59,6 +61,10 @@ def _resolve_paths(config: Config, base: Path) -> None:
         inp.paths = [_under(base, p) for p in inp.paths]
         inp.exclude = [_under(base, p) for p in inp.exclude]
     config.alerter.rules = [_under(base, str(r)) for r in config.alerter.rules]
+    tls = config.server.tls
+    if tls is not None:
+        tls.cert = Path(_under(base, str(tls.cert.expanduser())))
+        tls.key = Path(_under(base, str(tls.key.expanduser())))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
