@@ -1,4 +1,4 @@
-# One image for every logwarden process: shipper, alerter, logq, and the demo traffic generator.
+# One image for every logwarden process: shipper, alerter, logq, the server, and the demo traffic generator.
 #   docker build -t logwarden .
 #   docker run --rm -v /var/log/nginx:/var/log/nginx:ro -v ./logwarden.yaml:/etc/logwarden/logwarden.yaml:ro \
 #     logwarden shipper run
@@ -27,6 +27,8 @@ COPY logstore ./logstore
 COPY shipper ./shipper
 COPY alerter ./alerter
 COPY logq ./logq
+COPY logwarden ./logwarden
+COPY server ./server
 RUN pip install . && rm -rf build *.egg-info
 COPY examples ./examples
 COPY rules ./rules

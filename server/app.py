@@ -2,8 +2,8 @@
 
 Routes come from their modules (``server.bulk``: Elasticsearch-compatible ingest; ``server.api``:
 the Store protocol over HTTP). The app owns one ``ServerContext``: the store it writes to, the
-writer thread in front of it, and the client tokens. Every route but ``/healthz`` needs a token
-when tokens are configured.
+writer thread in front of it, and the client tokens. Every route needs a token when tokens are
+configured, except the probes ``/healthz`` (liveness) and ``/readyz`` (readiness).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def context(request: Request) -> ServerContext:
 class TokenAuth:
     """Pure ASGI middleware: a request without a valid token gets a 401 in Elasticsearch's shape."""
 
-    OPEN = frozenset({"/healthz"})
+    # Probes need no token: a load balancer or Docker's HEALTHCHECK has none.
+    OPEN = frozenset({"/healthz", "/readyz"})
 
     def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
         self.app = app
@@ -97,6 +98,12 @@ class TokenAuth:
 
 
 async def healthz(request: Request) -> Response:
+    """Liveness: the event loop answers. A restart is the cure for this one failing, nothing else."""
+    return json_response({"ok": True})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the store can be used (503 with the reason when not)."""
     health = context(request).store.health()
     return json_response({"ok": health.ok, "detail": health.detail}, 200 if health.ok else 503)
 
@@ -104,7 +111,7 @@ async def healthz(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     from server import bulk
 
-    return [Route("/healthz", healthz), *bulk.routes()]
+    return [Route("/healthz", healthz), Route("/readyz", readyz), *bulk.routes()]
 
 
 def create_app(config: Config, store: Store | None = None) -> Starlette:

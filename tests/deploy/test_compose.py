@@ -312,3 +312,14 @@ def test_image_healthcheck_passes_on_ok_and_fails_on_degraded() -> None:
         assert bad.returncode != 0
     finally:
         handle.stop()
+
+
+def test_dockerfile_copies_every_package_the_distribution_installs() -> None:
+    """Every top-level package pyproject.toml installs is COPYed into the image (a missing one is an
+    ImportError only at `docker run`)."""
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {p.rstrip("*") for p in include["include"]}
+    copied = {a.split()[0] for k, a in dockerfile_instructions() if k == "COPY"}
+    assert packages and packages <= copied, packages - copied

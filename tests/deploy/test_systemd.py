@@ -17,6 +17,9 @@ UNITS = {
     "shipper": DEPLOY / "systemd" / "logwarden-shipper.service",
     "alerter": DEPLOY / "systemd" / "logwarden-alerter.service",
 }
+SERVER_UNIT = DEPLOY / "systemd" / "logwarden-server.service"
+# Every unit we ship: the two sidecars above, and the server (whose command is `logwarden serve`).
+ALL_UNITS = {**UNITS, "server": SERVER_UNIT}
 
 Unit = dict[str, dict[str, list[str]]]
 
@@ -46,10 +49,10 @@ def one(unit: Unit, section: str, key: str) -> str:
     return values[-1]
 
 
-@pytest.mark.parametrize("name", sorted(UNITS))
+@pytest.mark.parametrize("name", sorted(ALL_UNITS))
 def test_unit_parses_with_the_three_sections(name: str) -> None:
     """Each unit file parses as systemd INI with [Unit], [Service] and [Install] sections."""
-    unit = parse_unit(UNITS[name])
+    unit = parse_unit(ALL_UNITS[name])
     assert set(unit) == {"Unit", "Service", "Install"}
     assert one(unit, "Install", "WantedBy") == "multi-user.target"
     assert "network-online.target" in one(unit, "Unit", "After")
@@ -69,10 +72,10 @@ def test_unit_runs_the_sidecar_and_always_restarts_it(name: str) -> None:
     assert int(one(unit, "Service", "TimeoutStopSec")) > 10
 
 
-@pytest.mark.parametrize("name", sorted(UNITS))
+@pytest.mark.parametrize("name", sorted(ALL_UNITS))
 def test_unit_is_hardened(name: str) -> None:
     """Dedicated user, read-only system, private tmp, no new privileges, no capabilities, a state dir."""
-    unit = parse_unit(UNITS[name])
+    unit = parse_unit(ALL_UNITS[name])
     svc = unit["Service"]
     assert one(unit, "Service", "User") == "logwarden"
     assert one(unit, "Service", "Group") == "logwarden"
@@ -107,12 +110,12 @@ def test_shipper_reads_var_log_read_only_through_a_group() -> None:
 def test_systemd_analyze_verify_accepts_the_units_when_available(tmp_path: Path) -> None:
     """Where systemd-analyze exists, `verify` finds no unknown keys or syntax errors in either unit."""
     tool = shutil.which("systemd-analyze")
-    units = [parse_unit(p) for p in UNITS.values()]
+    units = [parse_unit(p) for p in ALL_UNITS.values()]
     assert all("Service" in u for u in units)
     if tool is None:
         return
     proc = subprocess.run(
-        [tool, "verify", *map(str, UNITS.values())], capture_output=True, text=True, timeout=60
+        [tool, "verify", *map(str, ALL_UNITS.values())], capture_output=True, text=True, timeout=60
     )
     # Missing binaries/users on a build machine are expected; unknown keys and bad syntax are not.
     bad = [line for line in proc.stderr.splitlines() if "Unknown key" in line or "Failed to parse" in line]
@@ -157,3 +160,27 @@ def test_server_config_writes_only_where_the_units_allow_and_reads_under_var_log
     # The alerter unit's install steps copy rules/*.yaml into /etc/logwarden/rules/.
     assert config.alerter.rules == ["/etc/logwarden/rules/"]
     assert load_rules([str(DEPLOY.parent / "rules")], config).errors == []
+
+
+def test_server_unit_serves_its_config_and_keeps_the_store_in_the_state_dir() -> None:
+    """The server unit runs `logwarden serve -c FILE`; that file validates, its store sits in the only
+    writable directory, and it listens beyond loopback only with TLS and tokens."""
+    unit = parse_unit(SERVER_UNIT)
+    argv = shlex.split(one(unit, "Service", "ExecStart"))
+    assert argv[0].endswith("/bin/logwarden") and argv[1:3] == ["serve", "-c"]
+    assert one(unit, "Service", "Restart") == "always"
+    tokens = {"WEB1_TOKEN": "a" * 24, "WEB2_TOKEN": "b" * 24, "WEB3_TOKEN": "c" * 24}
+    config = load_config(DEPLOY / "server.yaml", tokens)
+    assert Path(argv[-1]).name == "server.yaml"
+    writable = [Path(p) for p in one(unit, "Service", "ReadWritePaths").split()]
+    assert config.store.sqlite is not None
+    assert any(config.store.sqlite.path.is_relative_to(w) for w in writable)
+    assert config.server.tls is not None and len(config.server.auth.tokens) == 3
+    assert not config.server.insecure
+
+
+def test_host_config_ships_to_the_server_with_its_token() -> None:
+    """deploy/host.yaml validates with a token from the environment and names the server backend."""
+    config = load_config(DEPLOY / "host.yaml", {"LOGWARDEN_TOKEN": "t" * 24})
+    assert config.store.backend == "server"
+    assert config.shipper.inputs and config.alerter.rules == ["/etc/logwarden/rules/"]

@@ -93,3 +93,14 @@ def test_network_listen_without_tokens_is_a_config_error(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match=r"server\.listen|server: .*insecure"):
         server_config(tmp_path, {"listen": "0.0.0.0:9200"})
     assert server_config(tmp_path, {"listen": "0.0.0.0:9200", "insecure": True}).server.insecure
+
+
+def test_probes_need_no_token_and_readyz_reports_the_store(tmp_path: Path) -> None:
+    """/healthz and /readyz answer without a token (probes have none); /readyz says the store is ok."""
+    config = server_config(tmp_path, {"auth": {"tokens": [TOKEN]}})
+    with serve(config) as srv:
+        live, _, _ = _request(srv.url + "/healthz")
+        ready, _, body = _request(srv.url + "/readyz")
+        other, _, _ = _request(srv.url + "/")
+    assert (live, ready, other) == (200, 200, 401)
+    assert body["ok"] is True
