@@ -11,11 +11,14 @@ import gzip
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from logstore import Store, open_store
 from logstore.config import StoreConfig
@@ -23,6 +26,8 @@ from logwarden.config import Config
 from shipper.config import ShipperConfig
 from shipper.registry import Registry
 from shipper.service import Shipper
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def wait_until(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -184,3 +189,39 @@ class Harness:
 def iter_ids(store: Store) -> Iterator[str]:
     for h in store.search(""):
         yield h.id
+
+
+class ShipperProcess:
+    """``shipper run`` as a real process, killed and restarted on cue."""
+
+    def __init__(self, cfg: Path, log: IO[bytes]) -> None:
+        self.cfg = cfg
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kills = 0
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shipper.cli", "run", "-c", str(self.cfg)],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+            cwd=str(REPO),
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.kills += 1
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+    def ensure_stopped(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

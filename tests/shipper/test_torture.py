@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 from logstore import open_store
 from logstore.config import SqliteConfig, StoreConfig
-from tests.shipper.harness import LogDir, wait_until
+from tests.shipper.harness import LogDir, ShipperProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,42 +43,6 @@ shipper:
 """
     )
     return cfg
-
-
-class ShipperProcess:
-    """``shipper run`` as a real process, killed and restarted on cue."""
-
-    def __init__(self, cfg: Path, log: IO[bytes]) -> None:
-        self.cfg = cfg
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shipper.cli", "run", "-c", str(self.cfg)],
-            env=env,
-            stdout=self.log,
-            stderr=self.log,
-            cwd=str(REPO),
-        )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.kills += 1
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-    def ensure_stopped(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def _torture(
