@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""`make run`: the whole pipeline on one machine, in the foreground, on the embedded SQLite store.
+"""`make run`: the whole pipeline in its production shape, in the foreground, on one machine.
 
-Starts, in this order: a mail catcher (aiosmtpd on 127.0.0.1, every mail printed and kept as a .eml
-file), a webhook receiver that prints every notification (apprise ``json://``), the demo traffic
-generator (examples/traffic.py), ``shipper run`` and ``alerter run`` on ``examples/logwarden.yaml``.
+The default shape is "a few hosts": ``logwarden serve`` (examples/server.yaml) keeps the store;
+two simulated hosts, web-1 and web-2, each run the demo traffic generator (examples/traffic.py)
+and ``shipper run`` on examples/host.yaml pointed at the server; one ``alerter run`` queries the
+server. ``--one-host`` (or ``-c FILE``) runs the one-host shape instead: traffic, shipper and
+alerter on the embedded SQLite store of examples/logwarden.yaml.
+
+Also started first: a mail catcher (aiosmtpd on 127.0.0.1, every mail printed and kept as a .eml
+file) and a webhook receiver that prints every notification (apprise ``json://``).
 Everything lives under ``--data`` (default ./data/demo), which each run starts clean (``--keep`` keeps
 the previous run's data, whose alert state would deduplicate the new alerts). The children run in
 their own process groups so that Ctrl-C reaches only this process, which then stops them in
 pipeline order (traffic, shipper, alerter): SIGTERM, a deadline, then SIGKILL. A clean stop exits 0,
 on Ctrl-C and on SIGTERM alike (however many copies arrive); only a second Ctrl-C skips the deadline.
 
-Ports are picked free at start and handed to the config through ${DEMO_SMTP_PORT} and
-${DEMO_WEBHOOK_PORT}; the data directory through ${LOGWARDEN_DEMO_DIR}.
+Ports are picked free at start and handed to the configs through ${DEMO_SMTP_PORT},
+${DEMO_WEBHOOK_PORT} and ${DEMO_SERVER_PORT}; the data directory through ${LOGWARDEN_DEMO_DIR}, and
+each host's name through ${DEMO_HOST}.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "examples" / "logwarden.yaml"
+SERVER_CONFIG = ROOT / "examples" / "server.yaml"
+HOST_CONFIG = ROOT / "examples" / "host.yaml"
+HOSTS = ("web-1", "web-2")  # the simulated hosts of the server shape
 STOP_GRACE = 10.0  # seconds a child gets after SIGTERM before SIGKILL (the shipper flushes in <= 10 s)
 HURRY_AFTER = 0.5  # a second Ctrl-C sooner than this is the same keypress seen twice, not a second one
 
@@ -163,12 +172,12 @@ def _indent(text: str) -> str:
 # --- children -------------------------------------------------------------------------------------
 
 
-def console_script(name: str) -> list[str]:
+def console_script(name: str, package: str | None = None) -> list[str]:
     """The entry point installed next to this interpreter (same venv), else ``python -m pkg.cli``."""
     exe = Path(sys.executable).parent / name
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-m", f"{name}.cli"]
+    return [sys.executable, "-m", f"{package or name}.cli"]
 
 
 class Child:
@@ -263,21 +272,28 @@ def _always(line: str) -> bool:
 # --- the demo -------------------------------------------------------------------------------------
 
 
-def next_steps(config: Path, data: Path) -> str:
+def next_steps(config: Path, data: Path, env: dict[str, str] | None = None) -> str:
+    """The commands to try next, with the environment this run's config needs (``env``)."""
     cfg = os.path.relpath(config, Path.cwd())
-    env = "" if data == (ROOT / "data" / "demo").resolve() else f"LOGWARDEN_DEMO_DIR={data} "
+    prefix = dict(env or {})
+    if data != (ROOT / "data" / "demo").resolve():
+        prefix["LOGWARDEN_DEMO_DIR"] = str(data)
+    pre = "".join(f"{k}={v} " for k, v in prefix.items())
     bindir = os.path.relpath(Path(sys.executable).parent, Path.cwd())
-    q = f"{env}{bindir}/logq -c {cfg}"
-    return "\n".join(
-        [
-            "Try next (in another terminal, from the repository root):",
-            f"  {q} 'service.name:nginx AND http.response.status_code:502' --since 15m",
-            f"  {q} 'service.name:shop AND log.level:error' --since 15m -o json",
-            f"  {q} 'service.name:nginx' --since 15m --count-by http.response.status_code",
-            f"  {env}{bindir}/alerter status -c {cfg}",
-            f"  {env}{bindir}/shipper status -c {cfg}",
-        ]
-    )
+    q = f"{pre}{bindir}/logq -c {cfg}"
+    lines = [
+        "Try next (in another terminal, from the repository root):",
+        f"  {q} 'service.name:nginx AND http.response.status_code:502' --since 15m",
+    ]
+    if env:  # the server shape: one store for both hosts
+        lines.append(f"  {q} 'http.response.status_code:502' --since 15m --count-by host.name")
+    lines += [
+        f"  {q} 'service.name:shop AND log.level:error' --since 15m -o json",
+        f"  {q} 'service.name:nginx' --since 15m --count-by http.response.status_code",
+        f"  {pre}{bindir}/alerter status -c {cfg}",
+        f"  {pre}{bindir}/shipper status -c {cfg}",
+    ]
+    return "\n".join(lines)
 
 
 def _duration(text: str) -> str:
@@ -290,14 +306,24 @@ def _duration(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="demo.py", description="Run traffic -> shipper -> SQLite -> alerter locally."
+        prog="demo.py",
+        description="Run traffic -> shipper -> logwarden server -> alerter locally (two simulated hosts).",
     )
     p.add_argument(
-        "-c", "--config", type=Path, default=DEFAULT_CONFIG, help="default examples/logwarden.yaml"
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help="run the one-host shape on this config (default with --one-host: examples/logwarden.yaml)",
+    )
+    p.add_argument(
+        "--one-host",
+        action="store_true",
+        help="one host on the embedded SQLite store, no server (the shape of a single box)",
     )
     p.add_argument("--data", type=Path, default=ROOT / "data" / "demo", help="default ./data/demo")
     p.add_argument("--duration", type=float, default=0.0, help="stop after SECONDS (0 = until Ctrl-C)")
-    p.add_argument("--rate", type=float, default=20.0, help="demo requests per second (default 20)")
+    p.add_argument("--rate", type=float, default=20.0, help="demo requests per second per host (default 20)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--storm-offset", type=_duration, default="20s", help="first storm after (default 20s)")
     p.add_argument("--storm-every", type=_duration, default="120s", help="502 storm period (default 120s)")
@@ -311,11 +337,131 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@dataclass
+class Spec:
+    """One child to start: its name, command line, extra environment, and which lines to show."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    show: Callable[[str], bool] = _warn_or_worse
+
+
+@dataclass
+class Shape:
+    """What one run starts, in start order, and the config the printed commands use."""
+
+    specs: list[Spec]
+    configs: list[tuple[Path, dict[str, str]]]  # (config, extra env) validated before anything starts
+    query_config: Path
+    query_env: dict[str, str]  # what the printed commands need besides LOGWARDEN_DEMO_DIR
+    log_dirs: list[Path]
+    server_url: str | None = None
+
+
+def _traffic(args: argparse.Namespace, out: Path, host: str, seed: int) -> list[str]:
+    return [
+        sys.executable,
+        str(ROOT / "examples" / "traffic.py"),
+        "--out",
+        str(out),
+        "--rate",
+        str(args.rate),
+        "--seed",
+        str(seed),
+        "--hostname",
+        host,
+        "--storm-offset",
+        args.storm_offset,
+        "--storm-every",
+        args.storm_every,
+        "--rotate-every",
+        args.rotate_every,
+    ]
+
+
+def one_host_shape(args: argparse.Namespace, config: Path, data: Path) -> Shape:
+    cfg = str(config)
+    return Shape(
+        specs=[
+            Spec("traffic", _traffic(args, data / "logs", "web-1", args.seed), show=_always),
+            Spec("shipper", [*console_script("shipper"), "run", "-c", cfg]),
+            Spec("alerter", [*console_script("alerter"), "run", "-c", cfg]),
+        ],
+        configs=[(config, {})],
+        query_config=config,
+        query_env={},
+        log_dirs=[data / "logs"],
+    )
+
+
+def server_shape(args: argparse.Namespace, data: Path) -> Shape:
+    port = free_port()
+    host_cfg = str(HOST_CONFIG)
+    server = [*console_script("logwarden", "server"), "serve", "-c", str(SERVER_CONFIG)]
+    specs = [Spec("server", server, {"DEMO_SERVER_PORT": str(port)})]
+    for i, host in enumerate(HOSTS):
+        specs.append(
+            Spec(f"traffic-{host}", _traffic(args, data / host / "logs", host, args.seed + i), show=_always)
+        )
+    for host in HOSTS:
+        env = {"DEMO_SERVER_PORT": str(port), "DEMO_HOST": host}
+        specs.append(Spec(f"shipper-{host}", [*console_script("shipper"), "run", "-c", host_cfg], env))
+    specs.append(
+        Spec("alerter", [*console_script("alerter"), "run", "-c", host_cfg], {"DEMO_SERVER_PORT": str(port)})
+    )
+    return Shape(
+        specs=specs,
+        configs=[
+            (SERVER_CONFIG, {"DEMO_SERVER_PORT": str(port)}),
+            (HOST_CONFIG, {"DEMO_SERVER_PORT": str(port)}),
+        ],
+        query_config=HOST_CONFIG,
+        query_env={"DEMO_SERVER_PORT": str(port)},
+        log_dirs=[data / host / "logs" for host in HOSTS],
+        server_url=f"http://127.0.0.1:{port}",
+    )
+
+
+def _wait_for_server(url: str, child: Child, stop: threading.Event, timeout: float = 30.0) -> bool:
+    """Until the server answers /healthz (True), or it exits, the deadline passes or Ctrl-C (False)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set() and child.proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        stop.wait(0.1)
+    return False
+
+
+def _stop_order(children: list[Child]) -> list[Child]:
+    # Pipeline order: stop writing, flush the shippers, stop the alerter, and the store last.
+    rank = {"traffic": 0, "shipper": 1, "alerter": 2, "server": 3}
+    return sorted(children, key=lambda c: rank.get(c.name.split("-")[0], 9))
+
+
+def _clean(data: Path, keep: bool) -> str | None:
+    """Start clean unless ``keep``; an error line when ``data`` is not a demo run's directory."""
+    if keep or not data.exists():
+        return None
+    # Only ever delete what a previous demo run made (never a directory someone pointed us at by mistake).
+    if any(data.iterdir()) and not (data / "proc").is_dir():
+        return f"{data} exists and is not a demo data directory; pass --keep or another --data"
+    shutil.rmtree(data)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     data: Path = args.data.resolve()
-    config: Path = args.config.resolve()
-    if not config.is_file():
+    one_host = args.one_host or args.config is not None
+    config: Path = (args.config or DEFAULT_CONFIG).resolve()
+    if one_host and not config.is_file():
         print(f"demo.py: {args.config}: no such config file", file=sys.stderr)
         return 2
     try:
@@ -336,35 +482,41 @@ def main(argv: list[str] | None = None) -> int:
         # stale (an editable install made before a package had its __init__.py maps it as a namespace).
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     )
-    # Validate before touching anything: a broken config is one line and exit 2, not three dead children.
+    shape = one_host_shape(args, config, data) if one_host else server_shape(args, data)
+    # Validate before touching anything: a broken config is one line and exit 2, not dead children.
     sys.path.insert(0, str(ROOT))
     from logstore.config import ConfigError
     from logwarden.config import load_config
 
     try:
-        load_config(config, env)
+        for path, extra in shape.configs:
+            load_config(path, {**env, **extra})
     except ConfigError as e:
         hook.server.server_close()
         print(f"demo.py: {e}", file=sys.stderr)
         return 2
-    if not args.keep and data.exists():
-        # Only ever delete what a previous demo run made (never a directory someone pointed us at by mistake).
-        if any(data.iterdir()) and not (data / "proc").is_dir():
-            hook.server.server_close()
-            print(
-                f"demo.py: {data} exists and is not a demo data directory; pass --keep or another --data",
-                file=sys.stderr,
-            )
-            return 2
-        shutil.rmtree(data)
-    logs, mailbox, proc = data / "logs", data / "mailbox", data / "proc"
-    for d in (logs, mailbox, proc):
+    refused = _clean(data, args.keep)
+    if refused:
+        hook.server.server_close()
+        print(f"demo.py: {refused}", file=sys.stderr)
+        return 2
+    mailbox, proc = data / "mailbox", data / "proc"
+    for d in (mailbox, proc, *shape.log_dirs):
         d.mkdir(parents=True, exist_ok=True)
-    mail = MailCatcher(inbox, smtp_port)
+    return _run(args, shape, data, env, inbox, hook, MailCatcher(inbox, smtp_port))
 
+
+def _run(
+    args: argparse.Namespace,
+    shape: Shape,
+    data: Path,
+    env: dict[str, str],
+    inbox: Inbox,
+    hook: WebhookReceiver,
+    mail: MailCatcher,
+) -> int:
     stop = threading.Event()
     hurry = threading.Event()
-
     first_signal: list[float] = []
 
     def on_signal(signum: int, frame: object) -> None:
@@ -383,81 +535,78 @@ def main(argv: list[str] | None = None) -> int:
 
     mail.start()
     hook.start()
+    proc = data / "proc"
+    where = (
+        f"  server        {shape.server_url}  (hosts {', '.join(HOSTS)} ship to it)\n"
+        if shape.server_url
+        else ""
+    )
     say(
-        f"logwarden demo: data in {data}\n"
-        f"  mail catcher  smtp://127.0.0.1:{smtp_port}  (mails saved in {mailbox})\n"
+        f"logwarden demo: data in {data}\n{where}"
+        f"  mail catcher  smtp://127.0.0.1:{mail.port}  (mails saved in {inbox.mailbox})\n"
         f"  webhook       http://127.0.0.1:{hook.port}/  (notifications printed here)\n"
         f"  process logs  {proc}/*.log\n"
         f"A 502 storm starts in {args.storm_offset}; expect an alert within a minute or two. Ctrl-C stops.\n"
     )
-    traffic_argv = [
-        sys.executable,
-        str(ROOT / "examples" / "traffic.py"),
-        "--out",
-        str(logs),
-        "--rate",
-        str(args.rate),
-        "--seed",
-        str(args.seed),
-        "--storm-offset",
-        args.storm_offset,
-        "--storm-every",
-        args.storm_every,
-        "--rotate-every",
-        args.rotate_every,
-    ]
-    cfg = str(config)
     children: list[Child] = []
     code = 0
     started = time.monotonic()
+    steps = next_steps(shape.query_config, data, shape.query_env)
     try:
-        children.append(Child("traffic", traffic_argv, env, proc / "traffic.log", _always))
-        children.append(
-            Child(
-                "shipper",
-                [*console_script("shipper"), "run", "-c", cfg],
-                env,
-                proc / "shipper.log",
-                _warn_or_worse,
-            )
-        )
-        children.append(
-            Child(
-                "alerter",
-                [*console_script("alerter"), "run", "-c", cfg],
-                env,
-                proc / "alerter.log",
-                _warn_or_worse,
-            )
-        )
-        say(next_steps(config, data) + "\n")
-        announced = False
-        while not stop.is_set():
-            remaining = args.duration - (time.monotonic() - started) if args.duration else 1.0
-            if remaining <= 0:
-                break
-            stop.wait(min(1.0, remaining))
-            dead = [c for c in children if c.proc.poll() is not None]
-            if dead:
-                for c in dead:
-                    say(f"[demo] {c.name} exited with code {c.proc.returncode}; last lines:")
-                    for line in c.tail[-10:]:
+        for spec in shape.specs:
+            child = Child(spec.name, spec.argv, {**env, **spec.env}, proc / f"{spec.name}.log", spec.show)
+            children.append(child)
+            up = spec.name != "server" or shape.server_url is None
+            if not up and not _wait_for_server(str(shape.server_url), child, stop):
+                if not stop.is_set():
+                    say(f"[demo] the server did not answer on {shape.server_url}; last lines:")
+                    for line in child.tail[-10:]:
                         say(f"  {line}")
-                code = 1
+                    code = 1
                 break
-            if inbox.first_alert_at is not None and not announced:
-                announced = True
-                took = inbox.first_alert_at - started
-                say(f"[demo] first alert {took:.0f}s after start. " + next_steps(config, data) + "\n")
+        if code == 0 and not stop.is_set():
+            say(steps + "\n")
+            code = _watch(args, children, inbox, stop, started, steps)
     finally:
-        say("[demo] stopping: traffic, shipper, alerter ... (Ctrl-C again to kill them now)")
-        for c in children:  # pipeline order: stop writing, then flush the shipper, then the alerter
+        say("[demo] stopping: traffic, shipper, alerter, server ... (Ctrl-C again to kill them now)")
+        for c in _stop_order(children):
             c.stop()
             c.wait(time.monotonic() + STOP_GRACE, hurry)
         hook.stop()
         mail.stop()
-    say(f"[demo] stopped. {inbox.mails} mail(s) in {mailbox}, {inbox.webhooks} webhook notification(s).")
+    say(
+        f"[demo] stopped. {inbox.mails} mail(s) in {inbox.mailbox}, {inbox.webhooks} webhook notification(s)."
+    )
     return code
+
+
+def _watch(
+    args: argparse.Namespace,
+    children: list[Child],
+    inbox: Inbox,
+    stop: threading.Event,
+    started: float,
+    steps: str,
+) -> int:
+    """Until Ctrl-C, --duration, or a child's death (exit 1, with its last lines)."""
+    announced = False
+    while not stop.is_set():
+        remaining = args.duration - (time.monotonic() - started) if args.duration else 1.0
+        if remaining <= 0:
+            return 0
+        stop.wait(min(1.0, remaining))
+        dead = [c for c in children if c.proc.poll() is not None]
+        if dead:
+            for c in dead:
+                say(f"[demo] {c.name} exited with code {c.proc.returncode}; last lines:")
+                for line in c.tail[-10:]:
+                    say(f"  {line}")
+            return 1
+        if inbox.first_alert_at is not None and not announced:
+            announced = True
+            took = inbox.first_alert_at - started
+            say(f"[demo] first alert {took:.0f}s after start. " + steps + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -109,9 +109,19 @@ def test_demo_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str)
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.timeout(120)
+def _server_url(lines: list[str]) -> str | None:
+    """The server URL the demo prints at start (``  server        http://127.0.0.1:PORT ...``)."""
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "server" and parts[1].startswith("http://"):
+            return parts[1]
+    return None
+
+
+@pytest.mark.timeout(150)
 def test_demo_end_to_end_a_502_storm_arrives_as_mail_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    """traffic->shipper->SQLite->alerter->aiosmtpd: a 502 mail arrives, logq shows 502s, Ctrl-C exits 0."""
+    """The server shape: two hosts' traffic->shipper->server, alerter->aiosmtpd: a 502 mail arrives,
+    logq over the server counts 502s per host, Ctrl-C exits 0 and every line is stored once."""
     data = tmp_path / "demo"
     out_lines: list[str] = []
     proc = subprocess.Popen(
@@ -121,11 +131,11 @@ def test_demo_end_to_end_a_502_storm_arrives_as_mail_and_ctrl_c_stops_everything
             "--data",
             str(data),
             "--duration",
-            "100",
+            "120",
             "--storm-offset",
             "2s",
             "--rate",
-            "40",
+            "30",
             "--rotate-every",
             "8s",
         ],
@@ -153,39 +163,46 @@ def test_demo_end_to_end_a_502_storm_arrives_as_mail_and_ctrl_c_stops_everything
                     return f
             return None
 
-        def all_three_children() -> list[psutil.Process] | None:
+        def all_six_children() -> list[psutil.Process] | None:
             kids = psutil.Process(proc.pid).children()
-            return kids if len(kids) >= 3 else None
+            return kids if len(kids) >= 6 else None
 
-        children.extend(wait_until(all_three_children, 20, what="traffic, shipper and alerter"))
-        mail = wait_until(mail_with_502, 60, interval=0.5, what="a 502 alert mail")
+        children.extend(wait_until(all_six_children, 30, what="server, 2 traffic, 2 shippers, alerter"))
+        mail = wait_until(mail_with_502, 90, interval=0.5, what="a 502 alert mail")
         assert "nginx-502-storm" in mail_text(mail)
         assert any("=== ALERT" in line for line in out_lines), "the console shows the notification"
 
-        # Both services serve /healthz (ok) and /metrics on the port their startup log line names.
-        for name in ("shipper", "alerter"):
+        # Shippers and the alerter serve /healthz (ok) and /metrics on the port their log line names.
+        for name in ("shipper-web-1", "shipper-web-2", "alerter"):
             log = data / "proc" / f"{name}.log"
             port = wait_until(functools.partial(announced_port, log), 20, what=f"{name} port")
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
                 assert r.status == 200 and json.loads(r.read())["status"] == "ok"
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-                assert f"{name}_".encode() in r.read()
+                assert f"{name.split('-')[0]}_".encode() in r.read()
 
-        # The command the demo prints shows the 502 lines.
-        env = dict(os.environ, LOGWARDEN_DEMO_DIR=str(data), PYTHONPATH=str(ROOT))
+        # The command the demo prints: 502s per host, across both hosts, from the one server.
+        url = _server_url(out_lines)
+        assert url is not None, "the demo prints the server's URL"
+        env = dict(
+            os.environ,
+            LOGWARDEN_DEMO_DIR=str(data),
+            PYTHONPATH=str(ROOT),
+            DEMO_SERVER_PORT=url.rsplit(":", 1)[1],
+        )
         bindir = Path(sys.executable).parent
         q = subprocess.run(
             [
                 str(bindir / "logq"),
                 "-c",
-                str(EXAMPLES / "logwarden.yaml"),
-                "service.name:nginx AND http.response.status_code:502",
+                str(EXAMPLES / "host.yaml"),
+                "service.name:nginx",
                 "--since",
                 "15m",
+                "--count-by",
+                "host.name",
                 "-o",
                 "json",
-                "-n",
-                "5",
             ],
             cwd=ROOT,
             env=env,
@@ -194,13 +211,13 @@ def test_demo_end_to_end_a_502_storm_arrives_as_mail_and_ctrl_c_stops_everything
             timeout=60,
         )
         assert q.returncode == 0, q.stderr
-        hits = [json.loads(line) for line in q.stdout.splitlines()]
-        assert hits and all(field(h, "http.response.status_code") == 502 for h in hits)
+        hosts = {json.loads(line)["host.name"] for line in q.stdout.splitlines()}
+        assert hosts == {"web-1", "web-2"}
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # Ctrl-C: the children sit in their own process groups
         try:
-            code = proc.wait(timeout=60)
+            code = proc.wait(timeout=90)
         except subprocess.TimeoutExpired:
             for p in [*children, psutil.Process(proc.pid)]:
                 with contextlib.suppress(psutil.NoSuchProcess):
@@ -212,14 +229,17 @@ def test_demo_end_to_end_a_502_storm_arrives_as_mail_and_ctrl_c_stops_everything
     assert alive == [], f"children left running: {alive}"
     assert any("[demo] stopped." in line for line in out_lines)
 
-    # Stopped in pipeline order, the shipper has flushed: every line written across the rotations
-    # (rename+create, copytruncate, delaycompress) is in the store exactly once.
-    written = json.loads((data / "proc" / "traffic.log").read_text().splitlines()[-1])["lines"]
-    config = load_config(EXAMPLES / "logwarden.yaml", {"LOGWARDEN_DEMO_DIR": str(data)})
-    store = open_store(config.store)
+    # Stopped in pipeline order (traffic, shippers, alerter, server), the shippers have flushed:
+    # every line each host wrote across the rotations is in the server's store exactly once.
+    config = load_config(EXAMPLES / "server.yaml", {"LOGWARDEN_DEMO_DIR": str(data)})
+    store = open_store(config.store, create=False)
     try:
-        assert store.count("service.name:shop") == written["app.log"]
-        assert store.count("service.name:nginx") == written["access.log"]
+        for host in ("web-1", "web-2"):
+            written = json.loads((data / "proc" / f"traffic-{host}.log").read_text().splitlines()[-1])[
+                "lines"
+            ]
+            assert store.count(f"service.name:shop AND host.name:{host}") == written["app.log"], host
+            assert store.count(f"service.name:nginx AND host.name:{host}") == written["access.log"], host
     finally:
         store.close()
 
@@ -229,7 +249,7 @@ def test_demo_stops_cleanly_on_sigterm_sent_twice_as_make_and_timeout_do(tmp_pat
     forwarding it); the demo still stops every child gracefully, prints no kill line and exits 0."""
     data = tmp_path / "demo"
     proc = subprocess.Popen(
-        [sys.executable, str(DEMO), "--data", str(data), "--duration", "60", "--rate", "20"],
+        [sys.executable, str(DEMO), "--one-host", "--data", str(data), "--duration", "60", "--rate", "20"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
