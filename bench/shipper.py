@@ -57,11 +57,11 @@ _INFO = orjson.dumps(
 _ITEM = b'{"create":{"status":201,"result":"created"}}'
 
 
-def make_lines(path: Path, n: int) -> None:
-    """N bunyan-style JSON lines of ~220 bytes, generated once and kept."""
+def make_lines(path: Path, n: int, seed: int = 1, hostname: str = "web-1") -> None:
+    """N bunyan-style JSON lines of ~220 bytes, generated once and kept (another seed, other content)."""
     if path.exists() and path.stat().st_size > 0:
         return
-    rng = random.Random(1)
+    rng = random.Random(seed)
     tmp = path.with_suffix(".tmp")
     paths = ["/api/v1/users", "/api/v1/orders/12345", "/login", "/static/app.js", "/api/v1/search?q=shoes"]
     with open(tmp, "wb") as f:
@@ -72,7 +72,7 @@ def make_lines(path: Path, n: int) -> None:
                 "time": f"2026-11-22T06:{(ms // 60000) % 60:02d}:{(ms // 1000) % 60:02d}.{ms % 1000:03d}Z",
                 "level": rng.choice((30, 30, 30, 40, 50)),
                 "name": "shop",
-                "hostname": "web-1",
+                "hostname": hostname,
                 "pid": 4242,
                 "req_id": f"{rng.getrandbits(64):016x}",
                 "msg": "request completed",
