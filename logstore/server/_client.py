@@ -167,6 +167,8 @@ class ServerClient:
             return self.fail(
                 f"{path}: HTTP 404: not a logwarden server with the Store API (is the url right?)"
             )
+        if reason.startswith(f"{path}: "):  # the server's bad_request names the route already
+            reason = reason[len(path) + 2 :]
         return self.fail(f"{path}: HTTP {status}: {reason}")
 
     def close(self) -> None:
