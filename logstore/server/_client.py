@@ -163,7 +163,7 @@ class ServerClient:
             )
         if status == 400 and error.get("type") == "query_error" and isinstance(error.get("query"), str):
             return QueryError(str(error.get("reason")), error["query"], int(error.get("column") or 0))
-        if status == 404 and error.get("type") != "not_found":
+        if status == 404:  # every route of the API exists: this is some other server
             return self.fail(
                 f"{path}: HTTP 404: not a logwarden server with the Store API (is the url right?)"
             )
