@@ -1,9 +1,9 @@
 """logstore: the one store layer the shipper, the alerter and logq share.
 
 ``open_store(config.store)`` returns a ``Store`` (see ``logstore.protocol``): the embedded SQLite
-backend by default, or Elasticsearch for fleets. Each backend is one ``Backend`` entry, registered by
-hand in one dict (``logstore.backends.BACKENDS``); optional fast paths are the capability Protocols
-of ``logstore.protocol``.
+backend by default, Elasticsearch for fleets, or a logwarden server (``logstore.server``) for a few
+hosts. Each backend is one ``Backend`` entry, registered by hand in one dict
+(``logstore.backends.BACKENDS``); optional fast paths are the capability Protocols of ``logstore.protocol``.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ from logstore.backend import Backend
 from logstore.config.store import StoreConfig
 from logstore.elastic import BACKEND as ELASTICSEARCH
 from logstore.protocol import Store
+from logstore.server import BACKEND as SERVER
 from logstore.sqlite import BACKEND as SQLITE
 
-BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (SQLITE, ELASTICSEARCH)}
+BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (SQLITE, ELASTICSEARCH, SERVER)}
 
 # The backend of a config without a ``store`` section: an embedded file needs no server.
 DEFAULT_BACKEND = SQLITE.name

@@ -31,7 +31,7 @@ Order = Literal["asc", "desc"]
 
 @runtime_checkable
 class Store(Protocol):
-    name: str  # "sqlite" or "elasticsearch"
+    name: str  # the registered backend name: "sqlite", "elasticsearch", "server"
 
     def write(self, docs: Sequence[Doc]) -> list[WriteResult]: ...
 

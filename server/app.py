@@ -24,6 +24,7 @@ from logstore.backends import open_store
 from logstore.protocol import Store
 from logwarden.config import Config
 from server.auth import Tokens
+from server.state import StateHomes
 from server.writer import Writer
 
 
@@ -32,9 +33,16 @@ class ServerContext:
     config: Config
     store: Store  # the store the server writes to and reads from (thread-safe)
     writer: Writer
+    # The Store API's reads (server.api): a connection of their own, so a search never waits for
+    # the writer's transaction. The store itself when it was handed to create_app.
+    reader: Store
+    state: StateHomes  # the alerter's state, for alerters elsewhere (server.state)
 
     def close(self) -> None:
         self.writer.close()
+        self.state.close()
+        if self.reader is not self.store:
+            self.reader.close()
         self.store.close()
 
 
@@ -109,9 +117,9 @@ async def readyz(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from server import bulk
+    from server import api, bulk
 
-    return [Route("/healthz", healthz), Route("/readyz", readyz), *bulk.routes()]
+    return [Route("/healthz", healthz), Route("/readyz", readyz), *bulk.routes(), *api.routes()]
 
 
 def create_app(config: Config, store: Store | None = None) -> Starlette:
@@ -120,7 +128,9 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         opened = store if store is not None else open_store(config.store)
-        ctx = ServerContext(config, opened, Writer(opened, config.server.limits.queue))
+        reader = store if store is not None else open_store(config.store, create=False)
+        writer = Writer(opened, config.server.limits.queue)
+        ctx = ServerContext(config, opened, writer, reader, StateHomes(config, opened))
         app.state.ctx = ctx
         try:
             yield

@@ -2,6 +2,7 @@
 
 ``store`` is parametrized over both real backends: SQLite in a temp dir, and Elasticsearch (osmem-server
 behind the fault-injecting proxy from tests/rig, or a real cluster when LOGWARDEN_TEST_ES_URL is set).
+``server_store_config`` is a third: a real logwarden server (tests/server/harness.py) on loopback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,25 @@ pytest_plugins = ["tests.rig.fixtures"]
 @pytest.fixture
 def sqlite_store_config(tmp_path: Path) -> StoreConfig:
     return StoreConfig(sqlite=SqliteConfig(path=tmp_path / "logwarden.db"))
+
+
+SERVER_TOKEN = "test-client-token-0123456789"
+
+
+@pytest.fixture
+def server_store_config(tmp_path: Path) -> Iterator[StoreConfig]:
+    """A logwarden server of this test's own (a fresh SQLite store, one client token), stopped after.
+
+    Its store keeps 1 day: retention runs on the server with the server's setting, and that is the
+    retention the contract's retention test asks for (no other test runs retention)."""
+    from tests.server.harness import serve, server_config
+
+    home = tmp_path / "server"
+    home.mkdir()
+    store = {"sqlite": {"path": str(home / "server.db"), "retention": "1d"}}
+    config = server_config(home, {"auth": {"tokens": [SERVER_TOKEN]}}, store=store)
+    with serve(config) as running:
+        yield StoreConfig.model_validate({"server": {"url": running.url, "token": SERVER_TOKEN}})
 
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])

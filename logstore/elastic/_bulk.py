@@ -1,5 +1,6 @@
-"""The ``_bulk`` body of a list of docs, without a connection: the store's write path and the
-shipper's build processes (which must not import the Elasticsearch client) share it."""
+"""The ``_bulk`` body of a list of docs, and the classification of its reply, without a connection:
+the store's write path, the shipper's build processes (which must not import the Elasticsearch
+client) and the logwarden server backend (which speaks the same ``_bulk``) share them."""
 
 from __future__ import annotations
 
@@ -54,3 +55,52 @@ def bulk_lines(namer: IndexNamer, docs: Sequence[Doc]) -> tuple[list[bytes], dic
             last = (day, key, prefix_of(source, doc.ts))
         extend((last[2] + dumps(doc.id) + b"}}", raw))
     return parts, local
+
+
+def short(reason: object, limit: int = 300) -> str:
+    text = " ".join(str(reason).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def item_reason(error: Any) -> str:
+    if not isinstance(error, dict):
+        return short(error)
+    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".rstrip(": ")
+    caused = error.get("caused_by")
+    if isinstance(caused, dict) and caused.get("reason"):
+        text += f" ({caused.get('type', '')}: {caused['reason']})"
+    return short(text)
+
+
+def request_outcome(status: int) -> Outcome:
+    """What a whole ``_bulk`` request refused with ``status`` (not 401/403: those raise) means for
+    each of its docs: 413 TOO_LARGE (sent again in parts), 429/5xx RETRYABLE, another 4xx REJECTED."""
+    if status == 413:
+        return Outcome.TOO_LARGE
+    if status == 429 or status >= 500:
+        return Outcome.RETRYABLE
+    return Outcome.REJECTED
+
+
+def classify(ids: Sequence[str], reply: Any) -> list[WriteResult]:
+    """One result per id from a ``_bulk`` reply's items, by position (a missing item is RETRYABLE)."""
+    items = reply.get("items") if isinstance(reply, dict) else None
+    if isinstance(reply, dict) and reply.get("errors") is False:
+        return [WriteResult(i, Outcome.CREATED) for i in ids]
+    items = items or []
+    out: list[WriteResult] = []
+    for n, doc_id in enumerate(ids):
+        if n >= len(items):
+            out.append(WriteResult(doc_id, Outcome.RETRYABLE, "no reply for this item"))
+            continue
+        item: dict[str, Any] = next(iter(items[n].values()), {}) if items[n] else {}
+        status = int(item.get("status", 0))
+        if 200 <= status < 300:
+            out.append(WriteResult(doc_id, Outcome.CREATED))
+        elif status == 409:
+            out.append(WriteResult(doc_id, Outcome.DUPLICATE))
+        elif status == 429 or status >= 500 or status == 0:
+            out.append(WriteResult(doc_id, Outcome.RETRYABLE, item_reason(item.get("error"))))
+        else:
+            out.append(WriteResult(doc_id, Outcome.REJECTED, item_reason(item.get("error"))))
+    return out

@@ -20,6 +20,7 @@ from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
 from elasticsearch.serializer import NdjsonSerializer
 
 from logstore.config import ElasticsearchConfig
+from logstore.elastic._bulk import item_reason, short
 from logstore.query import QueryError
 from logstore.redact import SECRETS, redact_text, redact_url
 from logstore.types import Health, StoreAuthError, StoreError
@@ -28,11 +29,6 @@ JSON = {"accept": "application/json", "content-type": "application/json"}
 NDJSON = {"accept": "application/json", "content-type": "application/x-ndjson"}
 # For searches on the index pattern: a pattern that matches nothing yet is an empty answer.
 WIDE = {"ignore_unavailable": "true", "allow_no_indices": "true"}
-
-
-def short(reason: object, limit: int = 300) -> str:
-    text = " ".join(str(reason).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def api_reason(err: ApiError) -> str:
@@ -44,16 +40,6 @@ def api_reason(err: ApiError) -> str:
         if e:
             return short(e)
     return short(err.message)
-
-
-def item_reason(error: Any) -> str:
-    if not isinstance(error, dict):
-        return short(error)
-    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".rstrip(": ")
-    caused = error.get("caused_by")
-    if isinstance(caused, dict) and caused.get("reason"):
-        text += f" ({caused.get('type', '')}: {caused['reason']})"
-    return short(text)
 
 
 def connection_reason(err: Exception) -> str:

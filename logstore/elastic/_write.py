@@ -16,15 +16,16 @@ Guarantees:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 
-from logstore.elastic._bulk import bulk_lines
-from logstore.elastic._client import NDJSON, Cluster, api_reason, connection_reason, item_reason
+from logstore.elastic._bulk import bulk_lines, classify, request_outcome
+from logstore.elastic._client import NDJSON, Cluster, api_reason, connection_reason
 from logstore.elastic._naming import IndexNamer
 from logstore.types import Doc, Outcome, WriteResult
+
+__all__ = ["classify", "send_bulk", "write_docs"]
 
 
 def write_docs(cluster: Cluster, namer: IndexNamer, docs: Sequence[Doc]) -> list[WriteResult] | None:
@@ -52,12 +53,7 @@ def send_bulk(cluster: Cluster, ids: Callable[[], Sequence[str]], body: bytes) -
         reason = f"HTTP {status}: {api_reason(e)}"
         if status in (401, 403):
             raise cluster.fail(reason, auth=True) from None
-        if status == 413:
-            outcome = Outcome.TOO_LARGE
-        elif status == 429 or status >= 500:
-            outcome = Outcome.RETRYABLE
-        else:
-            outcome = Outcome.REJECTED
+        outcome = request_outcome(status)
         return [WriteResult(i, outcome, reason) for i in ids()]
     except TransportError as e:
         reason = connection_reason(e)
@@ -66,27 +62,3 @@ def send_bulk(cluster: Cluster, ids: Callable[[], Sequence[str]], body: bytes) -
     if isinstance(reply, dict) and reply.get("errors") is False:
         return None  # no item failed (a 409 also sets errors): nothing to walk on the hot path
     return classify(ids(), reply)
-
-
-def classify(ids: Sequence[str], reply: Any) -> list[WriteResult]:
-    """One result per id from a ``_bulk`` reply's items, by position (a missing item is RETRYABLE)."""
-    items = reply.get("items") if isinstance(reply, dict) else None
-    if isinstance(reply, dict) and reply.get("errors") is False:
-        return [WriteResult(i, Outcome.CREATED) for i in ids]
-    items = items or []
-    out: list[WriteResult] = []
-    for n, doc_id in enumerate(ids):
-        if n >= len(items):
-            out.append(WriteResult(doc_id, Outcome.RETRYABLE, "no reply for this item"))
-            continue
-        item: dict[str, Any] = next(iter(items[n].values()), {}) if items[n] else {}
-        status = int(item.get("status", 0))
-        if 200 <= status < 300:
-            out.append(WriteResult(doc_id, Outcome.CREATED))
-        elif status == 409:
-            out.append(WriteResult(doc_id, Outcome.DUPLICATE))
-        elif status == 429 or status >= 500 or status == 0:
-            out.append(WriteResult(doc_id, Outcome.RETRYABLE, item_reason(item.get("error"))))
-        else:
-            out.append(WriteResult(doc_id, Outcome.REJECTED, item_reason(item.get("error"))))
-    return out

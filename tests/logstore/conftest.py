@@ -11,11 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from pydantic import BaseModel
 
 from logstore import Store
-from logstore.config import StoreConfig
 
 
 @dataclass(frozen=True)
@@ -42,15 +40,17 @@ def _open_elasticsearch(settings: Any, page_size: int | None) -> Store:
     return store
 
 
+def _open_server(settings: Any, page_size: int | None) -> Store:
+    from logstore.server import ServerStore
+
+    # The page size is the server's store's own (its reads page on the server); the client streams.
+    return ServerStore(settings)
+
+
 CONTRACT: dict[str, ContractBackend] = {
     "sqlite": ContractBackend("sqlite_store_config", _open_sqlite),
     # tests/rig/fixtures.py: an isolated index namespace on osmem (or a real cluster).
     "elasticsearch": ContractBackend("es_store_config", _open_elasticsearch),
+    # tests/conftest.py: a real logwarden server on loopback over its own SQLite store.
+    "server": ContractBackend("server_store_config", _open_server),
 }
-
-
-@pytest.fixture(params=sorted(CONTRACT))
-def store_config(request: pytest.FixtureRequest) -> StoreConfig:
-    """A fresh, empty store configuration on each backend of the contract suite."""
-    config: StoreConfig = request.getfixturevalue(CONTRACT[request.param].config_fixture)
-    return config

@@ -138,18 +138,26 @@ def test_state_store_outage_delays_but_never_loses_or_doubles(
     assert len(webhook.delivered) == 1
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "elasticsearch"])
+@pytest.mark.parametrize("backend", ["sqlite", "elasticsearch", "server"])
 def test_racing_replicas_deliver_every_alert_exactly_once(
     request: pytest.FixtureRequest, tmp_path: Any, webhook: WebhookReceiver, backend: str
 ) -> None:
     """Two replicas flushing 30 groups at the same instants, in parallel threads: each alert lands once."""
     from alerter.notify.state import NotifyState
     from alerter.notify.state.sqlite import SqliteNotifyState
+    from logstore import get_backend, open_store
 
     states: list[NotifyState]
+    stores: list[Any] = []
     if backend == "sqlite":
         store_config = StoreConfig.model_validate({"sqlite": {"path": str(tmp_path / "lw.db")}})
         states = [SqliteNotifyState(tmp_path / "lw.db"), SqliteNotifyState(tmp_path / "lw.db")]
+    elif backend == "server":
+        # Two alerters on two hosts, each with its own connection to one logwarden server.
+        store_config = request.getfixturevalue("server_store_config")
+        stores = [open_store(store_config), open_store(store_config)]
+        open_state = get_backend(store_config.backend).open_notify_state
+        states = [open_state(s, store_config.settings) for s in stores]
     else:
         store = request.getfixturevalue("es_store")
         store_config = request.getfixturevalue("es_store_config")
@@ -184,3 +192,5 @@ def test_racing_replicas_deliver_every_alert_exactly_once(
     assert hosts == [f"web{i:02d}" for i in range(30)]
     for s in states:
         s.close()
+    for store in stores:
+        store.close()

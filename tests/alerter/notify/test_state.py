@@ -14,15 +14,28 @@ from alerter.notify.state.elastic import ElasticNotifyState
 from alerter.notify.state.memory import MemoryNotifyState
 from alerter.notify.state.sqlite import SqliteNotifyState
 from alerter.notify.state.types import Group
+from logstore import get_backend, open_store
 from logstore.config import StoreConfig
 from tests.alerter.notify.conftest import T0, make_event
 
 LEASE = timedelta(minutes=2)
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch", "memory"])
+@pytest.fixture(params=["sqlite", "elasticsearch", "memory", "server"])
 def states(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[NotifyState, NotifyState]]:
     """Two handles on one backend, as two alerter processes would hold."""
+    if request.param == "server":
+        # Two alerters, each with its own connection, on one logwarden server.
+        config: StoreConfig = request.getfixturevalue("server_store_config")
+        stores = [open_store(config), open_store(config)]
+        backend = get_backend(config.backend)
+        yield (
+            backend.open_notify_state(stores[0], config.settings),
+            backend.open_notify_state(stores[1], config.settings),
+        )
+        for s in stores:
+            s.close()
+        return
     if request.param == "memory":
         # One process's state: both "processes" share the one instance.
         memory = MemoryNotifyState()
@@ -35,7 +48,7 @@ def states(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Not
         b.close()
         return
     store: Any = request.getfixturevalue("es_store")
-    config: StoreConfig = request.getfixturevalue("es_store_config")
+    config = request.getfixturevalue("es_store_config")
     assert config.elasticsearch is not None
     index = config.elasticsearch.state_index
     yield ElasticNotifyState(store.client, index), ElasticNotifyState(store.client, index)
