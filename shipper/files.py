@@ -273,8 +273,15 @@ class ScanResult:
 class Tracker:
     """The set of known files; ``scan`` reconciles it with the file system (see module docstring)."""
 
-    def __init__(self, registry: Registry, inputs: Sequence[InputConfig], fingerprint_bytes: int) -> None:
+    def __init__(
+        self, registry: Registry, inputs: Sequence[InputConfig], fingerprint_bytes: int, host: str = ""
+    ) -> None:
         self.registry = registry
+        # A new file's id (and so its docs' ids) is salted with the host's name: two hosts whose files
+        # begin alike (same app, same first lines) must not make the same doc ids in one store, where
+        # the second host's docs would be taken for duplicates and dropped. Files already in the
+        # registry keep their ids.
+        self.host = host
         self.inputs = list(inputs)
         self.n = fingerprint_bytes
         self.states: dict[str, FileState] = {}
@@ -455,10 +462,11 @@ class Tracker:
 
     def _new(self, path: str, st: os.stat_result, idx: int, head: bytes, now: float, gz: bool) -> FileState:
         fp = fingerprint(head)
-        fid, n = fp, 0
+        base = fingerprint(f"{self.host}\x00{fp}".encode()) if self.host else fp
+        fid, n = base, 0
         while fid in self.states or self.registry.fid_exists(fid):
             n += 1
-            fid = fingerprint(f"{fp}:{n}".encode())
+            fid = fingerprint(f"{base}:{n}".encode())
         row = FileRow(
             fid, path, st.st_dev, st.st_ino, gz, len(head), fp, 0, 0 if gz else st.st_size, idx, now
         )

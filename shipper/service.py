@@ -69,8 +69,8 @@ class Shipper:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.registry = Registry(self.sc.registry)
-        self.tracker = Tracker(self.registry, self.sc.inputs, self.sc.fingerprint_bytes)
         host = self.sc.host_name or socket.gethostname()
+        self.tracker = Tracker(self.registry, self.sc.inputs, self.sc.fingerprint_bytes, host)
         self.builders = [
             DocBuilder(make_parser(inp.format), host, inp.service, dict(inp.fields)) for inp in self.sc.inputs
         ]
