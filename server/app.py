@@ -1,30 +1,43 @@
 """The server's ASGI app: ``create_app(config)`` -> a Starlette app.
 
-Routes come from their modules (``server.bulk``: Elasticsearch-compatible ingest; ``server.api``:
-the Store protocol over HTTP). The app owns one ``ServerContext``: the store it writes to, the
-writer thread in front of it, and the client tokens. Every route but ``/healthz`` needs a token
-when tokens are configured.
+Routes come from their modules (``server.bulk``: Elasticsearch-compatible ingest; ``server.compat``:
+the other calls Elasticsearch clients make; ``server.api``: the Store protocol over HTTP). The app
+owns one ``ServerContext``: the store it writes to, the writer thread in front of it, and the client
+tokens. Guarantees:
+
+- Every route but ``/healthz`` needs a token when tokens are configured; a missing or wrong one is
+  a 401 in Elasticsearch's shape (counted, and logged at most once a minute, never the token).
+- Every answer carries ``X-Elastic-Product: Elasticsearch`` (official clients refuse a server
+  without it) and is JSON: unknown paths and methods are 404s in Elasticsearch's error shape, and
+  a bug is a 500 in that shape, never an HTML page.
+- ``/metrics`` serves the Prometheus text of ``server.metrics`` (and the process's own).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logstore.backends import open_store
+from logstore.observe import emit
 from logstore.protocol import Store
 from logwarden.config import Config
+from server import events, metrics
 from server.auth import Tokens
 from server.writer import Writer
+
+log = logging.getLogger("server")
 
 
 @dataclass
@@ -67,6 +80,7 @@ class TokenAuth:
     def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
         self.app = app
         self.tokens = tokens
+        self.throttle = events.Throttle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.tokens.required or scope["path"] in self.OPEN:
@@ -79,6 +93,12 @@ class TokenAuth:
                 break
         client = self.tokens.client(header)
         if client is None:
+            failure = "missing" if header is None else "bad"
+            metrics.AUTH_FAILURES.labels(failure).inc()
+            n = self.throttle.hit()
+            if n is not None:
+                peer = scope.get("client")
+                emit(events.AuthFailed(f"{peer[0]}:{peer[1]}" if peer else "?", failure, n))
             reason = (
                 "missing authentication credentials"
                 if header is None
@@ -96,15 +116,54 @@ class TokenAuth:
         await self.app(scope, receive, send)
 
 
+class Observe:
+    """Pure ASGI middleware, outermost: adds ``X-Elastic-Product`` to every answer and counts it
+    by endpoint (the route's handler, a bounded set) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_with_header(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-elastic-product", b"Elasticsearch")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            endpoint = scope.get("endpoint")
+            name = getattr(endpoint, "__name__", "none") if endpoint is not None else "none"
+            metrics.REQUESTS.labels(name, str(status)).inc()
+
+
 async def healthz(request: Request) -> Response:
     health = context(request).store.health()
     return json_response({"ok": health.ok, "detail": health.detail}, 200 if health.ok else 503)
 
 
-def routes() -> list[BaseRoute]:
-    from server import bulk
+async def prometheus(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return [Route("/healthz", healthz), *bulk.routes()]
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback, answered in Elasticsearch's shape (clients retry a 500)."""
+    log.error("request failed", exc_info=exc, extra={"path": request.url.path})
+    return error_response(500, "internal_server_error", f"the server failed: {type(exc).__name__}")
+
+
+def routes() -> list[BaseRoute]:
+    """Every route. ``compat.routes()`` stays last: its ``/{index}`` matches any one-segment path."""
+    from server import bulk, compat
+
+    return [Route("/healthz", healthz), Route("/metrics", prometheus), *bulk.routes(), *compat.routes()]
 
 
 def create_app(config: Config, store: Store | None = None) -> Starlette:
@@ -115,11 +174,19 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         opened = store if store is not None else open_store(config.store)
         ctx = ServerContext(config, opened, Writer(opened, config.server.limits.queue))
         app.state.ctx = ctx
+        server = config.server
+        tls, tokens = server.tls is not None, len(server.auth.tokens)
+        emit(events.ServerStarted(server.listen, tls, tokens, opened.name))
         try:
             yield
         finally:
             ctx.close()
+            emit(events.ServerStopped())
 
-    app = Starlette(routes=routes(), lifespan=lifespan)
+    from server.compat import not_found
+
+    handlers = {404: not_found, 405: not_found, Exception: server_error}
+    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers=handlers)
     app.add_middleware(TokenAuth, tokens=Tokens(config.server.auth.tokens))
+    app.add_middleware(Observe)  # added last: outermost, so it sees (and marks) the 401s too
     return app

@@ -22,6 +22,7 @@ from logwarden.config import Config, load_config
 from server.config import host_port
 
 EXIT_USAGE = 2
+KEEP_ALIVE_S = 30
 log = logging.getLogger("server")
 
 
@@ -72,6 +73,9 @@ def uvicorn_config(config: Config) -> Any:
         http="httptools",
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # Shippers send a batch every second or few: a connection idle this long is closed (the
+        # client reconnects). A body too slow to arrive is the app's limit (server.limits).
+        timeout_keep_alive=KEEP_ALIVE_S,
         **kwargs,
     )
 
