@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,6 +45,7 @@ class ServerContext:
     config: Config
     store: Store  # the store the server writes to and reads from (thread-safe)
     writer: Writer
+    queue_full: events.Throttle = field(default_factory=events.Throttle)  # the 429s' log line
 
     def close(self) -> None:
         self.writer.close()

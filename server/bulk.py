@@ -51,7 +51,7 @@ from starlette.routing import BaseRoute, Route
 from logstore.observe import emit
 from logstore.types import Doc, Outcome, StoreError, WriteResult, format_ts
 from server import events, metrics
-from server.app import context, error_response
+from server.app import ServerContext, context, error_response
 from server.body import BodyError, read_body
 from server.filter_path import filter_response
 from server.writer import Overloaded
@@ -63,7 +63,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _MIN_MS, _MAX_MS = -62135596800000, 253402300799999  # years 1 to 9999
 _ACTIONS = frozenset({"create", "index", "update", "delete"})
-_queue_full = events.Throttle()
 
 
 class TooManyDocs(Exception):
@@ -331,9 +330,10 @@ def _peer(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "?"
 
 
-def _overloaded(queue: int) -> Response:
+def _overloaded(ctx: ServerContext) -> Response:
     metrics.OVERLOADED.inc()
-    n = _queue_full.hit()
+    queue = ctx.writer.depth
+    n = ctx.queue_full.hit()
     if n is not None:
         emit(events.WriteQueueFull(queue, n))
     return error_response(
@@ -371,7 +371,7 @@ async def bulk(request: Request) -> Response:
         try:
             future = ctx.writer.submit(parsed.docs)
         except Overloaded:
-            return _overloaded(ctx.writer.depth)
+            return _overloaded(ctx)
         try:
             results = await asyncio.wrap_future(future)
         except StoreError as e:

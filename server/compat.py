@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -129,13 +130,19 @@ async def exists(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    """Any path or method the server does not serve: a 404 in Elasticsearch's shape, never HTML."""
-    return error_response(
-        404,
-        "no_handler_found_exception",
-        f"no handler found for uri [{request.url.path}] and method [{request.method}]: logwarden serves the "
-        "Elasticsearch _bulk API and the calls shippers make at start",
+    """A path the server does not serve (404), or a method it does not serve there (405): in
+    Elasticsearch's error shape, never HTML."""
+    where = f"uri [{request.url.path}] and method [{request.method}]"
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return error_response(
+            405, "method_not_allowed", f"Incorrect HTTP method for {where}, allowed: [{allowed}]"
+        )
+    reason = (
+        f"no handler found for {where}: logwarden serves the Elasticsearch _bulk API and the calls"
+        " shippers make at start"
     )
+    return error_response(404, "no_handler_found_exception", reason)
 
 
 def routes() -> list[BaseRoute]:
