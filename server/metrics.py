@@ -55,8 +55,3 @@ BULK = Histogram(
     "Time from a `_bulk` request's first byte read to its answer, commit included",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-
-# The label children of the hot path, looked up once.
-DOCS_CREATED = DOCS.labels("created")
-DOCS_DUPLICATE = DOCS.labels("duplicate")
-DOCS_REJECTED = DOCS.labels("rejected")
