@@ -15,7 +15,9 @@ tokens. Guarantees:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from server.auth import Tokens
 from server.writer import Writer
 
 log = logging.getLogger("server")
+GC_EVERY_S = 30.0
 
 
 @dataclass
@@ -167,11 +170,20 @@ def routes() -> list[BaseRoute]:
     return [Route("/healthz", healthz), Route("/metrics", prometheus), *bulk.routes(), *compat.routes()]
 
 
+async def _collect_garbage() -> None:
+    """Where ``logwarden serve`` turned the automatic GC off (server.cli), cycles are collected here."""
+    while True:
+        await asyncio.sleep(GC_EVERY_S)
+        if not gc.isenabled():
+            gc.collect()
+
+
 def create_app(config: Config, store: Store | None = None) -> Starlette:
     """The app over ``config``'s store (opened at start-up unless given, and closed at shutdown)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        collector = asyncio.create_task(_collect_garbage())
         opened = store if store is not None else open_store(config.store)
         ctx = ServerContext(config, opened, Writer(opened, config.server.limits.queue))
         app.state.ctx = ctx
@@ -181,6 +193,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            collector.cancel()
             ctx.close()
             emit(events.ServerStopped())
 

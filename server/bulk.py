@@ -71,28 +71,55 @@ class TooManyDocs(Exception):
     pass
 
 
-def timestamp_ms(value: Any) -> tuple[int, bool] | None:
-    """(epoch ms, whether ``value`` is already the stored form) of a ``@timestamp``; None: unusable."""
-    if type(value) is str:
-        if value.isdigit():
-            ms, canonical = int(value), False
+# Timestamps repeat within a batch (the logs of one second share all but their milliseconds), so
+# what a value parses to is remembered: canonical strings by their second, other values whole.
+# Bounded: a full cache is cleared.
+_SECONDS: dict[str, int] = {}
+_PARSED: dict[Any, tuple[int, str] | None] = {}
+_CACHE_MAX = 4096
+
+
+def timestamp_ms(value: Any) -> tuple[int, str | None] | None:
+    """(epoch ms, the stored form, None when ``value`` is it already) of a ``@timestamp``; None: unusable."""
+    kind = type(value)
+    if kind is str and len(value) == 24 and value[23] == "Z" and value[19] == "." and value[10] == "T":
+        seconds = _SECONDS.get(value[:19])
+        millis = value[20:23]
+        if seconds is not None and millis.isascii() and millis.isdigit():
+            return seconds * 1000 + int(millis), None
+    elif kind is str or kind is int or kind is float:
+        if value in _PARSED:
+            return _PARSED[value]
+    else:
+        return None
+    ms = _parse_time(value)
+    canonical = ms is not None and kind is str and len(value) == 24 and value[23] == "Z" and value[10] == "T"
+    if len(_SECONDS) >= _CACHE_MAX or len(_PARSED) >= _CACHE_MAX:
+        _SECONDS.clear()
+        _PARSED.clear()
+    if canonical and ms is not None:
+        _SECONDS[value[:19]] = ms // 1000
+        return ms, None
+    result = None if ms is None else (ms, format_ts(ms))
+    _PARSED[value] = result
+    return result
+
+
+def _parse_time(value: str | int | float) -> int | None:
+    """Epoch ms of an ISO 8601 string (no offset: UTC), of epoch millis (a number or digits); None."""
+    try:
+        if type(value) is not str:
+            ms = int(value)  # ValueError for nan, OverflowError for inf
+        elif value.isdigit():
+            ms = int(value)
         else:
-            try:
-                dt = datetime.fromisoformat(value)
-            except ValueError:
-                return None
+            dt = datetime.fromisoformat(value)
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
             ms = (dt - _EPOCH) // _MS
-            canonical = len(value) == 24 and value[23] == "Z" and value[10] == "T" and value[19] == "."
-    elif type(value) is int or type(value) is float:
-        try:
-            ms, canonical = int(value), False
-        except (ValueError, OverflowError):  # nan, inf
-            return None
-    else:
+    except (ValueError, OverflowError):
         return None
-    return (ms, canonical) if _MIN_MS <= ms <= _MAX_MS else None
+    return ms if _MIN_MS <= ms <= _MAX_MS else None
 
 
 def _tag(source: dict[str, Any], tag: str) -> None:
@@ -100,8 +127,9 @@ def _tag(source: dict[str, Any], tag: str) -> None:
     source["tags"] = [*tags, tag] if type(tags) is list else [tags, tag] if type(tags) is str else [tag]
 
 
-def _set_time(source: dict[str, Any], now_ms: int) -> int:
-    """The doc's time (epoch ms); ``@timestamp`` set to its stored form, or to ``now_ms`` and tagged."""
+def _set_time(source: dict[str, Any], now: tuple[int, str]) -> int:
+    """The doc's time (epoch ms), ``@timestamp`` set to its stored form; without a usable one, ``now``
+    (epoch ms, its stored form), and the doc tagged."""
     value = source.get("@timestamp")
     parsed = timestamp_ms(value)
     if parsed is None:
@@ -112,11 +140,11 @@ def _set_time(source: dict[str, Any], now_ms: int) -> int:
             else:
                 source["logwarden"] = {"unparsed_timestamp": value}
         _tag(source, NO_TIMESTAMP_TAG)
-        source["@timestamp"] = format_ts(now_ms)
-        return now_ms
-    ms, canonical = parsed
-    if not canonical:
-        source["@timestamp"] = format_ts(ms)
+        source["@timestamp"] = now[1]
+        return now[0]
+    ms, stored = parsed
+    if stored is not None:
+        source["@timestamp"] = stored
     return ms
 
 
@@ -221,6 +249,7 @@ def _ids() -> Any:
 def parse(body: bytes, url_index: str, max_docs: int, now_ms: int) -> Parsed:
     """The items of an NDJSON body; ``TooManyDocs`` past ``max_docs`` actions. Never raises for a bad line."""
     out = Parsed()
+    now = (now_ms, format_ts(now_ms))
     lines = body.split(b"\n")
     n = len(lines)
     new_id = _ids()
@@ -258,7 +287,7 @@ def parse(body: bytes, url_index: str, max_docs: int, now_ms: int) -> Parsed:
         except ValueError as e:
             out.fail(op, "", meta.get("_id"), "illegal_argument_exception", f"line {i - 1}: {e}")
             continue
-        ts = _set_time(source, now_ms)
+        ts = _set_time(source, now)
         if index:
             _set_dataset(source, index)
         out.items.append(len(out.docs))
