@@ -39,6 +39,7 @@ import asyncio
 import base64
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -219,11 +220,11 @@ def _source(lines: list[bytes], i: int) -> tuple[dict[str, Any] | None, str, boo
     return source, "", True
 
 
-def _doc_id(meta: dict[str, Any], new_id: Any) -> str:
+def _doc_id(meta: dict[str, Any], new_id: Callable[[], str]) -> str:
     """The item's _id, or ValueError saying why it cannot be one."""
     doc_id = meta.get("_id")
     if doc_id is None:
-        return str(new_id())
+        return new_id()
     if type(doc_id) is int:
         doc_id = str(doc_id)
     if type(doc_id) is not str or not doc_id:
@@ -233,7 +234,7 @@ def _doc_id(meta: dict[str, Any], new_id: Any) -> str:
     return doc_id
 
 
-def _ids() -> Any:
+def _ids() -> Callable[[], str]:
     """Generated ids for one request: a random 96-bit prefix and a counter."""
     prefix = base64.urlsafe_b64encode(os.urandom(12)).decode()
     n = 0

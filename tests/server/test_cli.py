@@ -1,4 +1,4 @@
-"""``logwarden serve`` as its own process: serves, stores, and on SIGTERM drains and exits 0."""
+"""``logwarden serve`` as its own process: serves, stores, and on SIGTERM drains before it ends."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_stores_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+def test_serve_stores_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """logwarden serve answers _bulk, and SIGTERM stops it after the writer drained ('server stopped')."""
     config = _config(tmp_path / "s.db")
     url = f"http://127.0.0.1:{_free_port()}"
