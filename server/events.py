@@ -54,7 +54,7 @@ class ServerStopped(_Server):
 class AuthFailed(_Server):
     """At most once a minute (``server_auth_failures_total`` counts each): ``failures`` since the last."""
 
-    message = "requests refused: missing or wrong token"
+    message = "unauthenticated requests refused (401)"
     level = logging.WARNING
     peer: str
     reason: str

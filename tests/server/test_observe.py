@@ -68,7 +68,7 @@ def test_auth_failures_are_logged_once_a_minute_without_the_token(
             assert (
                 call(srv.url + "/", headers={"Authorization": "Bearer wrong-token-0123456789"}).status == 401
             )
-    lines = [r for r in caplog.records if r.getMessage() == "requests refused: missing or wrong token"]
+    lines = [r for r in caplog.records if r.getMessage() == "unauthenticated requests refused (401)"]
     assert len(lines) == 1
     assert lines[0].reason == "bad" and lines[0].peer.startswith("127.0.0.1:")  # type: ignore[attr-defined]
     everything = " ".join(str(vars(r)) for r in caplog.records)
