@@ -1,31 +1,47 @@
 """The server's ASGI app: ``create_app(config)`` -> a Starlette app.
 
-Routes come from their modules (``server.bulk``: Elasticsearch-compatible ingest; ``server.api``:
-the Store protocol over HTTP). The app owns one ``ServerContext``: the store it writes to, the
-writer thread in front of it, and the client tokens. Every route needs a token when tokens are
-configured, except the probes ``/healthz`` (liveness) and ``/readyz`` (readiness).
+Routes come from their modules (``server.bulk``: Elasticsearch-compatible ingest; ``server.compat``:
+the other calls Elasticsearch clients make; ``server.api``: the Store protocol over HTTP). The app
+owns one ``ServerContext``: the store it writes to, the writer thread in front of it, and the client
+tokens. Guarantees:
+
+- Every route needs a token when tokens are configured, except the probes ``/healthz`` (liveness)
+  and ``/readyz`` (readiness); a missing or wrong one is a 401 in Elasticsearch's shape (counted, and logged at most once a minute, never the token).
+- Every answer carries ``X-Elastic-Product: Elasticsearch`` (official clients refuse a server
+  without it) and is JSON: unknown paths and methods are 404s in Elasticsearch's error shape, and
+  a bug is a 500 in that shape, never an HTML page.
+- ``/metrics`` serves the Prometheus text of ``server.metrics`` (and the process's own).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
+import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logstore.backends import open_store
+from logstore.observe import emit
 from logstore.protocol import Store
 from logwarden.config import Config
+from server import events, metrics
 from server.auth import Tokens
 from server.state import StateHomes
 from server.writer import Writer
+
+log = logging.getLogger("server")
+GC_EVERY_S = 30.0
 
 
 @dataclass
@@ -37,6 +53,7 @@ class ServerContext:
     # the writer's transaction. The store itself when it was handed to create_app.
     reader: Store
     state: StateHomes  # the alerter's state, for alerters elsewhere (server.state)
+    queue_full: events.Throttle = field(default_factory=events.Throttle)  # the 429s' log line
 
     def close(self) -> None:
         self.writer.close()
@@ -76,6 +93,7 @@ class TokenAuth:
     def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
         self.app = app
         self.tokens = tokens
+        self.throttle = events.Throttle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.tokens.required or scope["path"] in self.OPEN:
@@ -88,6 +106,12 @@ class TokenAuth:
                 break
         client = self.tokens.client(header)
         if client is None:
+            failure = "missing" if header is None else "bad"
+            metrics.AUTH_FAILURES.labels(failure).inc()
+            n = self.throttle.hit()
+            if n is not None:
+                peer = scope.get("client")
+                emit(events.AuthFailed(f"{peer[0]}:{peer[1]}" if peer else "?", failure, n))
             reason = (
                 "missing authentication credentials"
                 if header is None
@@ -105,6 +129,34 @@ class TokenAuth:
         await self.app(scope, receive, send)
 
 
+class Observe:
+    """Pure ASGI middleware, outermost: adds ``X-Elastic-Product`` to every answer and counts it
+    by endpoint (the route's handler, a bounded set) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_with_header(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-elastic-product", b"Elasticsearch")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            endpoint = scope.get("endpoint")
+            name = getattr(endpoint, "__name__", "none") if endpoint is not None else "none"
+            metrics.REQUESTS.labels(name, str(status)).inc()
+
+
 async def healthz(request: Request) -> Response:
     """Liveness: the event loop answers. A restart is the cure for this one failing, nothing else."""
     return json_response({"ok": True})
@@ -116,10 +168,36 @@ async def readyz(request: Request) -> Response:
     return json_response({"ok": health.ok, "detail": health.detail}, 200 if health.ok else 503)
 
 
-def routes() -> list[BaseRoute]:
-    from server import api, bulk
+async def prometheus(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return [Route("/healthz", healthz), Route("/readyz", readyz), *bulk.routes(), *api.routes()]
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback, answered in Elasticsearch's shape (clients retry a 500)."""
+    log.error("request failed", exc_info=exc, extra={"path": request.url.path})
+    return error_response(500, "internal_server_error", f"the server failed: {type(exc).__name__}")
+
+
+def routes() -> list[BaseRoute]:
+    """Every route. ``compat.routes()`` stays last: its ``/{index}`` matches any one-segment path."""
+    from server import api, bulk, compat
+
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", prometheus),
+        *bulk.routes(),
+        *api.routes(),
+        *compat.routes(),
+    ]
+
+
+async def _collect_garbage() -> None:
+    """Where ``logwarden serve`` turned the automatic GC off (server.cli), cycles are collected here."""
+    while True:
+        await asyncio.sleep(GC_EVERY_S)
+        if not gc.isenabled():
+            gc.collect()
 
 
 def create_app(config: Config, store: Store | None = None) -> Starlette:
@@ -127,16 +205,26 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        collector = asyncio.create_task(_collect_garbage())
         opened = store if store is not None else open_store(config.store)
         reader = store if store is not None else open_store(config.store, create=False)
         writer = Writer(opened, config.server.limits.queue)
         ctx = ServerContext(config, opened, writer, reader, StateHomes(config, opened))
         app.state.ctx = ctx
+        server = config.server
+        tls, tokens = server.tls is not None, len(server.auth.tokens)
+        emit(events.ServerStarted(server.listen, tls, tokens, opened.name))
         try:
             yield
         finally:
+            collector.cancel()
             ctx.close()
+            emit(events.ServerStopped())
 
-    app = Starlette(routes=routes(), lifespan=lifespan)
+    from server.compat import not_found
+
+    handlers = {404: not_found, 405: not_found, Exception: server_error}
+    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers=handlers)
     app.add_middleware(TokenAuth, tokens=Tokens(config.server.auth.tokens))
+    app.add_middleware(Observe)  # added last: outermost, so it sees (and marks) the 401s too
     return app

@@ -81,11 +81,21 @@ class AuthConfig(Strict):
 
 
 class LimitsConfig(Strict):
-    max_body: Size = 100 * 1024 * 1024  # bytes of one request, after gzip is undone
+    """What one client may ask of the server; each refusal names its key (server.bulk, server.body)."""
+
+    max_body: Size = Field(default=100 * 1024 * 1024, gt=0)  # bytes of one request, after gzip is undone
     max_docs: int = Field(default=20_000, gt=0)  # docs in one _bulk request
+    # To receive one request's body: a client that sends slower gets a 408 and the connection closed.
     request_timeout: Duration = timedelta(seconds=60)
     # Bulk requests waiting for the writer; one more is answered 429 (clients back off and retry).
     queue: int = Field(default=64, gt=0)
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0s")
+        return value
 
 
 class ServerConfig(Strict):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[1]
-PACKAGES = ("logstore", "shipper", "alerter", "logq", "logwarden", "bench", "examples")
+PACKAGES = ("logstore", "shipper", "alerter", "logq", "logwarden", "server", "bench", "examples")
 # Packages other than logstore, and tests other than logstore's own (which test its internals).
-OUTSIDE_LOGSTORE = ("shipper", "alerter", "logq", "logwarden", "bench", "examples", "tests")
+OUTSIDE_LOGSTORE = ("shipper", "alerter", "logq", "logwarden", "server", "bench", "examples", "tests")
 
 BY_NAME = re.compile(r"getattr\(\s*store\b|store\.name\s*==|\.name\s*==\s*[\"'](sqlite|elasticsearch)[\"']")
 PRIVATE_IMPORT = re.compile(r"^\s*(?:from|import)\s+(logstore(?:\.\w+)*\._\w+)", re.M)

@@ -1,0 +1,237 @@
+"""The _bulk subset shippers speak: actions, ids, _index, timestamps, malformed NDJSON, gzip, filter_path.
+
+One server for the module (each test writes its own dataset or ids, so they do not see each other).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from server.bulk import NO_TIMESTAMP_TAG
+from tests.server.harness import Running, serve, server_config
+from tests.server.http import bulk, ndjson, stored
+
+TS = "2026-12-02T10:00:00.000Z"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    with serve(server_config(tmp_path_factory.mktemp("bulk"))) as running:
+        yield running
+
+
+def _items(answer: Any) -> list[dict[str, Any]]:
+    """Each item's body, whatever its action."""
+    return [next(iter(item.values())) for item in answer.json["items"]]
+
+
+def test_create_and_index_store_each_doc_with_es_shaped_items(srv: Running) -> None:
+    """create and index each store their doc; items carry _index, _id, status 201, result created."""
+    body = ndjson(
+        {"create": {"_index": "t-shape", "_id": "shape-1"}},
+        {"@timestamp": TS, "message": "one"},
+        {"index": {"_index": "t-shape", "_id": "shape-2"}},
+        {"@timestamp": TS, "message": "two"},
+    )
+    answer = bulk(srv.url, body)
+    assert answer.status == 200 and answer.headers["X-Elastic-Product"] == "Elasticsearch"
+    assert answer.json["errors"] is False and isinstance(answer.json["took"], int)
+    assert [list(i) for i in answer.json["items"]] == [["create"], ["index"]]
+    assert [(i["_index"], i["_id"], i["status"], i["result"]) for i in _items(answer)] == [
+        ("t-shape", "shape-1", 201, "created"),
+        ("t-shape", "shape-2", 201, "created"),
+    ]
+    assert [d["message"] for d in stored(srv.config, "event.dataset:t-shape")] == ["one", "two"]
+
+
+def test_create_of_a_stored_id_is_a_409_item(srv: Running) -> None:
+    """A create whose _id is stored already: 409 version_conflict_engine_exception, errors: true."""
+    body = ndjson({"create": {"_index": "t-409", "_id": "dup-1"}}, {"@timestamp": TS, "message": "first"})
+    assert bulk(srv.url, body).json["errors"] is False
+    again = bulk(srv.url, body)
+    assert again.json["errors"] is True
+    (item,) = _items(again)
+    assert item["status"] == 409 and item["error"]["type"] == "version_conflict_engine_exception"
+    assert len(stored(srv.config, "event.dataset:t-409")) == 1
+
+
+def test_index_of_a_stored_id_is_a_200_noop_that_keeps_the_first_doc(srv: Running) -> None:
+    """An index whose _id is stored already: 200 result noop, errors: false, the stored doc unchanged."""
+    first = ndjson({"index": {"_index": "t-noop", "_id": "noop-1"}}, {"@timestamp": TS, "message": "first"})
+    second = ndjson({"index": {"_index": "t-noop", "_id": "noop-1"}}, {"@timestamp": TS, "message": "second"})
+    assert bulk(srv.url, first).json["errors"] is False
+    again = bulk(srv.url, second)
+    assert again.json["errors"] is False
+    (item,) = _items(again)
+    assert (item["status"], item["result"], item["_id"]) == (200, "noop", "noop-1")
+    assert [d["message"] for d in stored(srv.config, "event.dataset:t-noop")] == ["first"]
+
+
+def test_an_id_is_generated_when_absent(srv: Running) -> None:
+    """Docs without _id get distinct generated ids, answered in their items and stored as event.id."""
+    body = ndjson(*[x for i in range(3) for x in ({"index": {}}, {"@timestamp": TS, "message": f"gen {i}"})])
+    ids = [i["_id"] for i in _items(bulk(srv.url, body, "/t-gen/_bulk"))]
+    assert len(set(ids)) == 3 and all(ids)
+    assert sorted(d["event"]["id"] for d in stored(srv.config, "event.dataset:t-gen")) == sorted(ids)
+
+
+def test_index_name_becomes_event_dataset_unless_the_doc_has_one(srv: Running) -> None:
+    """_index (the action's, else the URL's) is set as event.dataset; a doc's own dataset is kept."""
+    body = ndjson(
+        {"create": {"_index": "t-ds-action", "_id": "ds-1"}},
+        {"@timestamp": TS, "message": "action"},
+        {"create": {"_id": "ds-2"}},
+        {"@timestamp": TS, "message": "url"},
+        {"create": {"_id": "ds-3"}},
+        {"@timestamp": TS, "message": "own", "event": {"dataset": "t-ds-own"}},
+    )
+    answer = bulk(srv.url, body, "/t-ds-url/_bulk")
+    assert [i["_index"] for i in _items(answer)] == ["t-ds-action", "t-ds-url", "t-ds-url"]
+    for dataset, message in [("t-ds-action", "action"), ("t-ds-url", "url"), ("t-ds-own", "own")]:
+        assert [d["message"] for d in stored(srv.config, f"event.dataset:{dataset}")] == [message]
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ("2026-12-02T12:00:00+02:00", "2026-12-02T10:00:00.000Z"),
+        ("2026-12-02T04:30:00.25-05:30", "2026-12-02T10:00:00.250Z"),
+        ("2026-12-02T10:00:00.123456789Z", "2026-12-02T10:00:00.123Z"),
+        ("2026-12-02T10:00:00", "2026-12-02T10:00:00.000Z"),
+        (1796205600000, "2026-12-02T10:00:00.000Z"),
+        ("1796205600000", "2026-12-02T10:00:00.000Z"),
+        ("2026-12-02T10:00:00.000Z", "2026-12-02T10:00:00.000Z"),
+    ],
+)
+def test_timestamps_with_any_offset_or_epoch_millis_are_stored_as_utc(
+    srv: Running, sent: Any, expected: str
+) -> None:
+    """RFC 3339 with any offset (none: UTC) and epoch millis are stored as RFC 3339 UTC milliseconds."""
+    dataset = f"t-ts-{abs(hash(repr(sent)))}"
+    answer = bulk(srv.url, ndjson({"index": {"_index": dataset}}, {"@timestamp": sent, "message": "t"}))
+    assert answer.json["errors"] is False
+    (doc,) = stored(srv.config, f"event.dataset:{dataset}")
+    assert doc["@timestamp"] == expected
+    assert NO_TIMESTAMP_TAG not in doc.get("tags", [])
+
+
+@pytest.mark.parametrize("sent", [None, "yesterday", "2026-13-45T99:00:00Z", True, {"a": 1}])
+def test_a_missing_or_unparsable_timestamp_is_the_receive_time_and_tagged(srv: Running, sent: Any) -> None:
+    """No usable @timestamp: stored at the receive time, tagged, and an unparsable value kept aside."""
+    dataset = f"t-nots-{abs(hash(repr(sent)))}"
+    source: dict[str, Any] = {"message": "t", "tags": ["mine"]}
+    if sent is not None:
+        source["@timestamp"] = sent
+    before = datetime.now(UTC)
+    assert bulk(srv.url, ndjson({"index": {"_index": dataset}}, source)).json["errors"] is False
+    (doc,) = stored(srv.config, f"event.dataset:{dataset}")
+    stamped = datetime.fromisoformat(doc["@timestamp"])
+    assert before.replace(microsecond=0) <= stamped <= datetime.now(UTC)
+    assert doc["tags"] == ["mine", NO_TIMESTAMP_TAG]
+    assert doc.get("logwarden", {}).get("unparsed_timestamp") == sent
+
+
+def test_update_and_delete_are_400_items_naming_the_action(srv: Running) -> None:
+    """update, delete and unknown actions: a 400 item naming the action; the other items are stored."""
+    body = ndjson(
+        {"update": {"_index": "t-act", "_id": "a-1"}},
+        {"doc": {"message": "x"}},
+        {"delete": {"_index": "t-act", "_id": "a-2"}},
+        {"frobnicate": {"_index": "t-act"}},
+        {"message": "x"},
+        {"create": {"_index": "t-act", "_id": "a-3"}},
+        {"@timestamp": TS, "message": "kept"},
+    )
+    answer = bulk(srv.url, body)
+    assert answer.json["errors"] is True
+    items = _items(answer)
+    assert [i["status"] for i in items] == [400, 400, 400, 201]
+    assert "[update]" in items[0]["error"]["reason"] and "line 1:" in items[0]["error"]["reason"]
+    assert "[delete]" in items[1]["error"]["reason"] and "line 3:" in items[1]["error"]["reason"]
+    assert "[frobnicate]" in items[2]["error"]["reason"] and "line 4:" in items[2]["error"]["reason"]
+    assert [d["message"] for d in stored(srv.config, "event.dataset:t-act")] == ["kept"]
+
+
+def test_malformed_lines_are_items_naming_the_line_and_the_rest_is_stored(srv: Running) -> None:
+    """Not JSON, not a one-key action, a missing source line, a non-object source: each a 400 item
+    whose reason starts with its line number; every good doc around them is stored."""
+    good = [{"create": {"_index": "t-bad", "_id": f"bad-{i}"}} for i in range(5)]
+    body = ndjson(
+        good[0], {"@timestamp": TS, "message": "ok 0"},  # lines 1-2
+        b"{this is not json", {"message": "its source"},  # lines 3-4
+        {"create": {}, "index": {}}, {"message": "two keys"},  # lines 5-6
+        good[1], {"@timestamp": TS, "message": "ok 1"},  # lines 7-8
+        {"create": {"_index": "t-bad", "_id": "no-source"}},  # line 9: the next line is an action
+        good[2], {"@timestamp": TS, "message": "ok 2"},  # lines 10-11
+        {"create": {"_index": "t-bad"}}, b"[1, 2, 3]",  # lines 12-13
+        {"create": {"_index": "t-bad"}}, b'{"message": "cut',  # lines 14-15
+        good[3], {"@timestamp": TS, "message": "ok 3"},  # lines 16-17
+        good[4],  # line 18: the body ends
+    )  # fmt: skip
+    answer = bulk(srv.url, body)
+    assert answer.status == 200 and answer.json["errors"] is True
+    items = _items(answer)
+    assert [i["status"] for i in items] == [201, 400, 400, 201, 400, 201, 400, 400, 201, 400]
+    reasons = [i["error"]["reason"] for i in items if i["status"] == 400]
+    assert [r.split(":")[0] for r in reasons] == [
+        "line 3",
+        "line 5",
+        "line 9",
+        "line 13",
+        "line 15",
+        "line 18",
+    ]
+    assert "not JSON" in reasons[0] and "no source line" in reasons[2] and "not a JSON object" in reasons[3]
+    assert [d["message"] for d in stored(srv.config, "event.dataset:t-bad")] == [
+        "ok 0",
+        "ok 1",
+        "ok 2",
+        "ok 3",
+    ]
+
+
+@pytest.mark.parametrize("body", [b"", b"\n\n  \n"])
+def test_an_empty_body_is_a_400_json_error(srv: Running, body: bytes) -> None:
+    """An empty (or blank) body: 400 with an Elasticsearch-shaped JSON error saying a body is needed."""
+    answer = bulk(srv.url, body)
+    assert answer.status == 400
+    assert "body is required" in answer.json["error"]["reason"]
+
+
+def test_a_gzip_body_is_stored_like_a_plain_one(srv: Running) -> None:
+    """Content-Encoding: gzip bodies (several members too) are read as the NDJSON they hold."""
+    part = [
+        ndjson({"create": {"_index": "t-gzip", "_id": f"gz-{i}"}}, {"@timestamp": TS, "message": f"gz {i}"})
+        for i in range(2)
+    ]
+    answer = bulk(
+        srv.url, gzip.compress(part[0]) + gzip.compress(part[1]), headers={"Content-Encoding": "gzip"}
+    )
+    assert answer.status == 200 and answer.json["errors"] is False
+    assert [d["message"] for d in stored(srv.config, "event.dataset:t-gzip")] == ["gz 0", "gz 1"]
+
+
+def test_a_body_that_is_not_gzip_is_a_400(srv: Running) -> None:
+    """A body sent as gzip that is not gzip: 400 naming the problem, not a 500."""
+    answer = bulk(srv.url, b"plain text", headers={"Content-Encoding": "gzip"})
+    assert answer.status == 400 and "gzip" in answer.json["error"]["reason"]
+
+
+def test_filter_path_keeps_what_the_client_asked_for(srv: Running) -> None:
+    """filter_path=errors,items.*.error: only errors, and only the failed items' errors."""
+    body = ndjson(
+        {"create": {"_index": "t-filter", "_id": "f-1"}}, {"@timestamp": TS, "message": "ok"},
+        b"garbage", {"message": "its source"},
+    )  # fmt: skip
+    answer = bulk(srv.url, body, "/_bulk?filter_path=errors,items.*.error")
+    assert answer.json == {
+        "errors": True,
+        "items": [{"index": {"error": answer.json["items"][0]["index"]["error"]}}],
+    }
+    clean = ndjson({"create": {"_index": "t-filter", "_id": "f-2"}}, {"@timestamp": TS, "message": "ok"})
+    assert bulk(srv.url, clean, "/_bulk?filter_path=errors,items.*.error").json == {"errors": False}
