@@ -6,7 +6,8 @@ owns one ``ServerContext``: the store it writes to, the writer thread in front o
 tokens. Guarantees:
 
 - Every route needs a token when tokens are configured, except the probes ``/healthz`` (liveness)
-  and ``/readyz`` (readiness); a missing or wrong one is a 401 in Elasticsearch's shape (counted, and logged at most once a minute, never the token).
+  and ``/readyz`` (readiness); a missing or wrong one is a 401 in Elasticsearch's shape (counted,
+  and logged at most once a minute, never the token).
 - Every answer carries ``X-Elastic-Product: Elasticsearch`` (official clients refuse a server
   without it) and is JSON: unknown paths and methods are 404s in Elasticsearch's error shape, and
   a bug is a 500 in that shape, never an HTML page.
