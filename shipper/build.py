@@ -38,7 +38,7 @@ from logstore.elastic import IndexNamer, bulk_lines
 from logstore.types import Doc
 from shipper.parsers import DUPLICATE_KEYS, Parser
 from shipper.parsers._time import format_ms, parse_any
-from shipper.parsers.json import JsonParser, duplicate_keys, line_meta
+from shipper.parsers.json import JsonParser, duplicate_keys, key_ends, line_meta
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
@@ -284,6 +284,7 @@ class DocBuilder:
         # Keys seen before that are neither ours nor dotted (orjson hands back the same key objects
         # line after line): one subset test replaces the clash test and the dotted-key test.
         clean = self._clean
+        issuperset = clean.issuperset
         _, file, path_raw = self._file_parts(path)
         # The id block in use: id = base + offset while start <= offset < start + ID_BLOCK.
         start = end = base = 0
@@ -299,11 +300,21 @@ class DocBuilder:
             except bad_json:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            if type(obj) is not dict or not obj or duplicate_keys(obj, body):
+            if type(obj) is not dict or not obj:
+                emit(general(ids, path, off, line, now_ms, tags))
+                continue
+            # A repeated key? duplicate_keys decides; key_ends(body) is its cheap exact test, inlined
+            # for the usual line (no tab, CR or LF) and settling it alone when it equals len(obj).
+            multiline = 10 in body
+            if multiline or 9 in body or 13 in body:
+                ends = key_ends(body)
+            else:
+                ends = body.replace(b" ", b"").count(b'":')
+            if ends != len(obj) and duplicate_keys(obj, body, ends):
                 # (A repeated key: the bytes hold both values, so they cannot be spliced.)
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            if obj.keys() <= clean:
+            if issuperset(obj):
                 final = static_final
             elif not disjoint(obj):
                 emit(general(ids, path, off, line, now_ms, tags))
@@ -332,7 +343,7 @@ class DocBuilder:
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK
-            if 10 in body:  # a multiline event: NDJSON needs one line per doc
+            if multiline:  # a multiline event: NDJSON needs one line per doc
                 final = False
             didb = (base + off).to_bytes(ID_BYTES, "big").hex().encode()
             raw = (
@@ -368,5 +379,8 @@ class DocBuilder:
             obj.update(static)
             if message is not None:
                 obj["message"] = message
-            emit(Doc(did, ts, obj, raw, final))
+            if namer is None:
+                append(Doc(did, ts, obj, raw, final))
+            else:
+                emit(Doc(did, ts, obj, raw, final))
         return out
