@@ -141,8 +141,8 @@ def line_meta(
             tv = obj.get("timestamp")
             if tv is None:
                 tv = obj.get("ts")
-    stamp: str | None = None
-    ts: int | None = None
+    stamp: str | None
+    ts: int | None
     if type(tv) is str:
         # "YYYY-MM-DDTHH:MM:SS" is only ever cached in that canonical shape, and ".mmmZ" must then
         # be all that follows: two lookups validate the whole stamp.
@@ -150,29 +150,46 @@ def line_meta(
         ms = _MILLIS.get(tv[19:])
         if sec is not None and ms is not None:
             ts, stamp = sec * 1000 + ms, tv
-    if stamp is None and tv is not None:
-        for key in _TIME_KEYS:  # the first that parses
-            value = obj.get(key)
-            if value is not None:
-                ts = parse_any(value)
-                if ts is not None:
-                    break
+        else:
+            ts, stamp = _first_time(obj), None
+    elif tv is None:
+        ts = stamp = None
+    else:
+        ts, stamp = _first_time(obj), None
     lv = obj.get("level")
     level = _NUM_LEVELS.get(lv) if type(lv) is int else None
     if level is None and (lv is not None or "severity" in obj or "lvl" in obj):
-        if lv is not None:
-            level = level_name(lv)
-        if level is None:
-            for key in _LEVEL_KEYS:
-                if key in obj:
-                    level = level_name(obj[key])
-                    if level is not None:
-                        break
-    message: str | None = None
-    if type(obj.get("message")) is not str:
+        level = _level(obj, lv)
+    message: str | None
+    if type(obj.get("message")) is str:
+        message = None
+    else:
         msg = obj.get("msg")
         message = msg if type(msg) is str else text.decode() if isinstance(text, bytes) else text
     return ts, stamp, level, message
+
+
+def _first_time(obj: dict[str, Any]) -> int | None:
+    """line_meta's time when it is not a canonical stamp: the first time key whose value parses."""
+    for key in _TIME_KEYS:
+        value = obj.get(key)
+        if value is not None:
+            ts = parse_any(value)
+            if ts is not None:
+                return ts
+    return None
+
+
+def _level(obj: dict[str, Any], lv: Any) -> str | None:
+    """line_meta's level when ``level`` is not a bunyan/pino number: the first level key that names one."""
+    level = level_name(lv) if lv is not None else None
+    if level is None:
+        for key in _LEVEL_KEYS:
+            if key in obj:
+                level = level_name(obj[key])
+                if level is not None:
+                    break
+    return level
 
 
 class JsonParser:
