@@ -1,7 +1,7 @@
 """Instructions per line of the shipper's line -> doc builder, counted by callgrind. Asserts nothing.
 
     .venv/bin/python bench/callgrind_builder.py [--base /work/wt/perf-base] [--lines 30000]
-                                                [--batch 2000] [--annotate 25]
+                                                [--batch 2000] [--annotate 25] [--gc]
 
 ``DocBuilder.build_many`` (the entry point every tree since e18d73d has) builds the docs of ``--lines``
 bench JSON lines (bench/shipper.py's generator, the first lines of bench/out/shipper-<N>.log) in
@@ -14,10 +14,11 @@ measured lines. Both runs read the same lines and make the same event lists, so 
 their totals is the cost of the measured lines alone (interpreter start-up, imports and first-use
 caches cancel out); printed as instructions per line. Instruction counts do not depend on what else
 the machine runs, unlike wall-clock time, so the numbers hold on a loaded machine; they are not
-seconds (cache misses and branch mispredictions are not in them).
+seconds (cache misses and branch mispredictions are not in them). Automatic GC is off, as in
+``shipper run``; ``--gc`` leaves it on.
 
-``--annotate N`` also prints callgrind_annotate's N most expensive functions (self cost) of each
-measured run; the callgrind files stay in bench/out/callgrind/.
+``--annotate N`` also prints the N functions with the most self cost (Ir per measured line: the full
+run's callgrind_annotate minus the warm-up's); the callgrind files stay in bench/out/callgrind/.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _input(n: int) -> Path:
     return path
 
 
-def workload(tree: str, path: str, lines: int, batch: int, warmup_only: bool) -> None:
+def workload(tree: str, path: str, lines: int, batch: int, warmup_only: bool, gc_on: bool) -> None:
     """(Runs under callgrind, in ``tree``'s interpreter.) The warm-up, then ``lines`` lines unless
     ``warmup_only`` (the lines are read and made into events either way)."""
     here = str(Path(__file__).resolve().parent)
@@ -76,9 +77,9 @@ def workload(tree: str, path: str, lines: int, batch: int, warmup_only: bool) ->
             events.append((off, off + len(raw), raw.rstrip(b"\n"), ()))
             off += len(raw)
     now_ms = 1_795_329_540_000
-    # As `shipper run` does (shipper/cli.py, and base's): automatic cyclic GC is off on the hot path.
-    gc.freeze()
-    gc.disable()
+    if not gc_on:  # as `shipper run` does (shipper/cli.py, and base's): no automatic cyclic GC
+        gc.freeze()
+        gc.disable()
     build = builder.build_many
     docs = build(ids, "/var/log/bench.log", events[:WARMUP], now_ms)
     assert len(docs) == WARMUP
@@ -89,7 +90,7 @@ def workload(tree: str, path: str, lines: int, batch: int, warmup_only: bool) ->
 
 
 def _callgrind(
-    python: Path, tree: Path, path: Path, lines: int, batch: int, warmup_only: bool, out: Path
+    python: Path, tree: Path, path: Path, lines: int, batch: int, warmup_only: bool, gc_on: bool, out: Path
 ) -> int:
     """Total instructions (Ir) of one workload run."""
     cmd = [
@@ -107,6 +108,7 @@ def _callgrind(
         "--batch",
         str(batch),
         *(["--warmup-only"] if warmup_only else []),
+        *(["--gc"] if gc_on else []),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -142,19 +144,20 @@ def _annotate_diff(warm: Path, full: Path, lines: int, top: int) -> str:
     return "\n".join(f"    {cost / lines:9,.0f} Ir/line  {name}" for name, cost in rows)
 
 
-def measure(tree: Path, label: str, path: Path, lines: int, batch: int, annotate: int) -> float:
+def measure(tree: Path, label: str, path: Path, args: argparse.Namespace) -> float:
+    lines, batch, gc_on = args.lines, args.batch, args.gc
     python = tree / ".venv" / "bin" / "python"
     if not python.exists():
         sys.exit(f"{tree}: no .venv/bin/python (run `make lint` or create the venv there first)")
     outdir = OUT / "callgrind"
     outdir.mkdir(parents=True, exist_ok=True)
-    warm = _callgrind(python, tree, path, lines, batch, True, outdir / f"{label}-warmup.out")
+    warm = _callgrind(python, tree, path, lines, batch, True, gc_on, outdir / f"{label}-warmup.out")
     full_out = outdir / f"{label}-{lines}.out"
-    full = _callgrind(python, tree, path, lines, batch, False, full_out)
+    full = _callgrind(python, tree, path, lines, batch, False, gc_on, full_out)
     per_line = (full - warm) / lines
     print(f"{label:8} {tree}: warm-up {warm:,} Ir, with {lines:,} lines {full:,} Ir: {per_line:,.0f} Ir/line")
-    if annotate:
-        print(_annotate_diff(outdir / f"{label}-warmup.out", full_out, lines, annotate))
+    if args.annotate:
+        print(_annotate_diff(outdir / f"{label}-warmup.out", full_out, lines, args.annotate))
     return per_line
 
 
@@ -164,17 +167,18 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=30_000)
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--annotate", type=int, default=0, metavar="N")
+    ap.add_argument("--gc", action="store_true", help="leave automatic GC on (shipper run turns it off)")
     ap.add_argument("--run", help=argparse.SUPPRESS)  # the workload itself, under callgrind
     ap.add_argument("--input", help=argparse.SUPPRESS)
     ap.add_argument("--warmup-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run:
-        workload(args.run, args.input, args.lines, args.batch, args.warmup_only)
+        workload(args.run, args.input, args.lines, args.batch, args.warmup_only, args.gc)
         return
     path = _input(WARMUP + args.lines)
-    here = measure(REPO, "this", path, args.lines, args.batch, args.annotate)
+    here = measure(REPO, "this", path, args)
     if args.base is not None:
-        base = measure(args.base.resolve(), "base", path, args.lines, args.batch, args.annotate)
+        base = measure(args.base.resolve(), "base", path, args)
         print(f"this tree / base: {here / base:.3f} ({(here / base - 1) * 100:+.1f} %)")
 
 
