@@ -318,23 +318,24 @@ def test_duplicate_keys_detection(line: bytes, repeated: bool) -> None:
     assert duplicate_keys(obj, line, key_ends(line)) is repeated
 
 
-_WS = st.text(alphabet=" \t\r\n", max_size=2)
-
-
 @st.composite
-def _object_text(draw: st.DrawFn, depth: int = 0) -> tuple[str, bool]:
-    """A JSON object's text with JSON white space anywhere between tokens and maybe a repeated key
-    (in it or in an object nested in it), and whether a key repeats."""
+def _object_text(draw: st.DrawFn, ws: str | None = None, depth: int = 0) -> tuple[str, bool]:
+    """A JSON object's text with JSON white space (one mix per line: none, spaces, with tabs, ...)
+    anywhere between tokens and maybe a repeated key (in it or in an object nested in it), and
+    whether a key repeats."""
+    if ws is None:
+        ws = draw(st.sampled_from(["", " ", " \t", "\t", "\r", " \r", " \t\r\n"]))
+    gap = st.text(alphabet=ws, max_size=2) if ws else st.just("")
     keys = draw(st.lists(st.sampled_from(["a", "b", 'q":', "c d"]), min_size=1, max_size=4))
     repeated = len(set(keys)) != len(keys)
     parts = []
     for key in keys:
         if depth < 2 and draw(st.booleans()):
-            value, inner = draw(_object_text(depth + 1))
+            value, inner = draw(_object_text(ws, depth + 1))
             repeated = repeated or inner
         else:
             value = json.dumps(draw(st.sampled_from([1, "x", 'say ":" or " :', 'k":v'])))
-        parts.append(f"{draw(_WS)}{json.dumps(key)}{draw(_WS)}:{draw(_WS)}{value}{draw(_WS)}")
+        parts.append(f"{draw(gap)}{json.dumps(key)}{draw(gap)}:{draw(gap)}{value}{draw(gap)}")
     return "{" + ",".join(parts) + "}", repeated
 
 
@@ -346,6 +347,19 @@ def test_duplicate_keys_is_exact_whatever_the_white_space(case: tuple[str, bool]
     text, repeated = case
     line = text.encode()
     assert duplicate_keys(orjson.loads(line), line) is repeated
+
+
+@settings(max_examples=200, deadline=None)
+@given(_object_text())
+def test_the_builder_tags_exactly_the_lines_that_repeat_a_key(case: tuple[str, bool]) -> None:
+    """build_many (which inlines duplicate_keys' cheap test) tags a line duplicate_keys exactly when a
+    key repeats, and its raw JSON is its source."""
+    text, repeated = case
+    line = text.encode()
+    builder = DocBuilder(make_parser("json"), "h", "svc", {})
+    (doc,) = builder.build_many(id_hasher("f"), "/p", [(0, len(line) + 1, line, ())], 1000)
+    assert ("duplicate_keys" in doc.source.get("tags", ())) is repeated
+    assert orjson.loads(doc.raw or b"") == doc.source
 
 
 def test_repeated_key_split_by_a_newline_in_a_multiline_event_is_tagged() -> None:
