@@ -29,6 +29,7 @@ and message are read is defined once, in ``shipper.parsers.json.line_meta``: the
 from __future__ import annotations
 
 import hashlib
+from binascii import hexlify
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -38,7 +39,7 @@ from logstore.elastic import IndexNamer, bulk_lines
 from logstore.types import Doc
 from shipper.parsers import DUPLICATE_KEYS, Parser
 from shipper.parsers._time import format_ms, parse_any
-from shipper.parsers.json import JsonParser, duplicate_keys, line_meta
+from shipper.parsers.json import JsonParser, duplicate_keys, key_ends, line_meta
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
@@ -112,8 +113,21 @@ def _final(source: dict[str, Any], raw: bytes) -> bool:
     return 10 not in raw and "." not in "".join(source)
 
 
-# A doc's raw JSON: our fields, then the line's own object after its '{'.
-_SPLICE = b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
+def _splice(path_raw: bytes, static_raw: bytes) -> bytes:
+    """The ``%`` format of a doc's raw JSON for one file of an input: our fields, then the line's own
+    object after its '{'. Arguments: @timestamp, log.offset, the ',"level":...' bytes, event.id, the
+    ',"message":...' bytes, the line after its '{'. (The path and the input's static fields are in
+    the format already: two fewer arguments a line.)"""
+    path, static = path_raw.replace(b"%", b"%%"), static_raw.replace(b"%", b"%%")
+    return (
+        b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":'
+        + path
+        + b'}%s},"event":{"id":"%s"},'
+        + static
+        + b"%s,%s"
+    )
+
+
 _MSG_CACHE_MAX = 1024  # messages and levels repeat ("request completed"): their ',"message":...' bytes
 
 
@@ -284,26 +298,38 @@ class DocBuilder:
         # Keys seen before that are neither ours nor dotted (orjson hands back the same key objects
         # line after line): one subset test replaces the clash test and the dotted-key test.
         clean = self._clean
+        issuperset = clean.issuperset
         _, file, path_raw = self._file_parts(path)
+        splice = _splice(path_raw, static_raw)
         # The id block in use: id = base + offset while start <= offset < start + ID_BLOCK.
         start = end = base = 0
         for off, _, line, tags in events:
-            body = line  # the JSON object's bytes, spliced into the doc
-            if tags or not line or line[0] != 123 or line[-1] != 125:  # not '{' ... '}'
-                body = line.strip()
-                if tags or not body or body[0] != 123 or body[-1] != 125:
-                    emit(general(ids, path, off, line, now_ms, tags))
-                    continue
+            if tags:
+                emit(general(ids, path, off, line, now_ms, tags))
+                continue
             try:
                 obj = loads(line)
             except bad_json:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            if type(obj) is not dict or not obj or duplicate_keys(obj, body):
+            if type(obj) is not dict or not obj:
+                emit(general(ids, path, off, line, now_ms, tags))
+                continue
+            # The JSON object's bytes, spliced into the doc: '{' ... '}' (strip returns the line itself
+            # when nothing is around it).
+            body = line.strip()
+            # A repeated key? duplicate_keys decides; key_ends(body) is its cheap exact test, inlined
+            # for the usual line (no tab, CR or LF) and settling it alone when it equals len(obj).
+            multiline = 10 in body
+            if multiline or 9 in body or 13 in body:
+                ends = key_ends(body)
+            else:
+                ends = body.replace(b" ", b"").count(b'":')
+            if ends != len(obj) and duplicate_keys(obj, body, ends):
                 # (A repeated key: the bytes hold both values, so they cannot be spliced.)
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            if obj.keys() <= clean:
+            if issuperset(obj):
                 final = static_final
             elif not disjoint(obj):
                 emit(general(ids, path, off, line, now_ms, tags))
@@ -332,22 +358,10 @@ class DocBuilder:
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK
-            if 10 in body:  # a multiline event: NDJSON needs one line per doc
+            if multiline:  # a multiline event: NDJSON needs one line per doc
                 final = False
-            didb = (base + off).to_bytes(ID_BYTES, "big").hex().encode()
-            raw = (
-                b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":%s}%s},"event":{"id":"%s"},%s%s,%s'
-                % (
-                    stamp.encode(),
-                    off,
-                    path_raw,
-                    level_raw,
-                    didb,
-                    static_raw,
-                    message_raw,
-                    body[1:],
-                )
-            )
+            didb = hexlify((base + off).to_bytes(ID_BYTES, "big"))
+            raw = splice % (stamp.encode(), off, level_raw, didb, message_raw, body[1:])
             if namer is not None and final:
                 day = ts // 86_400_000
                 if day != pday:  # the index name: day + static fields (checked in bulk_many)
@@ -365,8 +379,11 @@ class DocBuilder:
                 }
             )
             obj["event"] = {"id": did}
-            obj.update(static)
+            obj |= static
             if message is not None:
                 obj["message"] = message
-            emit(Doc(did, ts, obj, raw, final))
+            if namer is None:
+                append(Doc(did, ts, obj, raw, final))
+            else:
+                emit(Doc(did, ts, obj, raw, final))
         return out

@@ -100,7 +100,10 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
     elif not doc.final:
         raw.decode()  # UnicodeDecodeError: a caller's bytes must be UTF-8 (orjson's and the shipper's are)
     # nested_deeper_than, inlined: this runs once per doc on the ingest path.
-    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and (capped := cap_nesting(source)) is not None:
+    if (
+        2 * len(raw) - len(raw.replace(b"{", b"")) - len(raw.replace(b"[", b"")) > MAX_DEPTH
+        and (capped := cap_nesting(source)) is not None
+    ):
         # Deeper than SQLite's JSON functions read: one such doc would fail every query over it.
         source, raw = capped, orjson.dumps(capped)
     try:

@@ -18,7 +18,6 @@ A line that is not a JSON object is shipped with its text in ``message`` and the
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,7 +34,8 @@ _MILLIS: dict[str, int] = {f".{n:03d}Z": n for n in range(1000)}
 _SEC_CACHE = _time._SEC_CACHE
 
 
-_SPACED = re.compile(rb'"[ \t\r\n]+:')  # a key may end '"  :' too: then the count is not enough
+# JSON's white space: the only bytes that may stand between a key and its colon.
+_WS = b" \t\r\n"
 
 
 def _count_keys(value: dict[str, Any] | list[Any]) -> int:
@@ -54,7 +54,7 @@ def _count_keys(value: dict[str, Any] | list[Any]) -> int:
 def _keys_or_none(obj: dict[str, Any]) -> int | None:
     try:
         return _count_keys(obj)
-    except RecursionError:  # deeper than Python recurses: the exact check below decides
+    except RecursionError:  # deeper than Python recurses: the exact check decides
         return None
 
 
@@ -68,20 +68,31 @@ class _Repeated(Exception):
     pass
 
 
-def duplicate_keys(obj: dict[str, Any], line: bytes) -> bool:
+def key_ends(line: bytes) -> int:
+    """The ``":`` in ``line`` once JSON white space is taken out: at least one per key written.
+
+    A key ends with a quote, maybe white space, then its colon, so without the white space every key
+    written leaves one ``":``; a string holding a quote and a colon (``\\":``) leaves more. Spaces go
+    with ``replace`` (memchr-fast, spaces are common in messages); a tab, CR or LF (rare: a multiline
+    event) with ``translate``. (``int in bytes``, not ``b"." in``: see ``duplicate_keys``.)"""
+    if 10 in line or 9 in line or 13 in line:
+        return line.translate(None, _WS).count(b'":')
+    return line.replace(b" ", b"").count(b'":')
+
+
+def duplicate_keys(obj: dict[str, Any], line: bytes, ends: int | None = None) -> bool:
     """Whether an object of ``line`` (decoded as ``obj``) repeats a key.
 
-    Cheap for the usual line: every key ends with a quote and a colon, and inside a string a quote is
-    escaped, so the ``":`` in the bytes are at least the keys written; when they are no more than the
-    keys decoded, no key can repeat. Only a line with more (a repeat, ``\\":`` inside a string, a
-    space before a colon) is decoded again key by key."""
-    ends = line.count(b'":')
-    # Compact JSON (what loggers write): no quote is followed by white space, so no key ends '" :'.
-    # (find, not `in`: on bytes, `in` first tries the needle as an int and raises and clears a
-    # TypeError each time, ~1,700 instructions.)
-    if ends == len(obj) and line.find(b'" ') < 0 and line.find(b'"\t') < 0 and line.find(b'"\r') < 0:
-        return False
-    if (ends == len(obj) or ends == _keys_or_none(obj)) and _SPACED.search(line) is None:
+    Exact, and cheap for the usual line: ``ends`` = ``key_ends(line)`` (passed by a caller that has
+    it) is at least the keys written, which are at least the keys decoded, and equal to them only when
+    no key repeats; so ``ends`` equal to the keys decoded (``len(obj)``, or counted through the nested
+    objects) means no repeat. Only a line with more (a repeat, or ``\\":`` inside a string) is decoded
+    again key by key. (On bytes, ``b".." in`` first tries the needle as an int and raises and clears a
+    TypeError each time, ~1,700 instructions: this module uses ``find``, ``count`` or int needles.)"""
+    if ends is None:
+        ends = key_ends(line)
+    n = len(obj)
+    if ends == n or (ends > n and ends == _keys_or_none(obj)):
         return False
     try:
         json.loads(line, object_pairs_hook=_repeats)
@@ -130,8 +141,8 @@ def line_meta(
             tv = obj.get("timestamp")
             if tv is None:
                 tv = obj.get("ts")
-    stamp: str | None = None
-    ts: int | None = None
+    stamp: str | None
+    ts: int | None
     if type(tv) is str:
         # "YYYY-MM-DDTHH:MM:SS" is only ever cached in that canonical shape, and ".mmmZ" must then
         # be all that follows: two lookups validate the whole stamp.
@@ -139,29 +150,46 @@ def line_meta(
         ms = _MILLIS.get(tv[19:])
         if sec is not None and ms is not None:
             ts, stamp = sec * 1000 + ms, tv
-    if stamp is None and tv is not None:
-        for key in _TIME_KEYS:  # the first that parses
-            value = obj.get(key)
-            if value is not None:
-                ts = parse_any(value)
-                if ts is not None:
-                    break
+        else:
+            ts, stamp = _first_time(obj), None
+    elif tv is None:
+        ts = stamp = None
+    else:
+        ts, stamp = _first_time(obj), None
     lv = obj.get("level")
     level = _NUM_LEVELS.get(lv) if type(lv) is int else None
     if level is None and (lv is not None or "severity" in obj or "lvl" in obj):
-        if lv is not None:
-            level = level_name(lv)
-        if level is None:
-            for key in _LEVEL_KEYS:
-                if key in obj:
-                    level = level_name(obj[key])
-                    if level is not None:
-                        break
-    message: str | None = None
-    if type(obj.get("message")) is not str:
+        level = _level(obj, lv)
+    message: str | None
+    if type(obj.get("message")) is str:
+        message = None
+    else:
         msg = obj.get("msg")
         message = msg if type(msg) is str else text.decode() if isinstance(text, bytes) else text
     return ts, stamp, level, message
+
+
+def _first_time(obj: dict[str, Any]) -> int | None:
+    """line_meta's time when it is not a canonical stamp: the first time key whose value parses."""
+    for key in _TIME_KEYS:
+        value = obj.get(key)
+        if value is not None:
+            ts = parse_any(value)
+            if ts is not None:
+                return ts
+    return None
+
+
+def _level(obj: dict[str, Any], lv: Any) -> str | None:
+    """line_meta's level when ``level`` is not a bunyan/pino number: the first level key that names one."""
+    level = level_name(lv) if lv is not None else None
+    if level is None:
+        for key in _LEVEL_KEYS:
+            if key in obj:
+                level = level_name(obj[key])
+                if level is not None:
+                    break
+    return level
 
 
 class JsonParser:

@@ -6,9 +6,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from logstore import AggRequest, Doc, Metric, Outcome, Store
-from logstore._source import MAX_DEPTH, NESTING_TAG, cap_nesting
+from logstore._source import MAX_DEPTH, NESTING_TAG, cap_nesting, nested_deeper_than
 from logstore.types import format_ts, ms_to_datetime
 from tests.logstore.corpus import BASE_MS
 
@@ -74,3 +76,12 @@ def test_cap_keeps_shallow_docs_untouched_and_text_below_the_limit() -> None:
     for _ in range(MAX_DEPTH - 2):
         node = node["n"]
     assert isinstance(node["n"], str) and orjson.loads(node["n"])["n"]["n"]
+
+
+@given(
+    raw=st.binary(max_size=80).map(lambda b: b.replace(b"a", b"{").replace(b"b", b"[")),
+    limit=st.integers(0, 30),
+)
+def test_nested_deeper_than_is_more_brackets_than_the_limit(raw: bytes, limit: int) -> None:
+    """The ingest paths' depth pre-check is true exactly when the bytes hold more brackets than the limit."""
+    assert nested_deeper_than(raw, limit) is (raw.count(b"{") + raw.count(b"[") > limit)

@@ -56,6 +56,15 @@ def test_common_lines_are_final_and_raw_is_the_source() -> None:
     assert doc.source["log"]["level"] == "info" and doc.source["message"] == "done"
 
 
+def test_percent_signs_in_the_path_and_fields_are_spliced_as_they_are() -> None:
+    """A '%' in the file path or an input field (both are in the splice format) reaches raw as it is."""
+    b = DocBuilder(make_parser("json"), "h", "svc", {"team": "100%s %d %%"})
+    (doc,) = b.build_many(id_hasher(FID), "/var/log/50%d-%s%%.log", _events([LINE]), 0)
+    assert doc.final and orjson.loads(doc.raw or b"") == doc.source
+    assert doc.source["log"]["file"]["path"] == "/var/log/50%d-%s%%.log"
+    assert doc.source["team"] == "100%s %d %%"
+
+
 @pytest.mark.parametrize(
     ("line", "fields"),
     [

@@ -8,6 +8,7 @@ defaults, and the modes of the files logwarden creates.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import signal
@@ -20,6 +21,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logstore import open_store
 from logstore.config import SqliteConfig, StoreConfig
@@ -28,7 +31,7 @@ from shipper.build import DocBuilder, id_hasher
 from shipper.cli import main
 from shipper.config import ShipperConfig
 from shipper.parsers import make_parser
-from shipper.parsers.json import duplicate_keys
+from shipper.parsers.json import duplicate_keys, key_ends
 from shipper.registry import Registry, lock_path
 from shipper.service import Shipper
 from tests.rig.proxy import FaultProxy
@@ -298,8 +301,74 @@ def test_store_registry_and_lock_files_are_0640_whatever_the_umask(tmp_path: Pat
         (b'{"a":1, "b":{"c":1,"c":2}}', True),
         (b'{"x":[{"a":1},{"b":2,"b":3}]}', True),
         (b'{"a" :1,"a":2}', True),
+        (b'{"a":1,"a"   :2}', True),
+        (b'{"a":1,"a"\t:2}', True),
+        (b'{"a":1,"a"\r:2}', True),
+        (b'{"a":1,\n"a"\n:2}', True),  # a multiline event: the key's colon on the next line
+        (b'{"a"\t:\t1,\r\n"b" \n: 2}', False),
+        (b'{"m":"x\\" :y","n":1}', False),  # a quote, a space and a colon inside a string
+        (b'{"m":"{\\"a\\":1,\\"a\\":2}"}', False),  # JSON with a repeat, as a string: not a key
     ],
 )
 def test_duplicate_keys_detection(line: bytes, repeated: bool) -> None:
-    """duplicate_keys tells a line that repeats a key in any of its objects from one that does not."""
+    """duplicate_keys tells a line that repeats a key in any of its objects from one that does not,
+    whatever JSON white space stands between a key and its colon."""
+    obj = orjson.loads(line)
+    assert duplicate_keys(obj, line) is repeated
+    assert duplicate_keys(obj, line, key_ends(line)) is repeated
+
+
+@st.composite
+def _object_text(draw: st.DrawFn, ws: str | None = None, depth: int = 0) -> tuple[str, bool]:
+    """A JSON object's text with JSON white space (one mix per line: none, spaces, with tabs, ...)
+    anywhere between tokens and maybe a repeated key (in it or in an object nested in it), and
+    whether a key repeats."""
+    if ws is None:
+        ws = draw(st.sampled_from(["", " ", " \t", "\t", "\r", " \r", " \t\r\n"]))
+    gap = st.text(alphabet=ws, max_size=2) if ws else st.just("")
+    keys = draw(st.lists(st.sampled_from(["a", "b", 'q":', "c d"]), min_size=1, max_size=4))
+    repeated = len(set(keys)) != len(keys)
+    parts = []
+    for key in keys:
+        if depth < 2 and draw(st.booleans()):
+            value, inner = draw(_object_text(ws, depth + 1))
+            repeated = repeated or inner
+        else:
+            value = json.dumps(draw(st.sampled_from([1, "x", 'say ":" or " :', 'k":v'])))
+        parts.append(f"{draw(gap)}{json.dumps(key)}{draw(gap)}:{draw(gap)}{value}{draw(gap)}")
+    return "{" + ",".join(parts) + "}", repeated
+
+
+@settings(max_examples=300, deadline=None)
+@given(_object_text())
+def test_duplicate_keys_is_exact_whatever_the_white_space(case: tuple[str, bool]) -> None:
+    """duplicate_keys answers exactly whether a key repeats, for any JSON white space around keys and
+    colons, strings that hold quotes and colons, and repeats in nested objects."""
+    text, repeated = case
+    line = text.encode()
     assert duplicate_keys(orjson.loads(line), line) is repeated
+
+
+@settings(max_examples=200, deadline=None)
+@given(_object_text())
+def test_the_builder_tags_exactly_the_lines_that_repeat_a_key(case: tuple[str, bool]) -> None:
+    """build_many (which inlines duplicate_keys' cheap test) tags a line duplicate_keys exactly when a
+    key repeats, and its raw JSON is its source."""
+    text, repeated = case
+    line = text.encode()
+    builder = DocBuilder(make_parser("json"), "h", "svc", {})
+    (doc,) = builder.build_many(id_hasher("f"), "/p", [(0, len(line) + 1, line, ())], 1000)
+    assert ("duplicate_keys" in doc.source.get("tags", ())) is repeated
+    assert orjson.loads(doc.raw or b"") == doc.source
+
+
+def test_repeated_key_split_by_a_newline_in_a_multiline_event_is_tagged() -> None:
+    """A multiline event whose repeated key has its colon on the next line takes the last value, is
+    tagged duplicate_keys and keeps its text in event.original (the bytes hold both values)."""
+    builder = DocBuilder(make_parser("json"), "h", "svc", {})
+    line = b'{"msg":"x","status":502,\n"status"\n:200}'
+    (doc,) = builder.build_many(id_hasher("f"), "/p", [(0, len(line) + 1, line, ())], 1000)
+    assert doc.source["status"] == 200
+    assert "duplicate_keys" in doc.source["tags"]
+    assert doc.source["event"]["original"] == line.decode()
+    assert orjson.loads(doc.raw or b"") == doc.source

@@ -215,7 +215,7 @@ _line_strategy = st.one_of(
     st.builds(
         lambda d, t, lv, m: orjson.dumps({**d, **t, **lv, **m}),
         st.dictionaries(
-            st.sampled_from(["a", "b", "msg", "severity", "host", "n"]),
+            st.sampled_from(["a", "b", "msg", "severity", "host", "n", "a.b"]),  # a.b: not final
             st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
             max_size=3,
         ),
