@@ -162,12 +162,22 @@ class FtsIndex:
             self._conn = conn
         return self._conn
 
-    def _ahead(self, mark: int, hwm: int | None) -> bool:
+    def _ahead(self, mark: int, hwm: int | None, conn: apsw.Connection | None = None) -> bool:
         """Whether the index has seen rowids this events file never handed out (``hwm``, the highest
         it did): the file was replaced by an older copy, so rowids will be handed out again and the
-        index must start over."""
+        index must start over.
+
+        ``conn``: ``hwm`` was read before the caller's transaction, so another process may have
+        written and indexed rows since; before condemning the index, read it again (inside the
+        transaction, holding the index's write lock, so ``mark`` cannot move meanwhile). Without
+        this, writers in several processes rebuilt the whole index now and then.
+        """
         if hwm is None or mark <= hwm:
             return False
+        if conn is not None:
+            hwm = _rowid_hwm(conn)
+            if hwm is None or mark <= hwm:
+                return False
         log.warning("full-text index %s is ahead of its store: rebuilding it", self.path)
         return True
 
@@ -255,7 +265,7 @@ class FtsIndex:
                 with transaction(conn, "BEGIN"):
                     conn.execute("UPDATE logstore_fts_state SET watermark = watermark")
                     mark = scalar(conn, "SELECT watermark FROM logstore_fts_state")
-                    if self._ahead(mark, hwm):
+                    if self._ahead(mark, hwm, conn):
                         self._reset(conn)
                         mark = 0
                     # The writer's fed texts first (they may run past top: trailing duplicate rows).
