@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from server.bulk import NO_TIMESTAMP_TAG
@@ -235,3 +236,22 @@ def test_filter_path_keeps_what_the_client_asked_for(srv: Running) -> None:
     }
     clean = ndjson({"create": {"_index": "t-filter", "_id": "f-2"}}, {"@timestamp": TS, "message": "ok"})
     assert bulk(srv.url, clean, "/_bulk?filter_path=errors,items.*.error").json == {"errors": False}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"create":{"_id":"7fd81767e1c45db70fdcf6f6"}}',
+        b'{"create":{"_id":"a-b_c.d:e+f/g="}}',
+        b'{"create":{"_id":"tab\\there"}}',
+        b'{"create":{"_id":"q\\"uote"}}',
+        b'{"create":{"_id":""}}',
+        b'{"create":{"_id":"x","_index":"y"}}',
+        b'{"create":{"_id":"caf\xc3\xa9"}}',
+    ],
+)
+def test_the_fast_action_path_reads_a_line_as_the_json_parser_does(line: bytes) -> None:
+    """A create action line read without the JSON parser gives the same action and id as with it."""
+    from server.bulk import _action
+
+    assert _action(line) == ("create", orjson.loads(line)["create"])
