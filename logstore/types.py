@@ -8,7 +8,7 @@ with a ``Z`` suffix, millisecond precision, which is what Elasticsearch and Kiba
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -73,6 +73,13 @@ class WriteResult:
     id: str
     outcome: Outcome
     reason: str = ""  # the server's words for RETRYABLE / REJECTED
+
+
+def each_result(docs: Sequence[Doc], results: list[WriteResult] | None) -> list[WriteResult]:
+    """``write``'s answer from ``write_unless_all_created``'s (None: every doc was created)."""
+    if results is None:
+        return [WriteResult(d.id, Outcome.CREATED) for d in docs]
+    return results
 
 
 @dataclass(frozen=True, slots=True)

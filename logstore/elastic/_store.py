@@ -35,9 +35,9 @@ from logstore.types import (
     Doc,
     Health,
     Hit,
-    Outcome,
     RetentionResult,
     WriteResult,
+    each_result,
 )
 
 
@@ -72,10 +72,7 @@ class ElasticStore:
     # ---- write -----------------------------------------------------------------------------------
 
     def write(self, docs: Sequence[Doc]) -> list[WriteResult]:
-        results = self.write_unless_all_created(docs)
-        if results is None:
-            return [WriteResult(d.id, Outcome.CREATED) for d in docs]
-        return results
+        return each_result(docs, self.write_unless_all_created(docs))
 
     def write_unless_all_created(self, docs: Sequence[Doc]) -> list[WriteResult] | None:
         """``write``, but None when every doc was created: no per-doc results to build on the hot

@@ -55,6 +55,7 @@ from logstore.types import (
     RetentionResult,
     StoreError,
     WriteResult,
+    each_result,
 )
 
 _CREATE = b'{"create":{"_id":'
@@ -100,10 +101,7 @@ class ServerStore:
     # ---- write -----------------------------------------------------------------------------------
 
     def write(self, docs: Sequence[Doc]) -> list[WriteResult]:
-        results = self.write_unless_all_created(docs)
-        if results is None:
-            return [WriteResult(d.id, Outcome.CREATED) for d in docs]
-        return results
+        return each_result(docs, self.write_unless_all_created(docs))
 
     def write_unless_all_created(self, docs: Sequence[Doc]) -> list[WriteResult] | None:
         """``write``, but None when every doc was created (``FastWrite``)."""
