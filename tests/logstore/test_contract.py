@@ -41,6 +41,14 @@ def test_every_registered_backend_has_a_contract_fixture() -> None:
     assert set(BACKENDS) <= set(CONTRACT)
 
 
+@pytest.fixture(params=list(CONTRACT))
+def store_config(request: pytest.FixtureRequest) -> StoreConfig:
+    """A fresh, empty store of each backend in the contract table (one per registered backend):
+    this suite's own, so that every backend runs it, not only the two the other suites use."""
+    config: StoreConfig = request.getfixturevalue(CONTRACT[request.param].config_fixture)
+    return config
+
+
 @pytest.fixture
 def corpus_store(store: Store) -> Store:
     results = store.write(CORPUS)
