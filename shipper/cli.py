@@ -446,6 +446,9 @@ def _ship(shipper: Shipper, once: bool) -> int:
     finally:
         if bar is not None:
             bar.stop()
+    refused = shipper.pipeline.refused if shipper.pipeline is not None else None
+    if refused is not None:
+        raise StoreAuthError(refused)  # one line and exit 2 (main)
     if not ok:
         emit(ShutdownDeadlinePassed())
     return 0

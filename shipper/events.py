@@ -196,6 +196,15 @@ class RequestTooLarge(_Pipeline):
 
 
 @dataclass(frozen=True)
+class StoreRefusedCredentials(_Pipeline):
+    """The store answered 401/403 to a write: the shipper stops (exit 2) instead of retrying."""
+
+    message = "store refused our credentials; stopping (offsets stay at the last acknowledged batch)"
+    level = logging.ERROR
+    reason: str
+
+
+@dataclass(frozen=True)
 class StoreRetrying(_Pipeline):
     """Logged on the first and every tenth attempt only; shipper_events_retried_total counts every doc
     of every attempt where the retry happens."""

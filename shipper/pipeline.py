@@ -33,7 +33,7 @@ import orjson
 
 from logstore.observe import emit
 from logstore.protocol import FastWrite, Store
-from logstore.types import Doc, Health, Outcome, StoreError, WriteResult
+from logstore.types import Doc, Health, Outcome, StoreAuthError, StoreError, WriteResult
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.events import (
@@ -41,6 +41,7 @@ from shipper.events import (
     DeliveryCrashed,
     DocsRejected,
     RequestTooLarge,
+    StoreRefusedCredentials,
     StoreRetrying,
 )
 from shipper.registry import Registry
@@ -134,6 +135,10 @@ class Pipeline:
         self.max_backoff = config.retry.max.total_seconds()
         self.stop = stop  # reading stopped: don't block forever on a full queue
         self.abort = threading.Event()  # the shutdown deadline passed: give up on unacknowledged batches
+        # The store refused our credentials (StoreAuthError, HTTP 401/403): waiting will not fix
+        # that, so reading stops, unacknowledged batches are given up (their offsets stay where
+        # they are, so a restart with good credentials sends them) and `shipper run` exits 2.
+        self.refused: str | None = None
         self.finalizer = Finalizer()
         self.on_commit = on_commit
         self.on_blocked = on_blocked  # called every 100 ms while add()/flush() waits for room
@@ -377,6 +382,9 @@ class Pipeline:
                     return None
             else:
                 results = self.store.write(docs)
+        except StoreAuthError as e:
+            self._refused(str(e))
+            return str(e)
         except StoreError as e:
             return str(e)
         except Exception as e:  # the client library's own errors: transient until proven otherwise
@@ -384,6 +392,13 @@ class Pipeline:
         if len(results) != len(docs):
             return f"store answered {len(results)} results for {len(docs)} docs"
         return results
+
+    def _refused(self, reason: str) -> None:
+        if self.refused is None:
+            self.refused = reason
+            emit(StoreRefusedCredentials(reason=reason[:300]))
+        self.stop.set()
+        self.abort.set()
 
     def _send(self, docs: list[Doc]) -> list[WriteResult] | str | None:
         """``_write`` in requests the store takes: after a 413, in parts no bigger than what fitted."""

@@ -144,3 +144,33 @@ def test_a_wrong_token_is_one_line_and_a_non_zero_exit(tmp_path: Path, running: 
     assert (code, out) == (2, "")
     assert err.startswith(f"logq: store error: server at {running.url}: the token was refused (HTTP 401")
     assert err.count("\n") == 1 and "wrong-token" not in err + shipper.stderr
+
+
+def test_a_token_refused_mid_run_stops_the_shipper_with_one_line(tmp_path: Path, running: Running) -> None:
+    """The server starts refusing the token after the shipper opened it (revoked while running): the
+    shipper stops with exit 2 and one line instead of retrying forever, and its offsets stay where
+    the last acknowledged batch left them, so a restart with a good token ships every line."""
+    from tests.rig.proxy import FaultProxy
+
+    proxy = FaultProxy(running.url)
+    proxy.start()
+    try:
+        cfg = _client_config(tmp_path, proxy.url, "127.0.0.1:9")
+        _log_file(tmp_path)
+        proxy.fail_requests(401, 1000, "_bulk")
+        shipper = subprocess.run(
+            [sys.executable, "-m", "shipper.cli", "run", "-c", str(cfg)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO), "LOG_LEVEL": "CRITICAL"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shipper.returncode == 2, shipper.stderr
+        assert shipper.stderr.count("\n") == 1 and "401" in shipper.stderr
+        proxy.reset()
+        assert shipper_main(["run", "--once", "-c", str(cfg)]) == 0
+        code, out, _ = _logq(cfg, "*", "--count", "--since", "1h")
+        assert (code, out.strip()) == (0, str(LINES))
+    finally:
+        proxy.stop()
