@@ -177,9 +177,10 @@ def _login_csrf(request: Request) -> str:
 
 async def login(request: Request) -> Response:
     """Check the pasted token like the Authorization header is checked; set the session cookie."""
+    from server.console.web import form as read_form
     from server.console.web import render
 
-    form = await request.form()
+    form = await read_form(request)
     nxt = _safe_next(str(form.get("next") or ""))
     if not auth_required(request):
         return RedirectResponse(nxt, status_code=303)
@@ -219,9 +220,9 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     """End the session (a POST with the CSRF token, so another site cannot log the user out)."""
-    from server.console.web import error_page
+    from server.console.web import error_page, form
 
-    refused = check_csrf(request, await request.form())
+    refused = check_csrf(request, await form(request))
     if refused is not None:
         return error_page(request, 403, refused)
     response = RedirectResponse(LOGIN if auth_required(request) else "/ui/", status_code=303)

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jinja2
 from starlette.requests import Request
@@ -133,6 +133,23 @@ def render(request: Request, template: str, status: int = 200, /, **values: Any)
     }
     html = ENV.get_template(template).render({**frame, **values})
     return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+MAX_FORM = 64 * 1024  # bytes of one form body: a silence or a login, never an upload
+
+
+async def form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` POST body as {name: value} (the last value of a
+    repeated name). Parsed here rather than by Starlette, whose parser needs python-multipart for
+    the forms a browser sends. A body over ``MAX_FORM`` is a ConsoleError 413."""
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        raise ConsoleError(413, f"the form is {len(body):,} bytes; the console takes at most {MAX_FORM:,}")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and kind != "application/x-www-form-urlencoded":
+        got = kind or "no type"
+        raise ConsoleError(415, f"expected a form (application/x-www-form-urlencoded), got {got}")
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def error_page(request: Request, status: int, message: str, detail: str | None = None) -> Response:
