@@ -19,6 +19,9 @@ from starlette.staticfiles import StaticFiles
 # The nav bar, in order: (path, label). A page module's entry goes here, by hand (Logs, Alerts, Sources).
 PAGES: list[tuple[str, str]] = [
     ("/ui/logs", "Logs"),
+    ("/ui/alerts", "Alerts"),
+    ("/ui/silences", "Silences"),
+    ("/ui/notifications", "Notifications"),
     ("/ui/sources", "Sources"),
 ]
 
@@ -29,7 +32,7 @@ async def _home(request: object) -> Response:
 
 def routes() -> list[BaseRoute]:
     """The console's routes: one ``Mount("/ui")``. Put it before ``compat.routes()`` (its ``/{index}``)."""
-    from server.console import logs, session, sources, web
+    from server.console import alerts, logs, session, sources, web
 
     return [
         Mount(
@@ -39,6 +42,7 @@ def routes() -> list[BaseRoute]:
                 Mount("/static", StaticFiles(packages=[("server.console", "static")]), name="static"),
                 *session.routes(),
                 *logs.routes(),
+                *alerts.routes(),
                 *sources.routes(),
                 Route("/{rest:path}", web.not_found, methods=["GET", "HEAD", "POST"]),
             ],

@@ -32,12 +32,12 @@ from starlette.routing import BaseRoute, Route
 
 from alerter.notify.matchers import Matcher, MatcherError, parse_matcher
 from alerter.notify.state import Silence
-from logstore.config import parse_duration
+from logstore.config import format_duration, parse_duration
 from logstore.types import StoreError
 from server.app import context
 from server.console import alert_views as views
 from server.console import session
-from server.console.web import ConsoleError, page, render
+from server.console.web import ConsoleError, form, page, render
 
 LOG_LIMIT = 200  # rows of the notification log on one page
 
@@ -104,10 +104,13 @@ async def rule_page(request: Request) -> Response:
         mine = [i for i in instances if i.rule == name]
         meta = next((m for m in metas if m.rule == name), None)
         inst = views.pick_instance(mine, fingerprint)
-        window, query = window_query if window_query is not None else (views.latest_window(rule, meta, now), "")
+        window, query = (
+            window_query if window_query is not None else (views.latest_window(rule, meta, now), "")
+        )
         return {
             "source": found,
             "rule": rule,
+            "schedule": views.schedule_text(rule),
             "meta": meta,
             "rows": views.rule_rows(views.Loaded([found], [], None), mine, [meta] if meta else [], now),
             "history": views.history(ctx.reader, rule, ctx.config, now),
@@ -129,9 +132,14 @@ def _window_from_url(request: Request) -> tuple[Any, str] | None:
     if not start and not end:
         return None
     try:
-        window = Window(datetime.fromisoformat(start.replace("Z", "+00:00")), datetime.fromisoformat(end.replace("Z", "+00:00")))
+        window = Window(
+            datetime.fromisoformat(start.replace("Z", "+00:00")),
+            datetime.fromisoformat(end.replace("Z", "+00:00")),
+        )
     except ValueError:
-        raise ConsoleError(400, f"from/to: expected ISO times like 2026-03-01T12:00:00Z, got {start!r} and {end!r}") from None
+        raise ConsoleError(
+            400, f"from/to: expected ISO times like 2026-03-01T12:00:00Z, got {start!r} and {end!r}"
+        ) from None
     if window.start.tzinfo is None or window.end.tzinfo is None or window.end <= window.start:
         raise ConsoleError(400, "from/to: expected two times with a zone (Z), from before to")
     return window, _param(request, "query")
@@ -156,12 +164,17 @@ async def silences_page(request: Request) -> Response:
     return await _silences(request, _form_defaults(request))
 
 
-async def _silences(request: Request, form: dict[str, str], status: int = 200, error: str = "") -> Response:
+async def _silences(request: Request, fields: dict[str, str], status: int = 200, error: str = "") -> Response:
     ctx = context(request)
 
     def gather() -> dict[str, Any]:
         now = _now()
-        return {"rows": views.silence_rows(ctx.state.notify(), now), "now": views.ts_text(now)}
+        names = [rs.rule.name for rs in views.load(ctx.config).rules]
+        return {
+            "rows": views.silence_rows(ctx.state.notify(), now),
+            "now": views.ts_text(now),
+            "rule_names": names,
+        }
 
     data = await run_in_threadpool(_store_call, gather)
     notice = ""
@@ -169,7 +182,7 @@ async def _silences(request: Request, form: dict[str, str], status: int = 200, e
         notice = f"silence {_param(request, 'created')} added"
     elif _param(request, "expired"):
         notice = f"silence {_param(request, 'expired')} expired"
-    return render(request, "silences.html", status, form=form, error=error, notice=notice, **data)
+    return render(request, "silences.html", status, form=fields, error=error, notice=notice, **data)
 
 
 class FormError(ValueError):
@@ -183,7 +196,9 @@ def _matchers(text: str) -> tuple[Matcher, ...]:
             try:
                 out.append(parse_matcher(line))
             except MatcherError as e:
-                raise FormError(f"matchers, line {n}: {e} (e.g. host.name=web1 or host.name=~web[12])") from None
+                raise FormError(
+                    f"matchers, line {n}: {e} (e.g. host.name=web1 or host.name=~web[12])"
+                ) from None
     return tuple(out)
 
 
@@ -192,7 +207,11 @@ def build_silence(form: dict[str, str], loaded: views.Loaded, now: datetime) -> 
     rule = form["rule"]
     if not rule:
         raise FormError("rule: name the rule to silence (a glob like nginx-* or * for every rule)")
-    if not any(c in rule for c in "*?[") and loaded.rules and loaded.find(rule.removeprefix("alerter:")) is None:
+    if (
+        not any(c in rule for c in "*?[")
+        and loaded.rules
+        and loaded.find(rule.removeprefix("alerter:")) is None
+    ):
         raise FormError(f"rule: no rule named {rule!r} in alerter.rules: the silence would mute nothing")
     matchers = _matchers(form["matchers"])
     try:
@@ -205,29 +224,33 @@ def build_silence(form: dict[str, str], loaded: views.Loaded, now: datetime) -> 
         raise FormError("comment: say why (the on-call reads it when the alert stays quiet)")
     if not form["author"]:
         raise FormError("author: say who is silencing it")
-    return Silence(uuid.uuid4().hex[:12], rule, matchers, now, now + duration, form["comment"], form["author"], now)
+    return Silence(
+        uuid.uuid4().hex[:12], rule, matchers, now, now + duration, form["comment"], form["author"], now
+    )
 
 
 async def add_silence(request: Request) -> Response:
-    data = await request.form()
+    data = await form(request)
     refused = session.check_csrf(request, data)
     if refused is not None:
         raise ConsoleError(403, f"the silence was not added: {refused}")
     ctx = context(request)
     current = session.current_session(request)
-    form = {k: str(data.get(k) or "").strip() for k in ("rule", "matchers", "duration", "comment", "author")}
+    fields = {
+        k: str(data.get(k) or "").strip() for k in ("rule", "matchers", "duration", "comment", "author")
+    }
     if current is not None:
-        form["author"] = current.client  # who is logged in, not what the form claims
+        fields["author"] = current.client  # who is logged in, not what the form claims
     try:
-        silence = await run_in_threadpool(build_silence, form, views.load(ctx.config), _now())
+        silence = await run_in_threadpool(lambda: build_silence(fields, views.load(ctx.config), _now()))
     except FormError as e:
-        return await _silences(request, form, 400, str(e))
+        return await _silences(request, fields, 400, str(e))
     await run_in_threadpool(_store_call, lambda: ctx.state.notify().add_silence(silence))
     return RedirectResponse(f"/ui/silences?created={quote(silence.id)}", status_code=303)
 
 
 async def expire_silence(request: Request) -> Response:
-    data = await request.form()
+    data = await form(request)
     refused = session.check_csrf(request, data)
     if refused is not None:
         raise ConsoleError(403, f"the silence was not expired: {refused}")
@@ -259,14 +282,21 @@ async def notifications_page(request: Request) -> Response:
     rows = [
         r
         for r in data.pop("rows")
-        if (not channel or r.channel == channel) and (not outcome or (r.outcome == "failed") == (outcome == "failed"))
+        if (not channel or r.channel == channel)
+        and (not outcome or (r.outcome == "failed") == (outcome == "failed"))
     ]
     channels = [c.name for c in ctx.config.notify.channels]
     filters = {"channel": channel, "outcome": outcome}
-    retention = ctx.config.notify.log_retention
+    retention = format_duration(ctx.config.notify.log_retention)
     return render(
-        request, "notifications.html", rows=rows, channels=channels, filters=filters, retention=retention,
-        limit=LOG_LIMIT, **data,
+        request,
+        "notifications.html",
+        rows=rows,
+        channels=channels,
+        filters=filters,
+        retention=retention,
+        limit=LOG_LIMIT,
+        **data,
     )
 
 
@@ -280,4 +310,3 @@ def routes() -> list[BaseRoute]:
         Route("/silences/{silence}/expire", page(expire_silence), methods=["POST"]),
         Route("/notifications", page(notifications_page), methods=["GET"]),
     ]
-
