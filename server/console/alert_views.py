@@ -16,6 +16,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from markupsafe import Markup
 
 from alerter.backtest import backtest
 from alerter.conditions import Window
+from alerter.config import AlerterConfig
 from alerter.events import TopValues
 from alerter.evidence import sample_fields, samples, top_values
 from alerter.notify.message import sample_line
@@ -99,7 +101,7 @@ def load(config: Config) -> Loaded:
     problems = list(result.errors)
     if not result.rules:
         where = ", ".join(config.alerter.rules)
-        if "rules" not in config.alerter.model_fields_set:
+        if _default_rules(config):
             missing = (
                 f"{config.source} sets no alerter.rules (the default, {where}, holds no rule file): "
                 "list the alerter's rule files there so that this page can show them"
@@ -108,6 +110,12 @@ def load(config: Config) -> Loaded:
         else:
             missing = f"no rule loaded from alerter.rules ({where})" + (": see below" if problems else "")
     return Loaded(result.rules, problems, missing)
+
+
+def _default_rules(config: Config) -> bool:
+    """Whether ``alerter.rules`` is the default (``rules/`` next to the config file)."""
+    default = [os.path.normpath(config.base_dir / r) for r in AlerterConfig().rules]
+    return [os.path.normpath(config.base_dir / r) for r in config.alerter.rules] == default
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ import orjson
 import yaml
 
 from alerter.engine import Engine
+from alerter.notify import build_notifier
 from alerter.rules.loader import load_rules
 from alerter.schedule import last_tick
 from alerter.state import open_state
@@ -100,23 +101,27 @@ def ship(url: str, docs: list[dict[str, Any]], headers: dict[str, str] | None = 
     assert answer.status == 200 and answer.json["errors"] is False, answer.raw[:300]
 
 
-def evaluate(url: str, config: Config, now: datetime, token: str | None = None) -> Recorder:
-    """Every rule of ``config`` evaluated once at ``now`` by the engine, against the server at ``url``."""
-    settings: dict[str, Any] = {"url": url, **({"token": token} if token else {})}
-    alerter = Config(store=StoreConfig.model_validate({"server": settings}), alerter=config.alerter)
+def evaluate(url: str, config: Config, now: datetime, *, notify: bool = False) -> Recorder | None:
+    """Every rule of ``config`` evaluated once at ``now`` by the engine, against the server at ``url``
+    (``store: {server: ...}``, as an alerter on another host). The events go to a Recorder, or with
+    ``notify`` through the real notification pipeline of ``config.notify`` (apprise, the notify
+    state on the server), flushed before this returns."""
+    store_config = StoreConfig.model_validate({"server": {"url": url}})
+    alerter = config.model_copy(update={"store": store_config})
     store = open_store(alerter.store)
     state = open_state(alerter, store)
-    recorder = Recorder()
+    notifier: Any = build_notifier(alerter, store) if notify else Recorder()
     try:
-        engine = Engine(store, recorder, state, alerter.alerter)
+        engine = Engine(store, notifier, state, alerter.alerter, base_url=alerter.notify.base_url)
         rules = [rs.rule for rs in load_rules(config.alerter.rules, config).rules]
         engine.set_rules(rules)
         engine.evaluate([(r, last_tick(r, now)) for r in rules], now)
+        engine.flush_notifier(now)
         store.refresh()
     finally:
         state.close()
         store.close()
-    return recorder
+    return None if notify else notifier
 
 
 def now_utc() -> datetime:
