@@ -304,11 +304,15 @@ class History:
 def history(store: Store, rule: Rule, config: Config, now: datetime) -> History:
     """The rule replayed over the last 24 h (``alerter test``'s backtest) as a chart with its threshold."""
     bt = backtest(store, rule, HISTORY, now, config.alerter, max_ticks=CHART_TICKS)
+    values = bt.values
+    if rule.condition.kind == "count":
+        # No group had a line in the window: counted, that is 0 (as the engine reads it), not no data.
+        values = [0.0 if v is None else v for v in values]
     spec = rule.condition.spec
     limit = spec.limit if isinstance(spec, Threshold) else None
     against = rule.threshold_text() or "its condition"
     title = f"{rule.name}: {rule.condition.kind} over the last 24 h against {against}"
-    chart = line_chart(bt.ticks, bt.values, limit, title=title)
+    chart = line_chart(bt.ticks, values, limit, title=title)
     return History(chart, bt.lines, len(bt.ticks), bt.thinned)
 
 

@@ -8,6 +8,7 @@ instead of being drawn as 0. The threshold, when given, is a dashed line inside 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -19,18 +20,27 @@ X_TICKS, Y_TICKS = 6, 4
 
 
 def _label(value: float) -> str:
-    if value == int(value) and abs(value) < 1e12:
-        return f"{int(value):,}"
+    if abs(value - round(value)) < 1e-9 and abs(value) < 1e12:
+        return f"{round(value):,}"
     return f"{value:.3g}"
 
 
-def _range(values: Sequence[float], threshold: float | None) -> tuple[float, float]:
-    """The y range: from 0 (or below it) to a little above the largest value or the threshold."""
+def _nice_step(span: float) -> float:
+    """A round tick step (1, 2 or 5 times a power of ten) giving about Y_TICKS ticks over ``span``."""
+    raw = span / Y_TICKS
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def _range(values: Sequence[float], threshold: float | None) -> tuple[float, float, float]:
+    """(low, high, step) of the y axis: round ticks from 0 (or below it) past the largest value
+    or the threshold, whichever is higher."""
     nums = [*values, *([threshold] if threshold is not None else [])]
     low, high = min([0.0, *nums]), max([0.0, *nums])
     if high == low:
         high = low + 1.0
-    return low, high + (high - low) * 0.08
+    step = _nice_step(high - low)
+    return math.floor(low / step) * step, (math.floor(high / step) + 1) * step, step
 
 
 def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[list[tuple[float, float]]]:
@@ -60,7 +70,7 @@ def line_chart(
         return Markup("")
     t0, t1 = times[0].timestamp(), times[-1].timestamp()
     span = (t1 - t0) or 1.0
-    low, high = _range([v for v in values if v is not None], threshold)
+    low, high, step = _range([v for v in values if v is not None], threshold)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x_of(t: float) -> float:
@@ -74,7 +84,7 @@ def line_chart(
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    parts += _y_axis(low, high, y_of)
+    parts += _y_axis(low, high, step, y_of)
     parts += _x_axis(t0, t1, x_of)
     xs = [x_of(t.timestamp()) for t in times]
     ys = [None if v is None else y_of(v) for v in values]
@@ -95,10 +105,10 @@ def line_chart(
     return Markup("".join(parts))
 
 
-def _y_axis(low: float, high: float, y_of: Callable[[float], float]) -> list[str]:
+def _y_axis(low: float, high: float, step: float, y_of: Callable[[float], float]) -> list[str]:
     out = []
-    for i in range(Y_TICKS + 1):
-        v = low + (high - low) * i / Y_TICKS
+    for i in range(round((high - low) / step) + 1):
+        v = low + i * step
         y = y_of(v)
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(v)}</text>')
