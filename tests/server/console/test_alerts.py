@@ -117,7 +117,7 @@ def test_without_alerter_rules_the_alerts_page_says_so(tmp_path: Path) -> None:
 
 def test_the_rule_page_shows_chart_transitions_evidence_and_a_logs_link(alerting: Alerting) -> None:
     """web-errors' page: the 24 h line chart with its threshold line, the ok -> firing transition,
-    the latest evaluation's sample lines and top values, and the Logs link for those lines."""
+    the latest evaluation's sample lines and top values, and the Logs link that shows those lines."""
     page = Client(alerting.srv.url).get("/ui/alerts/web-errors")
     assert page.status == 200
     assert '<svg class="line-chart"' in page.text and 'class="threshold"' in page.text
@@ -135,6 +135,8 @@ def test_the_rule_page_shows_chart_transitions_evidence_and_a_logs_link(alerting
     assert url.path == "/ui/logs" and params["q"] == ['(log.level:error) AND host.name:"web1"']
     start, end = (datetime.fromisoformat(params[k][0].replace("Z", "+00:00")) for k in ("from", "to"))
     assert end - start == timedelta(hours=1) and start <= alerting.now - timedelta(minutes=10) < end
+    logs = Client(alerting.srv.url).get(f"{url.path}?{url.query}")
+    assert logs.status == 200 and 'id="hit-count" data-count="5"' in logs.text  # web1's five errors
 
 
 def test_the_rule_page_uses_the_window_and_query_a_notification_links_to(alerting: Alerting) -> None:
