@@ -21,8 +21,9 @@ thread pool.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -30,8 +31,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from alerter.conditions import Window
 from alerter.notify.matchers import Matcher, MatcherError, parse_matcher
 from alerter.notify.state import Silence
+from logstore import QueryError, parse_query
 from logstore.config import format_duration, parse_duration
 from logstore.types import StoreError
 from server.app import context
@@ -40,6 +43,7 @@ from server.console import session
 from server.console.web import ConsoleError, form, page, render
 
 LOG_LIMIT = 200  # rows of the notification log on one page
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -78,7 +82,7 @@ async def alerts_page(request: Request) -> Response:
     return render(request, "alerts.html", filters=filters, states=views.STATES, **data)
 
 
-def _store_call(fn: Any) -> Any:
+def _store_call(fn: Callable[[], T]) -> T:
     """``fn()``, with a store or state that cannot be read as a 503 page naming why."""
     try:
         return fn()
@@ -123,26 +127,31 @@ async def rule_page(request: Request) -> Response:
     return render(request, "rule.html", **data)
 
 
-def _window_from_url(request: Request) -> tuple[Any, str] | None:
-    """``from``, ``to`` (and ``query``) of a notification's link, as the evidence window; None when
-    the URL names no window. A bad time is a 400 naming the parameter."""
-    from alerter.conditions import Window
-
+def _window_from_url(request: Request) -> tuple[Window, str] | None:
+    """``from``, ``to`` and ``query`` of a notification's link: the evidence's window and query;
+    None when the URL names no window. A bad time or query is a 400 naming the parameter (the
+    query with logq's caret), never a page that silently shows no lines."""
     start, end = _param(request, "from"), _param(request, "to")
     if not start and not end:
         return None
     try:
-        window = Window(
-            datetime.fromisoformat(start.replace("Z", "+00:00")),
-            datetime.fromisoformat(end.replace("Z", "+00:00")),
-        )
+        window = Window(_iso(start), _iso(end))
     except ValueError:
         raise ConsoleError(
             400, f"from/to: expected ISO times like 2026-03-01T12:00:00Z, got {start!r} and {end!r}"
         ) from None
     if window.start.tzinfo is None or window.end.tzinfo is None or window.end <= window.start:
         raise ConsoleError(400, "from/to: expected two times with a zone (Z), from before to")
-    return window, _param(request, "query")
+    query = _param(request, "query")
+    try:
+        parse_query(query)
+    except QueryError as e:
+        raise ConsoleError(400, f"query: {e}", e.render().split("\n", 1)[1]) from None
+    return window, query
+
+
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # ---- silences --------------------------------------------------------------------------------------

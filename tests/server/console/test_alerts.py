@@ -156,6 +156,11 @@ def test_the_rule_page_uses_the_window_and_query_a_notification_links_to(alertin
     [
         ("/ui/alerts/nope", 404, "no rule named &#39;nope&#39;"),
         ("/ui/alerts/web-errors?from=yesterday&to=now", 400, "from/to: expected ISO times"),
+        (
+            "/ui/alerts/web-errors?query=host.name%3A%28web1&from=2020-01-01T00:00:00Z&to=2020-01-01T01:00:00Z",
+            400,
+            "query: query error at column",
+        ),
         ("/ui/notifications?outcome=lost", 400, "outcome: expected sent or failed"),
     ],
 )
@@ -385,3 +390,14 @@ def test_with_base_url_a_notification_links_to_the_rule_page_showing_its_lines(t
     samples = re.search(r'<pre class="samples">(.*?)</pre>', page.text, re.S)
     assert samples is not None and "upstream failed" in samples.group(1) and "web2" not in samples.group(1)
     assert 'data-outcome="sent"' in log.text and "web-errors" in log.text
+
+
+def test_a_tokenless_network_server_shows_silences_read_only_and_refuses_adding(tmp_path: Path) -> None:
+    """insecure: true without tokens: the form says the console is read-only, its button is disabled,
+    and a POST is a 403 naming server.auth.tokens."""
+    with serve(alerting_home(tmp_path, {"listen": "0.0.0.0:9200", "insecure": True})) as srv:
+        client = Client(srv.url)
+        form = client.get("/ui/silences")
+        refused = _add(client)
+    assert "This console is read-only" in form.text and re.search(r'id="add-silence"\s+disabled', form.text)
+    assert refused.status == 403 and "server.auth.tokens" in refused.text
