@@ -86,6 +86,8 @@ def gather(store: Store, now: datetime, window: timedelta) -> Sources:
     rows = []
     for r in window_res.rows:
         host, file = r.group.get(FIELDS[0]), r.group.get(FIELDS[1])
+        if host is None and file is None:
+            continue  # a backend may group the docs lacking both (SQLite's columns do): counted below
         value = r.values.get("last")
         last_ms = int(value) if isinstance(value, int | float) else None
         link = _logs_link(host, file, start, now)
@@ -109,6 +111,8 @@ def _partial(single: list[Any], pairs: list[Any], index: int, start: datetime, e
     out = []
     for r in single:
         value = r.group.get(name)
+        if value is None:
+            continue
         rest = r.count - paired.get(value, 0)
         if rest > 0:
             host, file = (value, None) if index == 0 else (None, value)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from logstore import Store, open_store
 from logstore.types import datetime_to_ms, format_ts
 from shipper.cli import main as shipper_main
 from tests.server.harness import Running, serve, server_config
@@ -37,6 +38,18 @@ class Shipped:
     @property
     def window(self) -> dict[str, str]:
         return {"from": self.start, "to": self.end}
+
+    @property
+    def config(self) -> Path:
+        """A logwarden.yaml whose store is this server (for logq, as a user on a host would run it)."""
+        path = self.home / "logq.yaml"
+        if not path.exists():
+            path.write_text(f"store:\n  server: {{url: '{self.server.url}'}}\n")
+        return path
+
+    def store(self) -> Store:
+        """The server's store opened for reading, as logq opens it (close it after)."""
+        return open_store(self.server.config.store, create=False)
 
 
 def _api_lines(base: int) -> list[dict[str, object]]:
