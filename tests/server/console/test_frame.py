@@ -147,3 +147,12 @@ def test_the_assets_are_served_and_in_the_package(open_server: Running) -> None:
     assert [n for n in shipped if not any(fnmatch.fnmatch(n, g) for g in globs["server.console"])] == []
     for name in ("console.css", "console.js"):
         assert call(f"{open_server.url}/ui/static/{name}").status == 200
+
+
+def test_without_a_browser_the_browser_tests_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /usr/bin/chromium: the skip reason names the path and how to install it."""
+    from tests.server.console import conftest
+
+    monkeypatch.setattr(conftest, "CHROMIUM", Path("/nonexistent/chromium"))
+    reason = conftest.browser_missing()
+    assert reason is not None and "/nonexistent/chromium" in reason and "install-peers" in reason
