@@ -92,7 +92,9 @@ def test_es_write_final_and_plain_docs_in_one_batch(es_store: Any) -> None:
     b = DocBuilder(make_parser("json"), "h", "svc", {})
     dotted = DocBuilder(make_parser("json"), "h", "svc", {"a.b": 1})
     (final,) = b.build_many(id_hasher(FID), "/p.log", _events([LINE]), 0)
-    (other,) = dotted.build_many(id_hasher(FID), "/p.log", _events([b'{"time":"2026-11-22T06:39:01.000Z"}'], 900), 0)
+    (other,) = dotted.build_many(
+        id_hasher(FID), "/p.log", _events([b'{"time":"2026-11-22T06:39:01.000Z"}'], 900), 0
+    )
     assert final.final and not other.final
     no_time = Doc("no-time", final.ts, {"message": "x"})
     results = es_store.write([final, no_time, other])

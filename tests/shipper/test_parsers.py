@@ -33,7 +33,12 @@ def test_json_bunyan_line() -> None:
     )
     assert src["@timestamp"] == "2026-11-22T06:39:00.123Z"
     assert src["message"] == "boom"
-    assert src["log"] == {"level": "error", "offset": 42, "file": {"path": "/var/log/x.log"}, "logger": "shop"}
+    assert src["log"] == {
+        "level": "error",
+        "offset": 42,
+        "file": {"path": "/var/log/x.log"},
+        "logger": "shop",
+    }
     assert src["svc"] == {"err": {"x": 1}} and "name" not in src and "msg" not in src
     assert src["host"] == {"name": "host1"} and src["service"] == {"name": "svc"}
 
@@ -202,7 +207,18 @@ def test_any_json_object_keeps_its_fields(obj: dict[str, object]) -> None:
     from shipper.ecs import LOGGER_KEYS, TOP_NAMES
 
     src = _build("json", orjson.dumps(obj))
-    special = {"time", "timestamp", "ts", "asctime", "created", "level", "levelname", "severity", "lvl", "msg"}
+    special = {
+        "time",
+        "timestamp",
+        "ts",
+        "asctime",
+        "created",
+        "level",
+        "levelname",
+        "severity",
+        "lvl",
+        "msg",
+    }
     for key, value in obj.items():
         if key not in TOP_NAMES and key not in LOGGER_KEYS and key not in special and "." not in key:
             assert src["svc"][key] == value  # type: ignore[index]

@@ -30,7 +30,11 @@ def main() -> None:
             kind = f"object:{spec['object_type']}"
         fields[name] = kind
     version = tag.removeprefix("v")  # the file names no version of its own (ecs.version's example is 1.0.0)
-    out = {"ecs_version": str(version), "source": f"elastic/ecs {tag} generated/ecs/ecs_flat.yml", "fields": fields}
+    out = {
+        "ecs_version": str(version),
+        "source": f"elastic/ecs {tag} generated/ecs/ecs_flat.yml",
+        "fields": fields,
+    }
     json.dump(out, sys.stdout, indent=0, sort_keys=False)
     sys.stdout.write("\n")
 
