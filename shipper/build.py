@@ -15,15 +15,20 @@ bit of H is clear, so the sum never overflows 96 bits.
 
 Fields the shipper sets on every doc: ``@timestamp`` (the line's own time, else the read time; RFC 3339
 UTC ms), ``message``, ``log.level`` (when known), ``log.file.path``, ``log.offset``, ``host.name``,
-``service.name``, ``event.id`` (= the doc id), ``tags`` (when the line was odd), plus the input's
-``fields``. The line's own fields stay as the line has them. When a line's own field collides with one
-of these and cannot be merged (``"host": "web1"`` against our ``host.name``), ours win and the line's
-value is kept under ``original.<name>``.
+``service.name``, ``event.id`` (= the doc id), ``event.dataset``, ``ecs.version``, ``tags`` (when the
+line was odd), plus the input's ``fields``. The line's own fields are shaped by ``shipper.ecs``: ECS
+fields (known logger keys mapped to theirs) merge with ours, everything else goes under the input's
+namespace. On a clash ours win and the line's value is kept in the namespace at its path
+(``"host": {"name": "web1"}`` -> ``<namespace>.host.name``), except the app's own ``service.name``
+and ``event.dataset``, which win unless the input says ``override: true``.
 
-Hot path: the raw JSON is built by splicing our few fields in front of the line's own JSON object
-bytes instead of serializing the whole doc again (``DocBuilder._many``). How a JSON line's time, level
-and message are read is defined once, in ``shipper.parsers.json.line_meta``: the per-line path
-(the parser) and the batch paths (docs, ``_bulk`` body lines) share it, so they cannot disagree.
+Hot path: a JSON line is decoded once, read by ``line_meta``, shaped by ``Shaper.line`` (its per-key
+plan cached by the line's key tuple) and serialized once (``DocBuilder._many``). Until issue #18 the
+line's own JSON bytes were spliced after ours without re-serializing; moving its fields into the
+namespace needs the serialization (docs/benchmarks.md, session 8, has the cost). How a JSON line's
+time, level and message are read is defined once, in ``shipper.parsers.json.line_meta``: the
+per-line path (the parser) and the batch paths (docs, ``_bulk`` body lines) share it, so they cannot
+disagree.
 """
 
 from __future__ import annotations
@@ -121,7 +126,11 @@ def merge_app(
         if have is _MISSING:
             doc[key] = value
         elif type(have) is dict and type(value) is dict:
-            doc[key] = _merged(have, value, ns, (key,), app_wins)
+            # Usually no key in common (our log.offset, the line's log.logger): one C-level merge.
+            if have.keys().isdisjoint(value):
+                doc[key] = {**have, **value}
+            else:
+                doc[key] = _merged(have, value, ns, (key,), app_wins)
         elif key == "tags" and type(have) is list:
             doc[key] = [*(value if type(value) is list else [value]), *have]
         else:
@@ -344,7 +353,9 @@ class DocBuilder:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
             ts, stamp, level, message, used = meta(obj, line)
-            ecs, ns = shape(obj, used)
+            for key in used:  # they are @timestamp, log.level and message now: not kept twice
+                del obj[key]
+            ecs, ns = shape(obj)
             if ts is None:
                 ts = now_ms
             if stamp is None:

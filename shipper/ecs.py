@@ -309,49 +309,67 @@ def _src(value: Any, ecs: dict[str, Any], ns: dict[str, Any], key: str) -> None:
 # Logger keys -> ECS. A key here is never an ECS name itself, except where a logger uses an ECS
 # field-set name for a scalar (``"user": "bob"``, ``"error": "boom"``, winston's ``"service"``):
 # those take the field set's natural leaf; an object there is ECS and walked as such.
+_MOVES: dict[str, str] = {  # logger keys whose value is one ECS field
+    "hostname": "host.hostname",  # bunyan, pino
+    "pid": "process.pid",  # bunyan, pino
+    "name": "log.logger",  # bunyan, pino, python-json-logger
+    "logger": "log.logger",  # structlog
+    "logger_name": "log.logger",
+    "stack": "error.stack_trace",  # winston's format.errors({stack: true})
+    "stack_info": "error.stack_trace",
+    "process": "process.pid",  # Python logging's record.process (an int); an object is ECS
+    "processName": "process.name",
+    "process_name": "process.name",
+    "thread": "process.thread.id",
+    "threadName": "process.thread.name",
+    "thread_name": "process.thread.name",
+    "filename": "log.origin.file.name",
+    "funcName": "log.origin.function",
+    "func_name": "log.origin.function",
+    "lineno": "log.origin.file.line",
+    "user": "user.name",
+    "error": "error.message",
+    "service": "service.name",  # winston's defaultMeta {service}
+    "url": "url.original",
+}
 LOGGER_KEYS: dict[str, Mapper] = {
-    "hostname": _move("host.hostname"),  # bunyan, pino
-    "pid": _move("process.pid"),  # bunyan, pino
-    "name": _move("log.logger"),  # bunyan, pino, python-json-logger
-    "logger": _move("log.logger"),  # structlog
-    "logger_name": _move("log.logger"),
+    **{key: _move(name) for key, name in _MOVES.items()},
     "err": _error,  # bunyan, pino
     "req": _request,  # bunyan, pino(-http)
     "res": _response,
     "responseTime": _ms_duration,  # pino-http
     "src": _src,  # bunyan
-    "stack": _move("error.stack_trace"),  # winston's format.errors({stack: true})
     "exc_info": _traceback,  # python-json-logger, structlog
     "exc_text": _traceback,
     "exception": _traceback,  # structlog's format_exc_info
-    "stack_info": _move("error.stack_trace"),
-    "process": _move("process.pid"),  # Python logging's record.process (an int); an object is ECS
-    "processName": _move("process.name"),
-    "process_name": _move("process.name"),
-    "thread": _move("process.thread.id"),
-    "threadName": _move("process.thread.name"),
-    "thread_name": _move("process.thread.name"),
-    "filename": _move("log.origin.file.name"),
-    "funcName": _move("log.origin.function"),
-    "func_name": _move("log.origin.function"),
-    "lineno": _move("log.origin.file.line"),
-    "user": _move("user.name"),
-    "error": _move("error.message"),
-    "service": _move("service.name"),  # winston's defaultMeta {service}
-    "url": _move("url.original"),
 }
 
 
-_NS, _WALK, _MAP = 0, 1, 2  # what a line's key takes: straight to the namespace, the ECS walk, a mapper
+_NS, _WALK, _MAP, _FAST = 0, 1, 2, 3  # a key goes: to the namespace, the ECS walk, a mapper, a fast move
+# A simple move's target type for the fast test (the value already has it: no conversion needed).
+_FAST_TYPES: dict[str, type] = {"keyword": str, "wildcard": str, "long": int}
+
+# (key, what it takes, its mapper, for a fast move: ECS path and the value's type)
+_Step = tuple[str, int, Mapper | None, tuple[str, ...], type]
+_Plan = tuple[tuple[str, ...], list[_Step]]
 
 
-def _kind(key: str) -> tuple[int, Mapper | None]:
+def _step(key: str) -> _Step:
     mapper = LOGGER_KEYS.get(key)
+    name = _MOVES.get(key)
+    if name is not None:
+        return key, _FAST, mapper, tuple(name.split(".")), _FAST_TYPES.get(FIELDS[name], type(None))
     if mapper is not None:
-        return _MAP, mapper
+        return key, _MAP, mapper, (), type(None)
     if "." in key or key in TOP_NAMES:
-        return _WALK, None
-    return _NS, None
+        return key, _WALK, None, (), type(None)
+    return key, _NS, None, (), type(None)
+
+
+def _plan_of(keys: tuple[str, ...]) -> _Plan:
+    """The keys that go straight to the namespace, and the steps of the others."""
+    steps = [_step(k) for k in keys]
+    return tuple(st[0] for st in steps if st[1] == _NS), [st for st in steps if st[1] != _NS]
 
 
 class Shaper:
@@ -361,29 +379,37 @@ class Shaper:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        # The line's key tuple (orjson hands back the same key objects line after line) -> what
-        # each key takes; bounded, as key sets vary without end in some logs.
-        self._plans: dict[tuple[str, ...], list[tuple[str, int, Mapper | None]]] = {}
+        # The line's key tuple (orjson hands back the same key objects line after line) -> its plan;
+        # bounded, as key sets vary without end in some logs.
+        self._plans: dict[tuple[str, ...], _Plan] = {}
 
-    def _plan(self, keys: tuple[str, ...]) -> list[tuple[str, int, Mapper | None]]:
+    def line(self, obj: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A JSON/logfmt line's fields (without those ``line_meta`` took), logger keys mapped.
+
+        The hot path of the builder: the plan is cached per key tuple, the namespace's keys are
+        copied in one comprehension, and a logger key whose value already has its ECS type (a
+        string ``hostname``, an int ``pid``) is moved inline."""
+        keys = tuple(obj)
         plan = self._plans.get(keys)
         if plan is None:
-            plan = [(k, *_kind(k)) for k in keys]
+            plan = _plan_of(keys)
             if len(self._plans) > 4096:
                 self._plans.clear()
             self._plans[keys] = plan
-        return plan
-
-    def line(self, obj: dict[str, Any], used: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A JSON/logfmt line's fields, without ``used`` (what ``line_meta`` took), with logger keys."""
+        ns_keys, steps = plan
+        ns = {k: obj[k] for k in ns_keys}
         ecs: dict[str, Any] = {}
-        ns: dict[str, Any] = {}
-        for key, kind, mapper in self._plan(tuple(obj)):
-            if key in used:
-                continue
+        for key, kind, mapper, path, fast in steps:
             value = obj[key]
-            if kind == _NS:
-                ns[key] = value
+            if kind == _FAST and type(value) is fast:
+                if len(path) == 2:
+                    parent = ecs.get(path[0])
+                    if parent is None:
+                        ecs[path[0]] = {path[1]: value}
+                    else:
+                        parent[path[1]] = value
+                else:
+                    put(ecs, path, value)
             elif mapper is None or (type(value) is dict and key in TOP_NAMES):
                 walk("", key, value, ecs, ns)
             else:
