@@ -12,7 +12,8 @@ whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
 ``Parsed`` is a plain tuple because it is built once per line on the hot path:
 ``(fields, message, ts_ms, level, tags, splice)``
 
-- ``fields``: the line's own fields to put at the top level of the doc (nested, as the line has them),
+- ``fields``: the line's own fields, nested as the line has them, without those that gave the time,
+  level and message; the builder keeps them as ECS or moves them to the input's namespace (``shipper.ecs``),
 - ``message``: the doc's ``message``, or None when ``fields`` already holds a string ``message``,
 - ``ts_ms``: the line's own time in epoch ms, or None (the shipper then uses the read time),
 - ``level``: ``log.level``, or None,
@@ -23,7 +24,7 @@ whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 Parsed = tuple[
     dict[str, Any] | None, str | None, int | None, str | None, tuple[str, ...] | None, bytes | None
@@ -36,6 +37,10 @@ DUPLICATE_KEYS = "duplicate_keys"
 
 
 class Parser(Protocol):
+    # Whether the line's fields follow logger conventions (bunyan, structlog...: ``shipper.ecs``'s
+    # LOGGER_KEYS apply) or are already named as ECS (nginx: its other fields go to the namespace).
+    loggers: ClassVar[bool]
+
     def parse(self, line: bytes) -> Parsed: ...
 
 
