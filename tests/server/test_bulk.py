@@ -255,3 +255,28 @@ def test_the_fast_action_path_reads_a_line_as_the_json_parser_does(line: bytes) 
     from server.bulk import _action
 
     assert _action(line) == ("create", orjson.loads(line)["create"])
+
+
+def test_a_line_already_in_the_stored_shape_is_kept_byte_for_byte(srv: Running) -> None:
+    """A source line the server need not change (the shipper's: stored-form @timestamp, event.id =
+    _id) is stored as its own bytes; a line that repeats a key is stored as parsed, last value, so
+    queries on the stored bytes agree with what the server read."""
+    from logstore import open_store
+    from logstore.protocol import RawSearch
+
+    same = b'{"@timestamp":"2026-12-02T10:00:00.000Z","event":{"id":"as-sent-1"},"message":"kept as sent"}'
+    twice = (
+        b'{"@timestamp":"2026-12-02T10:00:00.000Z","event":{"id":"as-sent-2"},'
+        b'"message":"first","k":"old","k":"new"}'
+    )
+    body = ndjson({"create": {"_id": "as-sent-1"}}, same, {"create": {"_id": "as-sent-2"}}, twice)
+    assert bulk(srv.url, body).json["errors"] is False
+    store = open_store(srv.config.store, create=False)
+    try:
+        assert isinstance(store, RawSearch)
+        raw = {c.id: line for c, line in store.search_raw("event.id:as-sent-*")}
+        assert raw["as-sent-1"] == same
+        assert orjson.loads(raw["as-sent-2"])["k"] == "new" and raw["as-sent-2"].count(b'"k"') == 1
+        assert store.count("k:new") == 1 and store.count("k:old") == 0
+    finally:
+        store.close()
