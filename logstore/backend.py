@@ -3,9 +3,9 @@
 An entry names everything the programs need from a backend, so no caller asks a store for its
 name or pokes at its attributes: the config model of its ``store.<name>`` section, how to open the
 store (to write, and to read only), and how to open the alerter's and the notifier's durable state
-next to the store's data.
-The state factories import the alerter lazily, inside the call: ``import logstore`` never loads
-the programs, and the store library is usable on its own.
+next to the store's data (and the server's dead letters).
+The state factories import the alerter (and the server) lazily, inside the call: ``import
+logstore`` never loads the programs, and the store library is usable on its own.
 """
 
 from __future__ import annotations
@@ -36,3 +36,7 @@ class Backend:
     # (its config) -> an open Store for reading only (logq, ``alerter status``): never creates the
     # store or anything in it, and needs only read permission. None: ``open_store`` serves readers.
     open_reader: Callable[[Any], Store] | None = None
+    # (the open store, its config) -> a ``server.deadletters.DeadLetterHome``: where a logwarden
+    # server over this backend keeps the ``_bulk`` items it refused. None: the server keeps them in
+    # memory only.
+    open_dead_letters: Callable[[Store, Any], Any] | None = None

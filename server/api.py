@@ -237,5 +237,7 @@ STORE_ROUTES: list[tuple[str, str, Callable[[Request, ServerContext], Awaitable[
 
 def routes() -> list[BaseRoute]:
     from server import state
+    from server.deadletters import api as dead_letters
 
-    return [_route(path, method, call) for path, method, call in STORE_ROUTES] + state.routes()
+    store = [_route(path, method, call) for path, method, call in STORE_ROUTES]
+    return store + state.routes() + dead_letters.routes()

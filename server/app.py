@@ -41,6 +41,7 @@ from logstore.protocol import Store
 from logwarden.config import Config
 from server import events, metrics
 from server.auth import Tokens
+from server.deadletters import DeadLetterHome, open_home
 from server.state import StateHomes
 from server.writer import Writer
 
@@ -57,11 +58,13 @@ class ServerContext:
     # the writer's transaction. The store itself when it was handed to create_app.
     reader: Store
     state: StateHomes  # the alerter's state, for alerters elsewhere (server.state)
+    dead_letters: DeadLetterHome  # the _bulk items refused for good (server.deadletters)
     queue_full: events.Throttle = field(default_factory=events.Throttle)  # the 429s' log line
 
     def close(self) -> None:
         self.writer.close()
         self.state.close()
+        self.dead_letters.close()
         if self.reader is not self.store:
             self.reader.close()
         self.store.close()
@@ -232,7 +235,8 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         opened = store if store is not None else open_store(config.store)
         reader = store if store is not None else open_store(config.store, create=False)
         writer = Writer(opened, config.server.limits.queue)
-        ctx = ServerContext(config, opened, writer, reader, StateHomes(config, opened))
+        dead = open_home(config.store.backend, opened, config.store.settings)
+        ctx = ServerContext(config, opened, writer, reader, StateHomes(config, opened), dead)
         app.state.ctx = ctx
         server = config.server
         tls, tokens = server.tls is not None, len(server.auth.tokens)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -54,10 +56,12 @@ from logstore.types import Doc, Outcome, StoreError, WriteResult, format_ts
 from server import events, metrics
 from server.app import ServerContext, context, error_response
 from server.body import BodyError, read_body
+from server.deadletters import Letter
 from server.filter_path import filter_response
 from server.writer import Overloaded
 from shipper.parsers.json import duplicate_keys
 
+log = logging.getLogger("server.bulk")
 NO_TIMESTAMP_TAG = "logwarden_no_timestamp"
 DEFAULT_INDEX = "logwarden"  # the _index answered for an item that names none
 MAX_ID_BYTES = 512  # Elasticsearch's limit on _id
@@ -168,11 +172,15 @@ class Parsed:
     indices: list[str] = field(default_factory=list)  # per doc: the _index to answer
     items: list[int | dict[str, Any]] = field(default_factory=list)  # doc position, or a ready item
     failed: int = 0
+    # Per failed item: its answer's body and its raw lines (action, and source when it had one),
+    # kept for the server's dead letters (server.deadletters). Built only when a line is bad.
+    refused: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
 
-    def fail(self, op: str, index: str, doc_id: Any, kind: str, reason: str) -> None:
+    def fail(self, op: str, index: str, doc_id: Any, kind: str, reason: str, lines: list[bytes]) -> None:
         error = {"type": kind, "reason": reason}
         item = {"_index": index or DEFAULT_INDEX, "_id": doc_id, "status": 400, "error": error}
         self.items.append({op: item})
+        self.refused.append((item, b"\n".join(lines)))
         self.failed += 1
 
 
@@ -273,31 +281,35 @@ def parse(body: bytes, url_index: str, max_docs: int, now_ms: int) -> Parsed:
             continue
         if len(out.items) >= max_docs:
             raise TooManyDocs
+        start = i - 1  # the item's first line (0-based); its lines are lines[start:i] once taken
         found = _action(line)
         if isinstance(found, str):
-            out.fail("index", url_index, None, "illegal_argument_exception", f"line {i}: {found}")
             if i < n and not _looks_like_action(lines[i]):
                 i += 1  # most likely its source line: skipped with it
+            reason = f"line {start + 1}: {found}"
+            out.fail("index", url_index, None, "illegal_argument_exception", reason, lines[start:i])
             continue
         op, meta = found
         index = meta.get("_index") or url_index
         if op != "create" and op != "index":
-            out.fail(op, index, meta.get("_id"), "illegal_argument_exception", _unsupported(i, op))
             if op != "delete" and i < n and not _looks_like_action(lines[i]):
                 i += 1  # delete has no source line; every other action has one
+            reason = _unsupported(start + 1, op)
+            out.fail(op, index, meta.get("_id"), "illegal_argument_exception", reason, lines[start:i])
             continue
         source, why, consumed = _source(lines, i)
         if consumed:
             i += 1
         if source is None:
-            out.fail(op, index, meta.get("_id"), "document_parsing_exception", why)
+            out.fail(op, index, meta.get("_id"), "document_parsing_exception", why, lines[start:i])
             continue
         try:
             doc_id = _doc_id(meta, new_id)
             if type(index) is not str:
                 raise ValueError("_index must be a string")
         except ValueError as e:
-            out.fail(op, "", meta.get("_id"), "illegal_argument_exception", f"line {i - 1}: {e}")
+            reason = f"line {start + 1}: {e}"
+            out.fail(op, "", meta.get("_id"), "illegal_argument_exception", reason, lines[start:i])
             continue
         stamp = source.get("@timestamp")
         ts = _set_time(source, now)
@@ -389,6 +401,48 @@ def render(parsed: Parsed, results: list[WriteResult] | None) -> tuple[list[dict
     return [done[x] if isinstance(x, int) else x for x in parsed.items], errors
 
 
+# What the store answers for a doc that the same bytes will never get past: a dead letter. (A 413
+# item, TOO_LARGE, is a request too big: the client sends it split, so it is not one.)
+_FOR_GOOD = frozenset({Outcome.REJECTED})
+
+
+def dead_letters(parsed: Parsed, results: list[WriteResult] | None, client: str) -> list[Letter]:
+    """The items of a request refused for good, with their lines (server.deadletters)."""
+    out = [
+        Letter(client, item["_index"], _str_or_none(item["_id"]), item["error"]["reason"], lines)
+        for item, lines in parsed.refused
+    ]
+    for k, result in enumerate(results or ()):
+        if result.outcome in _FOR_GOOD:
+            doc, op, index = parsed.docs[k], parsed.ops[k], parsed.indices[k]
+            # No _index when the item named none: a replay then sets no event.dataset either.
+            meta = {"_id": doc.id} if index == DEFAULT_INDEX else {"_index": index, "_id": doc.id}
+            lines = orjson.dumps({op: meta}) + b"\n" + orjson.dumps(doc.source)
+            out.append(Letter(client, index, doc.id, result.reason or result.outcome.value, lines))
+    return out
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def client_of(request: Request) -> str:
+    """Who sent a request: its token's name (server.app.TokenAuth), else the peer's address."""
+    name = request.scope.get("state", {}).get("client")
+    if isinstance(name, str):
+        return name
+    return request.client.host if request.client else "?"
+
+
+async def _keep(ctx: ServerContext, letters: list[Letter], now_ms: int) -> None:
+    """Record dead letters; a failure to is logged and counted, and never changes the answer."""
+    try:
+        await run_in_threadpool(ctx.dead_letters.add, letters, now_ms)
+    except Exception:
+        metrics.DEAD_LETTERS_LOST.inc(len(letters))
+        log.exception("dead letters could not be kept", extra={"count": len(letters)})
+
+
 def _refused(request: Request, e: BodyError) -> Response:
     if e.limit is not None:
         emit(events.RequestRefused(e.limit, _peer(request), e.reason))
@@ -448,6 +502,8 @@ async def bulk(request: Request) -> Response:
             emit(events.StoreFailed(str(e), len(parsed.docs)))
             return error_response(503, "unavailable_shards_exception", f"the store could not be written: {e}")
     items, errors = render(parsed, results)
+    if parsed.failed or (results is not None and any(r.outcome in _FOR_GOOD for r in results)):
+        await _keep(ctx, dead_letters(parsed, results, client_of(request)), now_ms)
     took = int((time.perf_counter() - started) * 1000)
     out: dict[str, Any] = {"took": took, "errors": errors, "items": items}
     filter_path = request.query_params.get("filter_path")

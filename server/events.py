@@ -95,6 +95,17 @@ class StoreFailed(_Bulk):
     docs: int
 
 
+@dataclass(frozen=True)
+class DeadLettersReplayed(_Bulk):
+    """Someone replayed kept dead letters (server.deadletters.replay): who, and how it went."""
+
+    message = "dead letters replayed"
+    client: str
+    stored: int
+    refused: int
+    missing: int
+
+
 class Throttle:
     """Lets one line through per ``every`` seconds and counts the occurrences in between.
 

@@ -55,3 +55,7 @@ BULK = Histogram(
     "Time from a `_bulk` request's first byte read to its answer, commit included",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+DEAD_LETTERS_LOST = Counter(
+    "server_dead_letters_lost_total",
+    "Refused `_bulk` items that could not be kept as dead letters (their home failed; logged)",
+)

@@ -115,6 +115,18 @@ _SCHEMAS: dict[str, Any] = {
         repeat=_INT,
     ),
     "Object": {"type": "object", "description": "A record in the JSON form of alerter.*.codec"},
+    "DeadLetter": _obj(
+        ["id", "time_ms", "client", "index", "doc_id", "reason", "lines", "truncated", "replays"],
+        id={"type": "integer", "description": "grows with each one kept; never reused"},
+        time_ms={"type": "integer", "description": "epoch ms of the first refusal"},
+        client={"type": "string", "description": "the token's name, else the peer's address"},
+        index=_STR,
+        doc_id={"type": ["string", "null"]},
+        reason={"type": "string", "description": "why it was refused (the latest replay's reason)"},
+        lines={"type": "string", "description": "NDJSON: the action line, then the source line"},
+        truncated={"type": "boolean", "description": "lines cut at 64 KiB (never replayed)"},
+        replays={"type": "integer", "description": "replays refused again"},
+    ),
 }
 
 _HIT_LINES = {
@@ -127,6 +139,7 @@ _HIT_LINES = {
 }
 
 _STORE = "store"
+_DEAD = "dead-letters"
 _ALERT = "alert-state"
 _NOTIFY = "notify-state"
 _A = f"{PREFIX}/alert-state"
@@ -154,6 +167,23 @@ _search = _op(
     _STORE,
 )
 _search["responses"]["200"] = _HIT_LINES
+
+_dead_list = _op(
+    "The _bulk items this server refused for good, newest first",
+    None,
+    _obj(
+        ["dead_letters", "kept", "dropped", "durable"],
+        dead_letters={"type": "array", "items": _ref("DeadLetter")},
+        kept=_INT,
+        dropped={"type": "integer", "description": "dropped by the bounds (10,000 rows, 7 days)"},
+        durable={"type": "boolean", "description": "kept in the store's file (false: in memory)"},
+    ),
+    _DEAD,
+)
+_dead_list["parameters"] = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "ids below this"},
+]
 
 _PATHS: dict[str, Any] = {
     f"{PREFIX}/search": {"post": _search},
@@ -190,6 +220,15 @@ _PATHS: dict[str, Any] = {
         )
     },
     f"{PREFIX}/openapi.json": {"get": _op("This document", None, _EMPTY, _STORE)},
+    f"{PREFIX}/dead-letters": {"get": _dead_list},
+    f"{PREFIX}/dead-letters/replay": {
+        "post": _op(
+            "Send kept dead letters again: those stored are forgotten, those refused get the new reason",
+            _obj(["ids"], ids={"type": "array", "items": _INT, "maxItems": 1000}),
+            _obj(["stored", "refused", "missing"], stored=_INT, refused=_INT, missing=_INT),
+            _DEAD,
+        )
+    },
     _A: {
         "get": _op(
             "Every alert instance and rule record",
@@ -304,7 +343,8 @@ DOCUMENT: dict[str, Any] = {
         "version": __version__,
         "description": (
             "The Store protocol (search, count, aggregate, retention, refresh, health) and the alerter's"
-            " state over HTTP. Writes are the Elasticsearch-compatible POST /_bulk. See docs/server-api.md."
+            " state over HTTP, and the server's dead letters. Writes are the Elasticsearch-compatible"
+            " POST /_bulk. See docs/server-api.md."
         ),
     },
     "security": [{"token": []}],

@@ -61,6 +61,12 @@ def _open_notify_state(store: Store, config: SqliteConfig) -> Any:
     return SqliteNotifyState(config.path, busy_timeout=config.busy_timeout.total_seconds())
 
 
+def _open_dead_letters(store: Store, config: SqliteConfig) -> Any:
+    from server.deadletters.sqlite import SqliteDeadLetters
+
+    return SqliteDeadLetters(config.path, busy_timeout=config.busy_timeout.total_seconds())
+
+
 BACKEND = Backend(
     name="sqlite",
     config=SqliteConfig,
@@ -69,4 +75,5 @@ BACKEND = Backend(
     open_notify_state=_open_notify_state,
     store_per_thread=True,
     open_reader=_open_reader,
+    open_dead_letters=_open_dead_letters,
 )

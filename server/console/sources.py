@@ -8,10 +8,11 @@ What it shows, and where each number comes from (nothing is invented):
   counted on one line of their own, never dropped silently.
 - Lag: the shipper measures it on its host (``shipper status``, the ``shipper_lag_bytes`` gauge)
   and sends it nowhere, so the page says "not reported" and where to look.
-- Dead letters: each shipper keeps the docs the store rejected, with the reason, in its own
-  registry on its host (``shipper dlq list``; ``shipper dlq replay`` sends them again). The server
-  cannot see those, so there is no replay button here; it shows what it knows: the ``_bulk`` items
-  it rejected, refused or throttled since it started (its Prometheus counters).
+- Dead letters: the ``_bulk`` items this server refused for good, with their reasons and a replay
+  button (``server.console.dead_letters``). Those a shipper keeps on its own host (docs refused
+  before they reached this server) are in its registry there (``shipper dlq list``; ``shipper dlq
+  replay`` sends them again): the page says so. And what the server counted since it started:
+  items rejected, requests refused or throttled (its Prometheus counters).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from logq.timerange import current_time
 from logstore import Store, StoreError
 from logstore.types import AggRequest, Metric, datetime_to_ms, format_ts
 from server.app import context
+from server.console.dead_letters import dead_letters_view
 from server.console.view import quote_value
 from server.console.web import ConsoleError, page, render, url
 
@@ -157,8 +159,11 @@ async def sources_page(request: Request) -> Response:
         now_ms=datetime_to_ms(now),
         quiet_ms=QUIET_MS,
         counts=server_counts(),
+        dead=await dead_letters_view(request),
     )
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/sources", sources_page)]
+    from server.console import dead_letters
+
+    return [Route("/sources", sources_page), *dead_letters.routes()]
