@@ -72,7 +72,8 @@ class Shipper:
         host = self.sc.host_name or socket.gethostname()
         self.tracker = Tracker(self.registry, self.sc.inputs, self.sc.fingerprint_bytes, host)
         self.builders = [
-            DocBuilder(make_parser(inp.format), host, inp.service, dict(inp.fields)) for inp in self.sc.inputs
+            DocBuilder(make_parser(inp.format, inp), host, inp.service, dict(inp.fields))
+            for inp in self.sc.inputs
         ]
         self.pipeline: Pipeline | None = None
         self.files: Files | None = None
@@ -86,7 +87,7 @@ class Shipper:
                 [
                     # Builders of its own: theirs keep caches, and a build thread runs beside ours.
                     (
-                        DocBuilder(make_parser(inp.format), host, inp.service, dict(inp.fields)),
+                        DocBuilder(make_parser(inp.format, inp), host, inp.service, dict(inp.fields)),
                         inp.max_line_bytes,
                         text_encoding(inp.encoding),
                     )

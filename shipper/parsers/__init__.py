@@ -6,6 +6,9 @@ whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
 - ``parse_error``: the line is not in the input's format; the raw text is the ``message``.
 - ``invalid_utf8``: bytes that are not UTF-8 were replaced with U+FFFD.
 - ``truncated``: the line was longer than ``max_line_bytes`` (tagged by the reader, not here).
+- ``time_from_read``: a text line with no time of its own recognized: ``@timestamp`` is the read time.
+- ``regex_no_match`` / ``grok_no_match``: the line did not match the input's ``pattern``; it is shipped
+  as a ``plain`` line (time and level detected) with this tag.
 - ``duplicate_keys``: a JSON object of the line repeats a key; the last value wins (as in JavaScript
   and Python) and the doc keeps the line's text in ``event.original``.
 
@@ -23,7 +26,11 @@ whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shipper.config import InputConfig
 
 Parsed = tuple[
     dict[str, Any] | None, str | None, int | None, str | None, tuple[str, ...] | None, bytes | None
@@ -33,9 +40,15 @@ PARSE_ERROR = "parse_error"
 INVALID_UTF8 = "invalid_utf8"
 TRUNCATED = "truncated"
 DUPLICATE_KEYS = "duplicate_keys"
+TIME_FROM_READ = "time_from_read"
+REGEX_NO_MATCH = "regex_no_match"
+GROK_NO_MATCH = "grok_no_match"
 
 
 class Parser(Protocol):
+    """A parser is made per input (``make_parser``) and may keep state across its lines (the text
+    time pattern that matched last)."""
+
     def parse(self, line: bytes) -> Parsed: ...
 
 
@@ -47,17 +60,33 @@ def decode(line: bytes) -> tuple[str, bool]:
         return line.decode("utf-8", "replace"), True
 
 
-def _registry() -> dict[str, type[Parser]]:
+Factory = Callable[["InputConfig | None"], Parser]
+
+
+def _registry() -> dict[str, Factory]:
+    from shipper.parsers.container import CriParser, DockerParser
     from shipper.parsers.json import JsonParser
     from shipper.parsers.logfmt import LogfmtParser
-    from shipper.parsers.nginx import NginxParser
+    from shipper.parsers.nginx import NginxErrorParser, NginxParser
     from shipper.parsers.plain import PlainParser
+    from shipper.parsers.regex import GrokParser, RegexParser
 
-    return {"json": JsonParser, "logfmt": LogfmtParser, "nginx": NginxParser, "plain": PlainParser}
+    return {
+        "json": lambda inp: JsonParser(),
+        "logfmt": lambda inp: LogfmtParser(),
+        "nginx": lambda inp: NginxParser(),
+        "nginx_error": NginxErrorParser,
+        "plain": PlainParser,
+        "regex": RegexParser,
+        "grok": GrokParser,
+        "docker": DockerParser,
+        "cri": CriParser,
+    }
 
 
-PARSERS: dict[str, type[Parser]] = _registry()
+PARSERS: dict[str, Factory] = _registry()
 
 
-def make_parser(fmt: str) -> Parser:
-    return PARSERS[fmt]()
+def make_parser(fmt: str, inp: InputConfig | None = None) -> Parser:
+    """The parser of one input (``inp`` gives its options: timezone, pattern, ...; None: defaults)."""
+    return PARSERS[fmt](inp)
