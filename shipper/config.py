@@ -48,6 +48,8 @@ class JournaldConfig(Strict):
     directory: str | None = None
     files: StrList = Field(default_factory=list)
     journalctl: str = "journalctl"
+    # Where a first start (no cursor in the registry yet) begins: the oldest entry, or new ones only.
+    start: Literal["head", "tail"] = "tail"
 
     @field_validator("priority")
     @classmethod
