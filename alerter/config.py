@@ -122,7 +122,8 @@ class NotifyConfig(Strict):
     log_retention: Duration = timedelta(days=7)
     # HA: a claim this old without a "sent" mark may be taken over by another alerter.
     claim_lease: Duration = timedelta(minutes=2)
-    # The web console's address: each alert then links to {base_url}/alerts/{rule}?query=...
+    # The web console's address (the logwarden server's): each alert then links to its page there,
+    # {base_url}/ui/alerts/{rule}?fingerprint=...&query=...&from=...&to=...
     base_url: str | None = None
 
     @field_validator("base_url")

@@ -53,7 +53,7 @@ class AlertEvent:
     sample_fields: tuple[str, ...] = ()
     # The rule's `top:` fields: their most frequent values among this group's lines in the window.
     top: tuple[TopValues, ...] = ()
-    # {notify.base_url}/alerts/{rule}?query=...&from=...&to=... ("" without notify.base_url).
+    # {notify.base_url}/ui/alerts/{rule}?query=...&from=...&to=... ("" without notify.base_url).
     link: str = ""
     # The rule's rendered annotations (summary, description, runbook_url, any key), one line each.
     annotations: dict[str, str] = field(default_factory=dict)

@@ -280,6 +280,17 @@ class SentNotRecorded(_Notify):
 
 
 @dataclass(frozen=True)
+class FailureNotRecorded(_Notify):
+    """NotificationFailed already counted and logged the failure; only the console's record of it
+    (the notification log) misses this one."""
+
+    message = "could not record a failed delivery in the notification log"
+    level = logging.WARNING
+    channel: str
+    error: str
+
+
+@dataclass(frozen=True)
 class ClaimsNotReleased(_Notify):
     """The lease ends the claim anyway; the failed send is counted by NotificationFailed."""
 

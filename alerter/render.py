@@ -69,10 +69,11 @@ def logq_command(config_path: str | None, query: str, start: datetime, end: date
 
 
 def alert_link(base_url: str | None, rule: str, fingerprint: str, query: str, window: Window) -> str:
-    """``{base_url}/alerts/{rule}?fingerprint=..&query=..&from=..&to=..`` or "" without a base_url.
+    """``{base_url}/ui/alerts/{rule}?fingerprint=..&query=..&from=..&to=..`` or "" without a base_url.
 
-    The URL is the state (the console's rule 20): the group's query and the window travel in the
-    query string, so the link shows the same lines as the logq command."""
+    The console's page of the rule (server/console/alerts.py). The URL is the state: the group's
+    query and the window travel in the query string, so the page shows the same lines as the logq
+    command, and its "open these lines in Logs" opens exactly those."""
     if not base_url:
         return ""
     params = {
@@ -81,7 +82,7 @@ def alert_link(base_url: str | None, rule: str, fingerprint: str, query: str, wi
         "from": format_ts(datetime_to_ms(window.start)),
         "to": format_ts(datetime_to_ms(window.end)),
     }
-    return f"{base_url.rstrip('/')}/alerts/{quote(rule, safe='')}?{urlencode(params, quote_via=quote)}"
+    return f"{base_url.rstrip('/')}/ui/alerts/{quote(rule, safe='')}?{urlencode(params, quote_via=quote)}"
 
 
 def window_text(rule: Rule) -> str:

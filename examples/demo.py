@@ -538,6 +538,7 @@ def _run(
     proc = data / "proc"
     where = (
         f"  server        {shape.server_url}  (hosts {', '.join(HOSTS)} ship to it)\n"
+        f"  console       {shape.server_url}/ui/  (open it in a browser: the storm on the Logs page)\n"
         if shape.server_url
         else ""
     )

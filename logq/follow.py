@@ -64,6 +64,52 @@ def track(hits: Iterable[Hit], seen: Seen) -> Iterator[Hit]:
         yield hit
 
 
+class Follower:
+    """One poll at a time of the follow loop, for callers that pace the polls themselves (``follow``
+    below; the console's live tail, polled by a browser). ``poll`` answers the hits not given yet,
+    in order: every ``sweep_every`` seconds the late ones of the last ``lookback``, then the hits
+    after the newest one given (the module docstring's guarantees)."""
+
+    def __init__(
+        self,
+        store: Store,
+        query: str,
+        seen: Seen,
+        *,
+        start_ms: int,
+        sweep_every: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.query = query
+        self.seen = seen
+        self.start_ms = start_ms
+        self.sweep_every = sweep_every
+        self.clock = clock
+        self.next_sweep = clock() + sweep_every
+
+    def poll(self, limit: int | None = None) -> list[Hit]:
+        """The new hits, oldest first. ``limit`` bounds the hits read after the cursor (the next
+        poll goes on from there, so nothing is skipped). A sweep reads only the lookback window up
+        to the newest hit given (as many docs as ``Seen`` remembers), never cut: a late doc cannot
+        fall past a limit, and a long pause between polls cannot make one answer unbounded."""
+        seen = self.seen
+        if seen.last is None:  # nothing given yet: everything from the start is new
+            since = ms_to_datetime(self.start_ms)
+            hits = search_hits(self.store, self.query, since, None, order="asc", limit=limit)
+            return [h for h in hits if seen.add(h)]
+        fresh: list[Hit] = []
+        if seen.lookback_ms and self.clock() >= self.next_sweep:
+            seen.prune()
+            since, until = ms_to_datetime(seen.resume_ms(self.start_ms)), ms_to_datetime(seen.last.ts + 1)
+            late = search_hits(self.store, self.query, since, until, order="asc", limit=None)
+            fresh = [h for h in late if seen.add(h)]
+            self.next_sweep = self.clock() + self.sweep_every
+        assert seen.last is not None
+        hits = search_hits(self.store, self.query, None, None, order="asc", limit=limit, after=seen.last)
+        return fresh + [h for h in hits if seen.add(h)]
+
+
 def follow(
     store: Store,
     query: str,
@@ -76,16 +122,9 @@ def follow(
 ) -> None:
     """Poll until ``stop`` is set; ``emit`` receives each poll's new hits in order and flushes them."""
     sweep_every = max(poll_interval, seen.lookback_ms / 2000)
-    next_sweep = time.monotonic() + sweep_every
+    follower = Follower(store, query, seen, start_ms=start_ms, sweep_every=sweep_every)
     while not stop.is_set():
-        if seen.last is None or (seen.lookback_ms and time.monotonic() >= next_sweep):
-            seen.prune()
-            since = ms_to_datetime(seen.resume_ms(start_ms))
-            hits = search_hits(store, query, since, None, order="asc", limit=None)
-            next_sweep = time.monotonic() + sweep_every
-        else:
-            hits = search_hits(store, query, None, None, order="asc", limit=None, after=seen.last)
-        fresh = [h for h in hits if seen.add(h)]
+        fresh = follower.poll()
         if fresh:
             emit(fresh)
         stop.wait(poll_interval)

@@ -57,6 +57,8 @@ def _resolve_paths(config: Config, base: Path) -> None:
         if isinstance(value, Path):
             setattr(settings, name, Path(_under(base, str(value.expanduser()))))
     config.shipper.registry = Path(_under(base, str(config.shipper.registry.expanduser())))
+    if config.shipper.geoip is not None:
+        config.shipper.geoip = Path(_under(base, str(config.shipper.geoip.expanduser())))
     for inp in config.shipper.inputs:
         inp.paths = [_under(base, p) for p in inp.paths]
         inp.exclude = [_under(base, p) for p in inp.exclude]

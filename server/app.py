@@ -6,11 +6,14 @@ owns one ``ServerContext``: the store it writes to, the writer thread in front o
 tokens. Guarantees:
 
 - Every route needs a token when tokens are configured, except the probes ``/healthz`` (liveness)
-  and ``/readyz`` (readiness); a missing or wrong one is a 401 in Elasticsearch's shape (counted,
-  and logged at most once a minute, never the token).
+  and ``/readyz`` (readiness), and the web console under ``/ui/`` (``server.console``), which asks
+  a browser for its own login and session cookie instead; a missing or wrong token is a 401 in
+  Elasticsearch's shape (counted, and logged at most once a minute, never the token).
+- ``GET /`` from a browser (``Accept: text/html``, no credentials) is redirected to the console;
+  every other ``GET /`` answers like an Elasticsearch cluster.
 - Every answer carries ``X-Elastic-Product: Elasticsearch`` (official clients refuse a server
-  without it) and is JSON: unknown paths and methods are 404s in Elasticsearch's error shape, and
-  a bug is a 500 in that shape, never an HTML page.
+  without it) and, outside ``/ui/``, is JSON: unknown paths and methods are 404s in
+  Elasticsearch's error shape, and a bug is a 500 in that shape, never an HTML page.
 - ``/metrics`` serves the Prometheus text of ``server.metrics`` (and the process's own).
 """
 
@@ -28,7 +31,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -90,6 +93,8 @@ class TokenAuth:
 
     # Probes need no token: a load balancer or Docker's HEALTHCHECK has none.
     OPEN = frozenset({"/healthz", "/readyz"})
+    # The console checks its own session cookie (server.console.session): a browser has no header.
+    CONSOLE = "/ui"
 
     def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
         self.app = app
@@ -97,14 +102,23 @@ class TokenAuth:
         self.throttle = events.Throttle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.tokens.required or scope["path"] in self.OPEN:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
         header = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 header = value.decode("latin-1")
                 break
+        if path == "/" and header is None and scope["method"] == "GET" and _wants_html(scope):
+            # A person typed the server's address: show the console (clients never ask for HTML).
+            await RedirectResponse("/ui/", status_code=303)(scope, receive, send)
+            return
+        console = path == self.CONSOLE or path.startswith(self.CONSOLE + "/")
+        if not self.tokens.required or path in self.OPEN or console:
+            await self.app(scope, receive, send)
+            return
         client = self.tokens.client(header)
         if client is None:
             failure = "missing" if header is None else "bad"
@@ -128,6 +142,13 @@ class TokenAuth:
             return
         scope.setdefault("state", {})["client"] = client
         await self.app(scope, receive, send)
+
+
+def _wants_html(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value
+    return False
 
 
 class Observe:
@@ -181,7 +202,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 def routes() -> list[BaseRoute]:
     """Every route. ``compat.routes()`` stays last: its ``/{index}`` matches any one-segment path."""
-    from server import api, bulk, compat
+    from server import api, bulk, compat, console
 
     return [
         Route("/healthz", healthz),
@@ -189,6 +210,7 @@ def routes() -> list[BaseRoute]:
         Route("/metrics", prometheus),
         *bulk.routes(),
         *api.routes(),
+        *console.routes(),
         *compat.routes(),
     ]
 

@@ -275,6 +275,17 @@ _PATHS: dict[str, Any] = {
         _obj(["channel", "since"], channel=_STR, since={"type": "string", "format": "date-time"}),
         _obj(["times"], times={"type": "array", "items": {"type": "string", "format": "date-time"}}),
     ),
+    f"{_N}/messages/list": _notify(
+        "Delivered messages since a time, newest first",
+        _obj(["since"], since={"type": "string", "format": "date-time"}, limit=_INT),
+        _obj(["messages"], messages={"type": "array", "items": _ref("Object")}),
+    ),
+    f"{_N}/failures/record": _notify("Record a failed delivery", _obj(["failure"], failure=_ref("Object"))),
+    f"{_N}/failures/list": _notify(
+        "Failed deliveries since a time, newest first, with the reason",
+        _obj(["since"], since={"type": "string", "format": "date-time"}, limit=_INT),
+        _obj(["failures"], failures={"type": "array", "items": _ref("Object")}),
+    ),
     f"{_N}/prune": _notify(
         "Drop log entries, messages and silences older than the retention",
         _obj(

@@ -26,9 +26,12 @@ from starlette.routing import BaseRoute, Route
 
 from alerter.notify.state.codec import (
     claim_to_dict,
+    failure_from_dict,
+    failure_to_dict,
     group_from_dict,
     group_to_dict,
     message_from_dict,
+    message_to_dict,
     sent_to_dict,
     silence_from_dict,
     silence_to_dict,
@@ -165,6 +168,28 @@ def _messages_since(homes: StateHomes, body: dict[str, Any]) -> Any:
     return {"times": [t.isoformat() for t in times]}
 
 
+def _limit(body: dict[str, Any]) -> int:
+    limit = body.get("limit", 100)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000:
+        raise ValueError(f"limit: expected a whole number from 0 to 10000, got {limit!r}")
+    return limit
+
+
+def _messages_list(homes: StateHomes, body: dict[str, Any]) -> Any:
+    found = homes.notify().messages(_dt(body["since"]), _limit(body))
+    return {"messages": [message_to_dict(m) for m in found]}
+
+
+def _failure_record(homes: StateHomes, body: dict[str, Any]) -> Any:
+    homes.notify().record_failure(failure_from_dict(body["failure"]))
+    return {}
+
+
+def _failures_list(homes: StateHomes, body: dict[str, Any]) -> Any:
+    found = homes.notify().failures(_dt(body["since"]), _limit(body))
+    return {"failures": [failure_to_dict(f) for f in found]}
+
+
 def _prune(homes: StateHomes, body: dict[str, Any]) -> Any:
     retention = timedelta(seconds=float(body["retention_seconds"]))
     return {"pruned": homes.notify().prune(_dt(body["now"]), retention)}
@@ -189,6 +214,9 @@ OPS: list[tuple[str, str, Op]] = [
     (f"{NOTIFY}/mark-sent", "POST", _mark_sent),
     (f"{NOTIFY}/messages/record", "POST", _message_record),
     (f"{NOTIFY}/messages/since", "POST", _messages_since),
+    (f"{NOTIFY}/messages/list", "POST", _messages_list),
+    (f"{NOTIFY}/failures/record", "POST", _failure_record),
+    (f"{NOTIFY}/failures/list", "POST", _failures_list),
     (f"{NOTIFY}/prune", "POST", _prune),
 ]
 

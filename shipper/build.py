@@ -15,15 +15,20 @@ bit of H is clear, so the sum never overflows 96 bits.
 
 Fields the shipper sets on every doc: ``@timestamp`` (the line's own time, else the read time; RFC 3339
 UTC ms), ``message``, ``log.level`` (when known), ``log.file.path``, ``log.offset``, ``host.name``,
-``service.name``, ``event.id`` (= the doc id), ``tags`` (when the line was odd), plus the input's
-``fields``. The line's own fields stay as the line has them. When a line's own field collides with one
-of these and cannot be merged (``"host": "web1"`` against our ``host.name``), ours win and the line's
-value is kept under ``original.<name>``.
+``service.name``, ``event.id`` (= the doc id), ``event.dataset``, ``ecs.version``, ``tags`` (when the
+line was odd), plus the input's ``fields``. The line's own fields are shaped by ``shipper.ecs``: ECS
+fields (known logger keys mapped to theirs) merge with ours, everything else goes under the input's
+namespace. On a clash ours win and the line's value is kept in the namespace at its path
+(``"host": {"name": "web1"}`` -> ``<namespace>.host.name``), except the app's own ``service.name``
+and ``event.dataset``, which win unless the input says ``override: true``.
 
-Hot path: the raw JSON is built by splicing our few fields in front of the line's own JSON object
-bytes instead of serializing the whole doc again (``DocBuilder._many``). How a JSON line's time, level
-and message are read is defined once, in ``shipper.parsers.json.line_meta``: the per-line path
-(the parser) and the batch paths (docs, ``_bulk`` body lines) share it, so they cannot disagree.
+Hot path: a JSON line is decoded once, read by ``line_meta``, shaped by ``Shaper.line`` (its per-key
+plan cached by the line's key tuple) and serialized once (``DocBuilder._many``). Until issue #18 the
+line's own JSON bytes were spliced after ours without re-serializing; moving its fields into the
+namespace needs the serialization (docs/benchmarks.md, session 8, has the cost). How a JSON line's
+time, level and message are read is defined once, in ``shipper.parsers.json.line_meta``: the
+per-line path (the parser) and the batch paths (docs, ``_bulk`` body lines) share it, so they cannot
+disagree.
 """
 
 from __future__ import annotations
@@ -35,10 +40,13 @@ from typing import Any, cast
 
 import orjson
 
+from logstore.ecs import ECS_VERSION
 from logstore.elastic import IndexNamer, bulk_lines
 from logstore.types import Doc
-from shipper.parsers import DUPLICATE_KEYS, Parser
-from shipper.parsers._time import format_ms, parse_any
+from shipper.ecs import Shaper, default_namespace, put
+from shipper.geoip import GeoIP
+from shipper.parsers import DUPLICATE_KEYS, PARSERS, Parser
+from shipper.parsers._time import format_ms
 from shipper.parsers.json import JsonParser, duplicate_keys, key_ends, line_meta
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
@@ -82,98 +90,118 @@ def doc_id(fid: str, offset: int) -> str:
     return FileIds(fid).id(offset)
 
 
-def _merge(theirs: dict[str, Any], ours: dict[str, Any], original: dict[str, Any]) -> None:
-    """Ours into theirs, in place: dicts merge recursively, ours win on a clash."""
-    for key, value in ours.items():
-        have = theirs.get(key, _MISSING)
-        if have is _MISSING:
-            theirs[key] = value
-        elif isinstance(have, dict) and isinstance(value, dict):
-            _merge(have, value, original.setdefault(key, {}))
-            if not original[key]:
-                del original[key]
-        elif key == "tags" and isinstance(have, list):
-            theirs[key] = [*have, *value]
-        else:
-            original[key] = have
-            theirs[key] = value
-
-
 _MISSING: Any = object()
+
+
+def _merged(
+    ours: dict[str, Any],
+    app: dict[str, Any],
+    ns: dict[str, Any],
+    path: tuple[str, ...],
+    app_wins: frozenset[tuple[str, ...]],
+) -> dict[str, Any]:
+    """A copy of ``ours`` (it may be the input's shared static fields) with ``app`` merged in."""
+    out = dict(ours)
+    for key, value in app.items():
+        have = out.get(key, _MISSING)
+        if have is _MISSING:
+            out[key] = value
+        elif type(have) is dict and type(value) is dict:
+            out[key] = _merged(have, value, ns, (*path, key), app_wins)
+        elif (*path, key) in app_wins:
+            out[key] = value
+        else:
+            put(ns, (*path, key), value)  # ours win; the line's value stays, in its namespace
+    return out
+
+
+def merge_app(
+    doc: dict[str, Any], ecs: dict[str, Any], ns: dict[str, Any], app_wins: frozenset[tuple[str, ...]]
+) -> None:
+    """The line's ECS fields into ``doc`` (ours), in place: objects merge; on a clash ours win and the
+    line's value goes to the namespace at its path (``host.name`` -> ``<namespace>.host.name``),
+    except the paths in ``app_wins`` (the app's ``service.name``, ``event.dataset``); tags add up."""
+    for key, value in ecs.items():
+        have = doc.get(key, _MISSING)
+        if have is _MISSING:
+            doc[key] = value
+        elif type(have) is dict and type(value) is dict:
+            # Usually no key in common (our log.offset, the line's log.logger): one C-level merge.
+            if have.keys().isdisjoint(value):
+                doc[key] = {**have, **value}
+            else:
+                doc[key] = _merged(have, value, ns, (key,), app_wins)
+        elif key == "tags" and type(have) is list:
+            doc[key] = [*(value if type(value) is list else [value]), *have]
+        else:
+            put(ns, (key,), value)
 
 
 class _Refused(Exception):
     """bulk_many: a doc would be refused before sending; the caller takes the docs path."""
 
 
-def _final(source: dict[str, Any], raw: bytes) -> bool:
-    """Whether ``raw`` can go to a store as it is (``Doc.final``): one line, no dotted top-level key.
-
-    (``@timestamp`` and ``event.id`` = the id are always set by the builder.)"""
-    return 10 not in raw and "." not in "".join(source)
-
-
-def _splice(path_raw: bytes, static_raw: bytes) -> bytes:
-    """The ``%`` format of a doc's raw JSON for one file of an input: our fields, then the line's own
-    object after its '{'. Arguments: @timestamp, log.offset, the ',"level":...' bytes, event.id, the
-    ',"message":...' bytes, the line after its '{'. (The path and the input's static fields are in
-    the format already: two fewer arguments a line.)"""
-    path, static = path_raw.replace(b"%", b"%%"), static_raw.replace(b"%", b"%%")
-    return (
-        b'{"@timestamp":"%s","log":{"offset":%d,"file":{"path":'
-        + path
-        + b'}%s},"event":{"id":"%s"},'
-        + static
-        + b"%s,%s"
-    )
-
-
-_MSG_CACHE_MAX = 1024  # messages and levels repeat ("request completed"): their ',"message":...' bytes
-
-
-def _fragment(cache: dict[str, bytes], head: bytes, value: str) -> bytes:
-    """``head`` + ``value`` as JSON, kept in ``cache`` (bounded: values may vary without end)."""
-    raw = head + orjson.dumps(value)
-    if len(cache) < _MSG_CACHE_MAX:
-        cache[value] = raw
-    return raw
+_APP_WINS = frozenset({("service", "name"), ("event", "dataset")})
+# event.dataset's default second part: the input's format, by parser class.
+_FORMATS: dict[type, str] = {cls: name for name, cls in PARSERS.items()}
 
 
 class DocBuilder:
     """Builds the docs of one input. ``static`` fields are the same for every doc of the input.
 
     A JSON line's docs (and ``_bulk`` body lines) are made in one place, ``_many``, with the line's
-    time, level and message from ``shipper.parsers.json.line_meta``; every other line (another
-    format, a tagged or odd line, a clash with our fields) takes ``_general``, the parser's path.
+    time, level and message from ``shipper.parsers.json.line_meta`` and its fields shaped by
+    ``shipper.ecs.Shaper``; every other line (another format, a tagged or odd line) takes
+    ``_general``, the parser's path, which shapes with the same ``Shaper``.
     """
 
     __slots__ = (
-        "_clean",
+        "_app_wins",
+        "_dataset",
         "_file",
+        "_geo",
         "_json",
-        "_level_raw",
-        "_msg_raw",
-        "_ours",
+        "_loggers",
+        "_namespace",
         "_parse",
+        "_shaper",
         "_static",
-        "_static_raw",
+        "_static_final",
     )
 
-    def __init__(self, parser: Parser, host: str, service: str, fields: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        parser: Parser,
+        host: str,
+        service: str,
+        fields: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        dataset: str | None = None,
+        override: bool = False,
+        geoip: GeoIP | None = None,
+    ) -> None:
         self._parse = parser.parse
         self._json = isinstance(parser, JsonParser)
-        self._static: dict[str, Any] = {"host": {"name": host}, "service": {"name": service}, **fields}
-        self._static_raw = orjson.dumps(self._static)[1:-1]
-        self._ours = frozenset({"@timestamp", "log", "event", "tags", "original", *self._static})
-        self._file: tuple[str, dict[str, str], bytes] = ("", {}, b"")  # last path, its dict and JSON
-        self._clean: set[str] = set()  # see _many
-        self._msg_raw: dict[str, bytes] = {}  # message -> its ',"message":"..."' bytes (bounded)
-        self._level_raw: dict[str, bytes] = {}  # log.level -> its ',"level":"..."' bytes (bounded)
+        self._loggers = parser.loggers
+        self._namespace = namespace or default_namespace(service)
+        self._shaper = Shaper(self._namespace)
+        self._dataset = dataset or f"{service}.{_FORMATS.get(type(parser), 'log')}"
+        self._app_wins = frozenset() if override else _APP_WINS
+        self._geo = geoip
+        self._static: dict[str, Any] = {
+            "host": {"name": host},
+            "service": {"name": service},
+            "ecs": {"version": ECS_VERSION},
+            **fields,
+        }
+        self._static_final = "." not in "".join(self._static)
+        self._file: tuple[str, dict[str, str]] = ("", {})  # last path and its dict
 
-    def _file_parts(self, path: str) -> tuple[str, dict[str, str], bytes]:
+    def _file_parts(self, path: str) -> tuple[str, dict[str, str]]:
         parts = self._file
         if parts[0] != path:
-            parts = self._file = (path, {"path": path}, orjson.dumps(path))
+            parts = self._file = (path, {"path": path})
         return parts
 
     def build(
@@ -190,54 +218,54 @@ class DocBuilder:
             return cast(Doc, self._many(ids, path, ((offset, offset, line, extra_tags),), now_ms, None)[0])
         return self._general(ids, path, offset, line, now_ms, extra_tags)
 
+    def _finish(self, doc: dict[str, Any], ecs: dict[str, Any], ns: dict[str, Any]) -> None:
+        """The line's shaped fields into ``doc`` (ours), GeoIP, and the namespace."""
+        if ecs:
+            merge_app(doc, ecs, ns, self._app_wins)
+        if self._geo is not None:
+            source = doc.get("source")
+            if type(source) is dict and "geo" not in source and type(source.get("ip")) is str:
+                geo = self._geo.lookup(source["ip"])
+                if geo is not None:
+                    doc["source"] = {**source, "geo": geo}
+        if ns:
+            doc[self._namespace] = ns
+
     def _general(
         self, ids: FileIds, path: str, offset: int, line: bytes, now_ms: int, extra_tags: tuple[str, ...]
     ) -> Doc:
-        """One doc from the parser's fields, merged with ours (the line's own keep their values
-        under ``original`` on a clash)."""
+        """One doc from the parser's fields, shaped (ECS or the namespace) and merged with ours."""
         fields, message, ts, level, tags, _ = self._parse(line)
         did = ids.id(offset)
-        own_time = ts is not None
         if ts is None:
             ts = now_ms
         log: dict[str, Any] = {"offset": offset, "file": self._file_parts(path)[1]}
         if level is not None:
             log["level"] = level
-        event: dict[str, Any] = {"id": did}
+        event: dict[str, Any] = {"id": did, "dataset": self._dataset}
         if tags and DUPLICATE_KEYS in tags:
             # The doc is not the line (one value of a repeated key is gone): keep the line's text.
             event["original"] = line.decode("utf-8", "replace")
-        ours: dict[str, Any] = {"@timestamp": format_ms(ts), "log": log, "event": event}
-        ours.update(self._static)
+        doc: dict[str, Any] = {"@timestamp": format_ms(ts), "log": log, "event": event, **self._static}
         if message is not None:
-            ours["message"] = message
+            doc["message"] = message
         if extra_tags:
             tags = (*(tags or ()), *extra_tags)
         if tags:
-            ours["tags"] = list(tags)
-        if not fields:
-            raw = orjson.dumps(ours)
-            return Doc(did, ts, ours, raw, _final(ours, raw))
-        original: dict[str, Any] = {}
-        _merge(fields, ours, original)
-        if own_time and "@timestamp" in original and parse_any(original["@timestamp"]) == ts:
-            # It is our @timestamp, normalized. One that does not parse (another time field gave the
-            # time) stays under original.@timestamp, as other values that could not be kept do.
-            del original["@timestamp"]
-        if original:
-            if isinstance(fields.get("original"), dict):
-                fields["original"].update(original)
-            else:
-                fields["original"] = original
+            doc["tags"] = list(tags)
+        ours = dict(doc)
+        if fields:
+            shaped = self._shaper.line(fields) if self._loggers else self._shaper.split(fields)
+            self._finish(doc, *shaped)
         try:
-            raw = orjson.dumps(fields)
+            raw = orjson.dumps(doc)
         except (orjson.JSONEncodeError, TypeError):
             # Deeper than orjson serializes (254 levels): ship the text, flagged, rather than fail.
             ours["message"] = line.decode("utf-8", "replace")
             ours["tags"] = [*ours.get("tags", ()), "parse_error"]
             raw = orjson.dumps(ours)
-            return Doc(did, ts, ours, raw, _final(ours, raw))
-        return Doc(did, ts, fields, raw, _final(fields, raw))
+            return Doc(did, ts, ours, raw, self._static_final)
+        return Doc(did, ts, doc, raw, self._static_final)
 
     def build_many(self, ids: FileIds, path: str, events: Sequence[Event], now_ms: int) -> list[Doc]:
         """``build`` for every event, with the common JSON line inlined (no per-line calls)."""
@@ -249,9 +277,9 @@ class DocBuilder:
         self, ids: FileIds, path: str, events: Sequence[Event], now_ms: int, namer: IndexNamer
     ) -> list[bytes] | None:
         """The ``_bulk`` body lines of these events' docs: exactly ``bulk_lines(namer,
-        build_many(...))`` (a property test holds them equal), without making the docs (a build
-        process sends them and nothing else reads them: ~25 % less CPU a line). None when that
-        needs the docs: a doc refused before sending, an index name from the line's own fields."""
+        build_many(...))`` (a property test holds them equal), without keeping the docs (a build
+        process sends them and nothing else reads them). None when that needs the docs: a doc
+        refused before sending, an index name from the line's own fields."""
         if not self._json or not all(f.partition(".")[0] in self._static for f in namer.fields):
             return None
         try:
@@ -266,9 +294,9 @@ class DocBuilder:
     ) -> list[Any]:
         """build_many's docs (``namer`` None), or bulk_many's body lines (action, source, ...).
 
-        A line takes the splice path (our fields as bytes in front of the line's own JSON object,
-        no re-serialization) unless it is tagged, not a JSON object, or clashes with our fields;
-        those take ``_general``."""
+        A JSON object line is built here: ``line_meta``, ``Shaper.line``, our fields, one
+        ``orjson.dumps``. A tagged line, one that is not a JSON object, one with a repeated key or
+        one orjson cannot serialize takes ``_general``."""
         general = self._general
         out: list[Any] = []
         append = out.append
@@ -289,18 +317,17 @@ class DocBuilder:
 
         pday = -1
         prefix = b""
-        loads, bad_json = orjson.loads, orjson.JSONDecodeError
-        meta = line_meta
-        msg_cache, level_cache = self._msg_raw, self._level_raw
-        disjoint = self._ours.isdisjoint
-        static, static_raw = self._static, self._static_raw
-        static_final = "." not in "".join(static)
-        # Keys seen before that are neither ours nor dotted (orjson hands back the same key objects
-        # line after line): one subset test replaces the clash test and the dotted-key test.
-        clean = self._clean
-        issuperset = clean.issuperset
-        _, file, path_raw = self._file_parts(path)
-        splice = _splice(path_raw, static_raw)
+        loads, bad_json, dumps, bad_doc = (
+            orjson.loads,
+            orjson.JSONDecodeError,
+            orjson.dumps,
+            orjson.JSONEncodeError,
+        )
+        meta, shape, finish = line_meta, self._shaper.line, self._finish
+        static, dataset = self._static, self._dataset
+        final = self._static_final
+        service = static["service"]
+        file = self._file_parts(path)[1]
         # The id block in use: id = base + offset while start <= offset < start + ID_BLOCK.
         start = end = base = 0
         for off, _, line, tags in events:
@@ -315,75 +342,53 @@ class DocBuilder:
             if type(obj) is not dict or not obj:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            # The JSON object's bytes, spliced into the doc: '{' ... '}' (strip returns the line itself
-            # when nothing is around it).
             body = line.strip()
             # A repeated key? duplicate_keys decides; key_ends(body) is its cheap exact test, inlined
             # for the usual line (no tab, CR or LF) and settling it alone when it equals len(obj).
-            multiline = 10 in body
-            if multiline or 9 in body or 13 in body:
+            if 10 in body or 9 in body or 13 in body:
                 ends = key_ends(body)
             else:
                 ends = body.replace(b" ", b"").count(b'":')
             if ends != len(obj) and duplicate_keys(obj, body, ends):
-                # (A repeated key: the bytes hold both values, so they cannot be spliced.)
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            if issuperset(obj):
-                final = static_final
-            elif not disjoint(obj):
-                emit(general(ids, path, off, line, now_ms, tags))
-                continue
-            else:
-                final = static_final and "." not in "".join(obj)
-                if len(clean) > 10_000:  # bounded: keys vary without end in some logs
-                    clean.clear()
-                clean.update(k for k in obj if "." not in k)
-            ts, stamp, level, message = meta(obj, line)
-            if message is None:
-                message_raw = b""
-            elif "message" in obj:  # the line's own message is not a string: ours wins, in _general
-                emit(general(ids, path, off, line, now_ms, tags))
-                continue
-            else:
-                message_raw = msg_cache.get(message) or _fragment(msg_cache, b',"message":', message)
+            ts, stamp, level, message, used = meta(obj, line)
+            for key in used:  # they are @timestamp, log.level and message now: not kept twice
+                del obj[key]
+            ecs, ns = shape(obj)
             if ts is None:
                 ts = now_ms
             if stamp is None:
                 stamp = format_ms(ts)
-            if level is None:
-                level_raw = b""
-            else:
-                level_raw = level_cache.get(level) or _fragment(level_cache, b',"level":', level)
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK
-            if multiline:  # a multiline event: NDJSON needs one line per doc
-                final = False
             didb = hexlify((base + off).to_bytes(ID_BYTES, "big"))
-            raw = splice % (stamp.encode(), off, level_raw, didb, message_raw, body[1:])
-            if namer is not None and final:
+            did = didb.decode()
+            doc = {
+                "@timestamp": stamp,
+                "log": {"offset": off, "file": file, "level": level}
+                if level is not None
+                else {"offset": off, "file": file},
+                "event": {"id": did, "dataset": dataset},
+                **static,
+            }
+            if message is not None:
+                doc["message"] = message
+            if ecs or ns:
+                finish(doc, ecs, ns)
+            try:
+                raw = dumps(doc)
+            except bad_doc:  # deeper than orjson goes: _general ships the text, tagged
+                emit(general(ids, path, off, line, now_ms, tags))
+                continue
+            if namer is None:
+                append(Doc(did, ts, doc, raw, final))
+            elif final and doc["service"] is service:
                 day = ts // 86_400_000
                 if day != pday:  # the index name: day + static fields (checked in bulk_many)
                     pday, prefix = day, prefix_of(static, ts)
                 extend((prefix + b'"' + didb + b'"}}', raw))
-                continue
-            did = didb.decode()
-            obj["@timestamp"] = stamp
-            obj["log"] = (
-                {"offset": off, "file": file, "level": level}
-                if level is not None
-                else {
-                    "offset": off,
-                    "file": file,
-                }
-            )
-            obj["event"] = {"id": did}
-            obj |= static
-            if message is not None:
-                obj["message"] = message
-            if namer is None:
-                append(Doc(did, ts, obj, raw, final))
-            else:
-                emit(Doc(did, ts, obj, raw, final))
+            else:  # the app's own service.name names the index: bulk_lines decides it
+                emit(Doc(did, ts, doc, raw, final))
         return out

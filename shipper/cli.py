@@ -413,6 +413,7 @@ def _run_locked(config: Config, once: bool) -> int:
 
 
 def _shipper(config: Config, store: Any, once: bool) -> Shipper:
+    from shipper.geoip import GeoIPError
     from shipper.registry import RegistryError
     from shipper.service import Shipper
 
@@ -421,6 +422,8 @@ def _shipper(config: Config, store: Any, once: bool) -> Shipper:
         return Shipper(config, store, once=once)
     except RegistryError as e:
         raise ConfigError(f"{config.source}: shipper.registry: {e}") from None
+    except GeoIPError as e:
+        raise ConfigError(f"{config.source}: shipper.geoip: {e}") from None
 
 
 def _ship(shipper: Shipper, once: bool) -> int:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from logstore.config import Duration, Strict, StrList
+from shipper.ecs import default_namespace, namespace_error
 
 Format = Literal["json", "logfmt", "nginx", "nginx_error", "plain", "regex", "grok", "docker", "cri"]
 _PATTERN_FORMATS = ("regex", "grok")
@@ -76,6 +77,12 @@ class InputConfig(Strict):
     exclude: StrList = Field(default_factory=lambda: ["*.tmp"])
     format: Format = "plain"
     service: str = "unknown"
+    # The app's own service.name (ECS-logging apps set one) wins over ``service`` unless this is true.
+    override: bool = False
+    # Where the line's fields that are not ECS go (shipper/ecs.py): default, the service as a name.
+    namespace: str | None = None
+    # event.dataset; default "<service>.<format>" (an app's own event.dataset wins, as service.name).
+    dataset: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
     multiline: MultilineConfig | None = None
     encoding: str = "utf-8"
@@ -147,11 +154,40 @@ class InputConfig(Strict):
     @field_validator("fields")
     @classmethod
     def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = {"@timestamp", "message", "event", "log", "host", "service", "tags"}
+        reserved = {"@timestamp", "message", "event", "log", "host", "service", "tags", "ecs"}
         clash = sorted(reserved & set(value))
         if clash:
             raise ValueError(f"{clash[0]!r} is set by the shipper itself; pick another field name")
         return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is not None:
+            why = namespace_error(value)
+            if why is not None:
+                raise ValueError(why)
+        return value
+
+    @property
+    def field_namespace(self) -> str:
+        """The namespace in effect: ``namespace``, else the service as a field name."""
+        return self.namespace or default_namespace(self.service)
+
+    @property
+    def event_dataset(self) -> str:
+        return self.dataset or f"{self.service}.{self.format}"
+
+    @model_validator(mode="after")
+    def _namespace_free(self) -> InputConfig:
+        name = self.field_namespace
+        if self.namespace is None:
+            why = namespace_error(name)
+            if why is not None:
+                raise ValueError(f"service {self.service!r} as the namespace: {why}; set namespace:")
+        if name in self.fields:
+            raise ValueError(f"fields.{name} is the input's namespace (its lines' own fields); pick another")
+        return self
 
     @model_validator(mode="after")
     def _source(self) -> InputConfig:
@@ -211,6 +247,8 @@ class ShipperConfig(Strict):
     read_chunk: int = Field(default=256 << 10, ge=4096)
     shutdown_timeout: Duration = timedelta(seconds=10)
     host_name: str | None = None  # default: the machine's hostname
+    # A MaxMind-format database (GeoLite2-City.mmdb...): source.geo.* from source.ip. None = no GeoIP.
+    geoip: Path | None = None
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")

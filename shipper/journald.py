@@ -22,7 +22,10 @@ Guarantees:
   ``SYSLOG_FACILITY`` -> ``log.syslog.facility.code``; ``SYSLOG_IDENTIFIER`` -> ``log.syslog.appname``;
   ``_SYSTEMD_UNIT`` -> ``systemd.unit``; ``_PID`` -> ``process.pid``; ``_COMM`` -> ``process.name``;
   ``_EXE`` -> ``process.executable``; ``_HOSTNAME`` -> ``host.name`` (the shipper's host name when
-  the entry has none); ``__REALTIME_TIMESTAMP`` -> ``@timestamp``; ``_BOOT_ID`` -> ``host.boot.id``.
+  the entry has none); ``__REALTIME_TIMESTAMP`` -> ``@timestamp``; ``_BOOT_ID`` -> ``host.boot.id``;
+  plus ``ecs.version`` and ``event.dataset`` (``<service>.plain`` unless the input sets ``dataset``).
+  Names outside the pinned ECS list (``systemd.unit``, ``log.syslog.*``, ``host.boot.id``) sit in the
+  input's namespace, as every parser's do (``<namespace>.systemd.unit``).
   A MESSAGE that is not UTF-8 (journalctl gives its bytes as numbers) is decoded with replacement
   and tagged ``invalid_utf8``.
 """
@@ -39,10 +42,12 @@ from typing import IO, Any
 
 import orjson
 
+from logstore.ecs import ECS_VERSION
 from logstore.observe import emit
 from logstore.types import Doc
 from shipper import metrics
 from shipper.config import InputConfig, JournaldConfig
+from shipper.ecs import Shaper
 from shipper.events import JournalReaderExited
 from shipper.parsers import INVALID_UTF8, PARSE_ERROR
 from shipper.parsers._time import format_ms
@@ -111,8 +116,19 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 19 else None
 
 
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        have = into.get(key)
+        if isinstance(have, dict) and isinstance(value, dict):
+            _merge(have, value)
+        elif have is None:
+            into[key] = value
+
+
 def entry_doc(entry: dict[str, Any], inp: InputConfig, host: str, now_ms: int) -> Doc:
-    """The doc of one journal entry (fields: see the module docstring)."""
+    """The doc of one journal entry (fields: see the module docstring). The mapped fields go
+    through the input's ``Shaper`` like a parser's: those in the pinned ECS list stay, the others
+    (``systemd.unit``, ``log.syslog.*``, ``host.boot.id``) sit in the input's namespace."""
     did = entry_id(entry)
     message, bad = _text(entry.get("MESSAGE"))
     us = _int(entry.get("__REALTIME_TIMESTAMP"))
@@ -121,11 +137,13 @@ def entry_doc(entry: dict[str, Any], inp: InputConfig, host: str, now_ms: int) -
     doc: dict[str, Any] = {
         "@timestamp": format_ms(ts),
         "message": message if message is not None else "",
-        "event": {"id": did},
+        "event": {"id": did, "dataset": inp.event_dataset},
         "host": {"name": hostname or host},
         "service": {"name": inp.service},
+        "ecs": {"version": ECS_VERSION},
         **inp.fields,
     }
+    mapped: dict[str, Any] = {}
     log: dict[str, Any] = {}
     syslog: dict[str, Any] = {}
     prio = _int(entry.get("PRIORITY"))
@@ -141,10 +159,10 @@ def entry_doc(entry: dict[str, Any], inp: InputConfig, host: str, now_ms: int) -
     if syslog:
         log["syslog"] = syslog
     if log:
-        doc["log"] = log
+        mapped["log"] = log
     unit, _ = _text(entry.get("_SYSTEMD_UNIT"))
     if unit:
-        doc["systemd"] = {"unit": unit}
+        mapped["systemd"] = {"unit": unit}
     process: dict[str, Any] = {}
     pid = _int(entry.get("_PID"))
     if pid is not None:
@@ -154,10 +172,14 @@ def entry_doc(entry: dict[str, Any], inp: InputConfig, host: str, now_ms: int) -
         if value:
             process[name] = value
     if process:
-        doc["process"] = process
+        mapped["process"] = process
     boot, _ = _text(entry.get("_BOOT_ID"))
     if boot:
-        doc["host"]["boot"] = {"id": boot}
+        mapped["host"] = {"boot": {"id": boot}}
+    ecs, ns = Shaper(inp.field_namespace).split(mapped)
+    _merge(doc, ecs)
+    if ns:
+        doc[inp.field_namespace] = ns
     tags = [INVALID_UTF8] if bad else []
     if message is None:
         tags.append(PARSE_ERROR)

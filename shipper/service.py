@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from logstore.observe import emit
@@ -27,8 +28,10 @@ from logwarden.config import Config
 from shipper import metrics
 from shipper.backlog import Backlog
 from shipper.build import DocBuilder
+from shipper.config import InputConfig
 from shipper.events import FileStatesNotSaved, NewFile, ShipperStarted, ShipperStopped
 from shipper.files import FileState, Tracker
+from shipper.geoip import GeoIP
 from shipper.harvest import Files
 from shipper.journald import Journal, journals
 from shipper.parallel import BlockBuilder, block_builder
@@ -72,10 +75,7 @@ class Shipper:
         self.registry = Registry(self.sc.registry)
         host = self.host = self.sc.host_name or socket.gethostname()
         self.tracker = Tracker(self.registry, self.sc.inputs, self.sc.fingerprint_bytes, host)
-        self.builders = [
-            DocBuilder(make_parser(inp.format, inp), host, inp.service, dict(inp.fields))
-            for inp in self.sc.inputs
-        ]
+        self.builders = [_builder(inp, host, self.sc.geoip) for inp in self.sc.inputs]
         self.pipeline: Pipeline | None = None
         self.journals: list[Journal] = []
         self.files: Files | None = None
@@ -89,7 +89,7 @@ class Shipper:
                 [
                     # Builders of its own: theirs keep caches, and a build thread runs beside ours.
                     (
-                        DocBuilder(make_parser(inp.format, inp), host, inp.service, dict(inp.fields)),
+                        _builder(inp, host, self.sc.geoip),
                         inp.max_line_bytes,
                         text_encoding(inp.encoding),
                     )
@@ -329,3 +329,18 @@ class Shipper:
             )
         )
         return ok
+
+
+def _builder(inp: InputConfig, host: str, geoip: Path | None) -> DocBuilder:
+    """One input's doc builder (each has its own caches and GeoIP reader: a build thread or process
+    runs beside the reader's)."""
+    return DocBuilder(
+        make_parser(inp.format, inp),
+        host,
+        inp.service,
+        dict(inp.fields),
+        namespace=inp.field_namespace,
+        dataset=inp.event_dataset,
+        override=inp.override,
+        geoip=GeoIP(geoip) if geoip is not None else None,
+    )

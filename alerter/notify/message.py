@@ -104,7 +104,7 @@ def _telling_fields(doc: dict[str, Any], fields: Sequence[str], skip: set[str]) 
     return out
 
 
-def _sample_line(doc: dict[str, Any], fields: Sequence[str] = ()) -> str:
+def sample_line(doc: dict[str, Any], fields: Sequence[str] = ()) -> str:
     """``time [level] message  key=value ...``: the message plus the fields that explain it."""
     ts_key = next((k for k in TIME_KEYS if get_path(doc, k) is not None), "@timestamp")
     msg_key = next((k for k in MESSAGE_KEYS if isinstance(get_path(doc, k), str)), "")
@@ -171,7 +171,7 @@ def render_alert(e: AlertEvent) -> str:
         lines.extend(f"  {_top_text(t)}" for t in e.top)
     if e.samples:
         lines.append("examples:")
-        lines.extend(f"  {_sample_line(s, e.sample_fields)}" for s in e.samples)
+        lines.extend(f"  {sample_line(s, e.sample_fields)}" for s in e.samples)
     if e.link:
         lines.append(f"link: {e.link}")
     if e.logq:
@@ -198,7 +198,7 @@ def render_alert_markdown(e: AlertEvent) -> str:
         lines.extend(f"- {_md(_top_text(t))}" for t in e.top)
     if e.samples:
         lines.append("**examples:**")
-        lines.append(_fenced("\n".join(_sample_line(s, e.sample_fields) for s in e.samples)))
+        lines.append(_fenced("\n".join(sample_line(s, e.sample_fields) for s in e.samples)))
     if e.link:
         lines.append(f"**link:** {e.link}")
     if e.logq:
@@ -218,7 +218,7 @@ def render_alert_html(e: AlertEvent) -> str:
         items = "".join(f"<li>{_esc(_top_text(t))}</li>" for t in e.top)
         rows.append(("top", f'<ul style="margin:0;padding-left:16px">{items}</ul>'))
     if e.samples:
-        code = "\n".join(_esc(_sample_line(s, e.sample_fields)) for s in e.samples)
+        code = "\n".join(_esc(sample_line(s, e.sample_fields)) for s in e.samples)
         rows.append(("examples", f"<pre {_PRE}>{code}</pre>"))
     if e.link:
         rows.append(("link", f'<a href="{_esc(e.link)}">{_esc(e.link)}</a>'))

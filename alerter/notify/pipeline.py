@@ -40,10 +40,19 @@ from alerter.notify.ratelimit import RateLimiter, severity_rank
 from alerter.notify.routing import Router
 from alerter.notify.send import Backoff, Sender
 from alerter.notify.silence import SilenceStage
-from alerter.notify.state import ClaimOutcome, Group, MessageRecord, NotifyState, Silence, Slot
+from alerter.notify.state import (
+    ClaimOutcome,
+    FailureRecord,
+    Group,
+    MessageRecord,
+    NotifyState,
+    Silence,
+    Slot,
+)
 from alerter.observed import (
     AlertUnrouted,
     ClaimsNotReleased,
+    FailureNotRecorded,
     GroupNotDeleted,
     GroupNotPersisted,
     LogPruneFailed,
@@ -356,7 +365,7 @@ class NotificationPipeline:
         with metrics.NOTIFY_SEND_SECONDS.labels(channel).time():
             result = self._sender.send(spec, title, body, notify_kind(alerts))
         if not result.ok:
-            self._failed(outs, channel, result.reason, now)
+            self._failed(outs, channel, result.reason, now, title=title)
             return False
         slots = [slot for out in outs for _, slot in out.items]
         record = MessageRecord(uuid.uuid4().hex, channel, title, len(alerts), now, digest=digest)
@@ -393,9 +402,12 @@ class NotificationPipeline:
                 return
             self._unrecorded.pop(0)
 
-    def _failed(self, outs: list[Outgoing], channel: str, reason: str, now: datetime) -> None:
+    def _failed(
+        self, outs: list[Outgoing], channel: str, reason: str, now: datetime, *, title: str = ""
+    ) -> None:
         """Keep the alerts, release our claims (not delivered: nobody may presume them sent), mark
-        the alerts as failed once, and retry the groups with exponential backoff."""
+        the alerts as failed once, record the failure in the notification log, and retry the
+        groups with exponential backoff."""
         slots = [slot for out in outs for _, slot in out.items]
         if slots:
             try:
@@ -421,6 +433,21 @@ class NotificationPipeline:
                 retry_at=outs[0].group.next_flush.isoformat(),
             )
         )
+        self._record_failure(outs, channel, reason, now, title)
+
+    def _record_failure(
+        self, outs: list[Outgoing], channel: str, reason: str, now: datetime, title: str
+    ) -> None:
+        """The failure, durably, for the console's notification log (the stderr line is not enough
+        for someone who was not watching). Before a message was built (state trouble, a channel
+        that failed earlier in the tick), the title names the group."""
+        alerts = sum(len(o.items) for o in outs) or sum(len(o.group.alerts) for o in outs)
+        title = title or ", ".join(dict.fromkeys(_fields(o.group.fields) or o.group.key for o in outs))
+        record = FailureRecord(uuid.uuid4().hex, channel, title, alerts, now, reason, outs[0].group.attempts)
+        try:
+            self._state.record_failure(record)
+        except Exception as e:  # the state may be what failed: the event above still says it all
+            emit(FailureNotRecorded(channel=channel, error=_err(e)))
 
     def _save(self, group: Group) -> None:
         try:

@@ -16,6 +16,8 @@ No ``query_string``: we translate our own AST so both backends agree (implicit A
 - Range on ``@timestamp`` takes RFC 3339 bounds, converted here to epoch milliseconds so both
   backends parse times the same way.
 - ``Not`` is ``must_not``: docs missing the field match the negation, like SQLite.
+- An ``ip`` field (``source.ip``) matches an address or a CIDR block (``match`` on an ip field is
+  Elasticsearch's own CIDR term query); a wildcard or regex on it is a QueryError, as on SQLite.
 """
 
 from __future__ import annotations
@@ -129,6 +131,14 @@ class _Translator:
             return {"bool": {"must_not": [self.node(node.item)]}}
         if node.field == TIMESTAMP_FIELD:
             return self.timestamp(node)
+        if isinstance(node, (Wildcard, Regex)) and node.field != MESSAGE and "ip" in self.types(node.field):
+            # The server would fail the whole search; SQLite refuses it the same way (ip fields).
+            raise QueryError(
+                f"{node.field} is an ip field: wildcards and regexes do not apply; use an address or "
+                f'a CIDR block such as {node.field}:"10.0.0.0/8"',
+                self.query,
+                0,
+            )
         return _leaf(node, self.types)
 
     def timestamp(self, node: Node) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-KEYWORD_IGNORE_ABOVE = 8191  # longer strings are kept in _source but not indexed (Lucene term limit)
+from logstore.ecs import KEYWORD_IGNORE_ABOVE, es_properties
 
 
 def _keyword() -> dict[str, Any]:
@@ -13,29 +13,22 @@ def _keyword() -> dict[str, Any]:
 
 
 def mappings() -> dict[str, Any]:
+    properties = es_properties(skip=frozenset({"message"}))
+    properties["message"] = {"type": "text", "analyzer": "standard"}
     return {
         # A string that looks like a date stays a string: queries treat every non-ECS string as exact.
         "date_detection": False,
         "numeric_detection": False,
         "dynamic_templates": [
+            # ECS labels: any key, keyword values (the shipper makes them strings).
+            {"labels": {"path_match": "labels.*", "mapping": _keyword()}},
             {"strings": {"match_mapping_type": "string", "mapping": _keyword()}},
             {"longs": {"match_mapping_type": "long", "mapping": {"type": "long"}}},
             {"doubles": {"match_mapping_type": "double", "mapping": {"type": "double"}}},
         ],
-        "properties": {
-            "@timestamp": {"type": "date"},
-            "message": {"type": "text", "analyzer": "standard"},
-            "event": {"properties": {"id": {"type": "keyword"}}},
-            "log": {
-                "properties": {
-                    "level": _keyword(),
-                    "offset": {"type": "long"},
-                    "file": {"properties": {"path": _keyword()}},
-                }
-            },
-            "service": {"properties": {"name": _keyword()}},
-            "host": {"properties": {"name": _keyword()}},
-        },
+        # Every ECS field logwarden knows (logstore.ecs), with its ECS type: source.ip an ip (CIDR
+        # queries), url.original a wildcard, user_agent.original a keyword with a text view...
+        "properties": properties,
     }
 
 

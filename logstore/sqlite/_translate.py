@@ -9,10 +9,13 @@ backends share are in docs/query-semantics.md:
   the FTS vocabulary, so they match words, case-insensitively.
 - Any other field is an exact, case-sensitive value; arrays match when any element matches.
 - Predicates never yield NULL under ``NOT``, so ``NOT x`` includes docs that lack the field.
+- An ECS ``ip`` field (``logstore.ecs.IP_FIELDS``) compares as an address, as Elasticsearch's ``ip``
+  type does: ``source.ip:"10.0.0.0/8"`` is a CIDR match; wildcards and regexes on it are errors.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -21,6 +24,7 @@ from typing import Any, cast
 
 import apsw
 
+from logstore.ecs import IP_FIELDS
 from logstore.query import (
     MESSAGE,
     And,
@@ -157,6 +161,43 @@ def sql_regexp(pattern: str, value: Any) -> int:
     return 1 if compile_regex(pattern, 0, pattern).fullmatch(value) else 0
 
 
+_NETS: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network] = {}
+
+
+def ip_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An address or CIDR block as a network (an address is a /32 or /128), or None."""
+    net = _NETS.get(text)
+    if net is None:
+        try:
+            net = ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            return None
+        if len(_NETS) > 256:
+            _NETS.clear()
+        _NETS[text] = net
+    return net
+
+
+def sql_ip_in(network: str, value: Any) -> int:
+    """logstore_ip_in(network, value) for SQLite: whether the address ``value`` is in ``network``."""
+    net = ip_network(network)
+    if net is None or not isinstance(value, str):
+        return 0
+    try:
+        return 1 if ipaddress.ip_address(value) in net else 0
+    except ValueError:
+        return 0
+
+
+def ip_pattern_error(field: str, query: str) -> QueryError:
+    return QueryError(
+        f"{field} is an ip field: wildcards and regexes do not apply; use an address or a CIDR block "
+        f'such as {field}:"10.0.0.0/8"',
+        query,
+        0,
+    )
+
+
 def _fts_phrase(words: list[str]) -> str:
     return '"' + " ".join(words) + '"'
 
@@ -210,7 +251,7 @@ class Where:
             return self.timestamp(node)
         if field == ID_FIELD:
             return self.column("e.id", node, nullable=False)
-        if field in self.indexed and isinstance(node, (Term, Phrase, Range)):
+        if field in self.indexed and isinstance(node, (Term, Phrase, Range)) and field not in IP_FIELDS:
             return self.indexed_leaf(node)
         column = HOT_COLUMNS.get(field)
         if column is not None:
@@ -466,6 +507,9 @@ class Where:
         """
         if isinstance(node, (Term, Phrase)):
             text = node.value if isinstance(node, Term) else node.text
+            if node.field in IP_FIELDS and ip_network(text) is not None:
+                net = self.bind(text)
+                return None, lambda v: f"logstore_ip_in({net}, {v})", None
             bound_text = self.bind(text)
             number = parse_number(text)
             bound_num = self.bind(number) if number is not None else None
@@ -475,6 +519,8 @@ class Where:
                 lambda v: f"{v} = {bound_text}",
                 boolean,
             )
+        if isinstance(node, (Wildcard, Regex)) and node.field in IP_FIELDS:
+            raise ip_pattern_error(node.field, self.query)
         if isinstance(node, Wildcard):
             glob = self.bind(wildcard_to_glob(node.pattern))
             return None, lambda v: f"{v} GLOB {glob}", None

@@ -43,7 +43,7 @@ from logstore.sqlite._schema import (
     store_id,
     transaction,
 )
-from logstore.sqlite._translate import Where, fts_text, sql_regexp, window
+from logstore.sqlite._translate import Where, fts_text, sql_ip_in, sql_regexp, window
 from logstore.types import (
     AggRequest,
     AggResult,
@@ -164,6 +164,7 @@ class SqliteStore:
         self._read_only = not create
         self._wconn: apsw.Connection | None = None  # the write connection, opened by the first write
         self._conn.create_scalar_function("logstore_regexp", cast(Any, sql_regexp), 2, deterministic=True)
+        self._conn.create_scalar_function("logstore_ip_in", cast(Any, sql_ip_in), 2, deterministic=True)
         self._indexed = frozenset(config.indexed_fields)
         try:
             if self._indexed and create:  # a reader's queries work without them, only slower

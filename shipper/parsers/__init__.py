@@ -15,7 +15,8 @@ whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
 ``Parsed`` is a plain tuple because it is built once per line on the hot path:
 ``(fields, message, ts_ms, level, tags, splice)``
 
-- ``fields``: the line's own fields to put at the top level of the doc (nested, as the line has them),
+- ``fields``: the line's own fields, nested as the line has them, without those that gave the time,
+  level and message; the builder keeps them as ECS or moves them to the input's namespace (``shipper.ecs``),
 - ``message``: the doc's ``message``, or None when ``fields`` already holds a string ``message``,
 - ``ts_ms``: the line's own time in epoch ms, or None (the shipper then uses the read time),
 - ``level``: ``log.level``, or None,
@@ -26,8 +27,7 @@ whatever the bytes, the line becomes a doc. Odd lines are tagged, not dropped:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from shipper.config import InputConfig
@@ -49,6 +49,12 @@ class Parser(Protocol):
     """A parser is made per input (``make_parser``) and may keep state across its lines (the text
     time pattern that matched last)."""
 
+    # Whether the line's fields follow logger conventions (bunyan, structlog...: ``shipper.ecs``'s
+    # LOGGER_KEYS apply) or are already named as ECS (nginx: its other fields go to the namespace).
+    loggers: ClassVar[bool]
+
+    def __init__(self, inp: InputConfig | None = None) -> None: ...
+
     def parse(self, line: bytes) -> Parsed: ...
 
 
@@ -60,10 +66,7 @@ def decode(line: bytes) -> tuple[str, bool]:
         return line.decode("utf-8", "replace"), True
 
 
-Factory = Callable[["InputConfig | None"], Parser]
-
-
-def _registry() -> dict[str, Factory]:
+def _registry() -> dict[str, type[Parser]]:
     from shipper.parsers.container import CriParser, DockerParser
     from shipper.parsers.json import JsonParser
     from shipper.parsers.logfmt import LogfmtParser
@@ -72,9 +75,9 @@ def _registry() -> dict[str, Factory]:
     from shipper.parsers.regex import GrokParser, RegexParser
 
     return {
-        "json": lambda inp: JsonParser(),
-        "logfmt": lambda inp: LogfmtParser(),
-        "nginx": lambda inp: NginxParser(),
+        "json": JsonParser,
+        "logfmt": LogfmtParser,
+        "nginx": NginxParser,
         "nginx_error": NginxErrorParser,
         "plain": PlainParser,
         "regex": RegexParser,
@@ -84,9 +87,13 @@ def _registry() -> dict[str, Factory]:
     }
 
 
-PARSERS: dict[str, Factory] = _registry()
+PARSERS: dict[str, type[Parser]] = _registry()
 
 
 def make_parser(fmt: str, inp: InputConfig | None = None) -> Parser:
     """The parser of one input (``inp`` gives its options: timezone, pattern, ...; None: defaults)."""
+    if inp is not None and inp.inner == "json" and fmt in ("docker", "cri"):
+        from shipper.parsers.container import inner_json
+
+        return inner_json(fmt, inp)
     return PARSERS[fmt](inp)

@@ -62,7 +62,22 @@ LEVEL_WINDOW = 48
 # position. A bare word counts when upper-case and not inside a longer word; a bracketed one in any case.
 _WORD = re.compile(r"(?<![\w.])([A-Z]{3,8})(?![\w.])|\[(?:\w+:)?([A-Za-z]{3,8})\d?\]")
 _LEVELS = frozenset(
-    "trace debug info notice warn warning error err crit critical alert fatal emerg severe".split()
+    [
+        "trace",
+        "debug",
+        "info",
+        "notice",
+        "warn",
+        "warning",
+        "error",
+        "err",
+        "crit",
+        "critical",
+        "alert",
+        "fatal",
+        "emerg",
+        "severe",
+    ]
 )
 
 Fields = tuple[int, int, int, int, int, int]  # year, month, day, hour, minute, second

@@ -12,8 +12,9 @@ no raw newline in either format) and takes the first record's offset as its doc 
 
 - ``@timestamp``: the runtime's time of the first record (ns precision cut to ms);
 - ``message``: the text, parts concatenated, its final newline removed;
-- ``log.stream``: ``stdout`` / ``stderr`` (no ECS field holds it; ``log.*`` describes the record);
-- ``container.labels``: docker's ``attrs`` (``--log-opt labels=...``), when present.
+- ``stream``: ``stdout`` / ``stderr``, and ``attrs``: docker's ``attrs`` (``--log-opt labels=...``) when
+  present. No ECS field holds either, so like every non-ECS field they sit in the input's namespace
+  (``<namespace>.stream``, Filebeat's name for it).
 
 With ``inner: json`` the text is parsed as a JSON line (``shipper.parsers.json`` rules: its fields
 kept, its own time, level and message win over the runtime's); text that is not a JSON object
@@ -24,7 +25,7 @@ ships as text tagged ``parse_error``. With ``inner: plain`` (the default) the le
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -63,9 +64,14 @@ def cri_partial(line: bytes) -> bool:
 
 
 class _Container:
+    loggers: ClassVar[bool] = False
+
     def __init__(self, inp: InputConfig | None = None) -> None:
         self._plain = PlainParser(inp)
         self._json = inp is not None and inp.inner == "json"
+
+    def parse(self, line: bytes) -> Parsed:
+        raise NotImplementedError
 
     def _fallback(self, line: bytes) -> Parsed:
         fields, message, ts, level, tags, _ = self._plain.parse(line)
@@ -89,15 +95,15 @@ class _Container:
                 tags = (*tags, PARSE_ERROR)
                 obj = None
         if obj is not None:
-            own, _, level, message = line_meta(obj, text)
+            own, _, level, message, used = line_meta(obj, text)
+            for key in used:
+                obj.pop(key, None)  # the doc has them as @timestamp, log.level and message
             ts = own if own is not None else ts
             fields = {**obj, **fields}
         else:
             message, level = text, level_word(text)
         if stream:
-            log = fields.get("log")
-            if log is None or isinstance(log, dict):
-                fields["log"] = {**(log or {}), "stream": stream}
+            fields.setdefault("stream", stream)  # the line's own "stream" (inner json) wins
         return fields or None, message, ts, level, tags or None, None
 
 
@@ -117,7 +123,7 @@ class DockerParser(_Container):
             if time is None:
                 stream, time, attrs = obj.get("stream"), obj.get("time"), obj.get("attrs")
         ts = parse_iso(time) if isinstance(time, str) else None
-        extra = {"container": {"labels": attrs}} if isinstance(attrs, dict) and attrs else {}
+        extra = {"attrs": attrs} if isinstance(attrs, dict) and attrs else {}
         return self._done("".join(parts), stream if isinstance(stream, str) else None, ts, extra, False)
 
 
@@ -138,3 +144,20 @@ class CriParser(_Container):
                 stream = fields[1]
             parts.append(fields[3] if len(fields) == 4 else "")
         return self._done("".join(parts), stream, ts, {}, bad)
+
+
+class DockerJsonParser(DockerParser):
+    """``docker`` with ``inner: json``: the line's own fields follow logger conventions."""
+
+    loggers: ClassVar[bool] = True
+
+
+class CriJsonParser(CriParser):
+    """``cri`` with ``inner: json``: the line's own fields follow logger conventions."""
+
+    loggers: ClassVar[bool] = True
+
+
+def inner_json(fmt: str, inp: InputConfig) -> _Container:
+    """The docker / cri parser of an input with ``inner: json``."""
+    return DockerJsonParser(inp) if fmt == "docker" else CriJsonParser(inp)

@@ -1,12 +1,14 @@
 """json: one JSON object per line, with bunyan, pino and winston conventions understood.
 
-- time: the first of ``@timestamp``, ``time``, ``timestamp``, ``ts`` that parses (ISO 8601, or epoch
-  seconds / ms / µs / ns as a number or numeric string) becomes ``@timestamp``.
-- message: ``message`` (winston) is kept as it is; else ``msg`` (bunyan, pino) becomes ``message``;
-  else the whole line is the ``message`` so free-text search still finds it.
-- level: ``level`` (or ``severity``, ``lvl``): bunyan/pino numbers 10..60 map to trace, debug, info,
-  warn, error, fatal; strings are lower-cased.
-- every field of the line stays in the doc as it is (nested objects stay nested).
+- time: the first of ``@timestamp``, ``time``, ``timestamp``, ``ts``, ``asctime``, ``created`` that
+  parses (ISO 8601, or epoch seconds / ms / µs / ns as a number or numeric string) becomes ``@timestamp``.
+- message: ``message`` (winston, ecs-logging) is kept as it is; else ``msg`` (bunyan, pino) or a string
+  ``event`` (structlog) becomes ``message``; else the whole line is the ``message`` so free-text
+  search still finds it.
+- level: ``level`` (or ``log.level``, ``levelname``, ``severity``, ``lvl``): bunyan/pino numbers
+  10..60 map to trace, debug, info, warn, error, fatal; strings are lower-cased.
+- the keys that gave these are not kept again; the line's other fields become ECS fields or go to
+  the input's namespace in the builder (``shipper.ecs``).
 - a key repeated in one object: the last value wins (JavaScript and Python do the same), decided here
   at parse time so every backend stores the same doc; the line is tagged ``duplicate_keys`` and its
   text kept in ``event.original`` (``duplicate_keys`` tells such a line from the others).
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -27,8 +29,11 @@ from shipper.parsers import DUPLICATE_KEYS, INVALID_UTF8, PARSE_ERROR, Parsed, _
 from shipper.parsers._time import parse_any
 
 _NUM_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
-_TIME_KEYS = ("@timestamp", "time", "timestamp", "ts")
-_LEVEL_KEYS = ("level", "severity", "lvl")
+# python-json-logger's asctime (local time, "2026-12-02 10:00:00,123") and created (epoch seconds)
+# come last: a line with an ISO time as well is read by that.
+_TIME_KEYS = ("@timestamp", "time", "timestamp", "ts", "asctime", "created")
+# "log.level" as ecs-logging writes it (a dotted key), "levelname" as python-json-logger does.
+_LEVEL_KEYS = ("level", "log.level", "levelname", "severity", "lvl")
 # ".000Z".."999Z" -> 0..999: one lookup checks the end of a canonical stamp and reads its ms.
 _MILLIS: dict[str, int] = {f".{n:03d}Z": n for n in range(1000)}
 _SEC_CACHE = _time._SEC_CACHE
@@ -124,23 +129,29 @@ def level_name(value: Any) -> str | None:
 
 def line_meta(
     obj: dict[str, Any], text: bytes | str
-) -> tuple[int | None, str | None, str | None, str | None]:
+) -> tuple[int | None, str | None, str | None, str | None, tuple[str, ...]]:
     """THE time, level and message rules of a JSON line (see the module docstring), in one place:
     ``JsonParser.parse`` and the shipper's batch builder (``DocBuilder.build_many``) both call it.
 
     ``obj`` is the line decoded, ``text`` the line (bytes only when they are valid UTF-8). Returns
-    ``(ts_ms, stamp, level, message)``: ``stamp`` is the line's own time string when it is already
-    canonical RFC 3339 UTC ms (= ``format_ms(ts_ms)``, so a caller need not format it), else None;
-    ``message`` is None when the line has a string ``message`` of its own.
+    ``(ts_ms, stamp, level, message, used)``: ``stamp`` is the line's own time string when it is
+    already canonical RFC 3339 UTC ms (= ``format_ms(ts_ms)``, so a caller need not format it), else
+    None; ``message`` is None when the line has a string ``message`` of its own; ``used`` the keys
+    that gave the time, the level and the message (the doc has them as ``@timestamp``, ``log.level``
+    and ``message``, so they are not kept twice).
     """
     # The common shapes first, without a call: a canonical stamp, a bunyan/pino level or none.
-    tv = obj.get("@timestamp")
+    tkey = "@timestamp"
+    tv = obj.get(tkey)
     if tv is None:
-        tv = obj.get("time")
+        tkey = "time"
+        tv = obj.get(tkey)
         if tv is None:
-            tv = obj.get("timestamp")
+            tkey = "timestamp"
+            tv = obj.get(tkey)
             if tv is None:
-                tv = obj.get("ts")
+                tkey = "ts"
+                tv = obj.get(tkey)
     stamp: str | None
     ts: int | None
     if type(tv) is str:
@@ -151,48 +162,70 @@ def line_meta(
         if sec is not None and ms is not None:
             ts, stamp = sec * 1000 + ms, tv
         else:
-            ts, stamp = _first_time(obj), None
-    elif tv is None:
+            (ts, tkey), stamp = _first_time(obj), None
+    elif tv is None and "asctime" not in obj and "created" not in obj:
         ts = stamp = None
     else:
-        ts, stamp = _first_time(obj), None
-    lv = obj.get("level")
+        (ts, tkey), stamp = _first_time(obj), None
+    lkey = "level"
+    lv = obj.get(lkey)
     level = _NUM_LEVELS.get(lv) if type(lv) is int else None
-    if level is None and (lv is not None or "severity" in obj or "lvl" in obj):
-        level = _level(obj, lv)
+    if level is None and (
+        lv is not None or "log.level" in obj or "levelname" in obj or "severity" in obj or "lvl" in obj
+    ):
+        level, lkey = _level(obj, lv)
     message: str | None
-    if type(obj.get("message")) is str:
-        message = None
+    mkey = "message"
+    if type(obj.get(mkey)) is str:
+        message, mkey = None, ""  # the line's own message stays: it is the doc's (ECS) message
     else:
-        msg = obj.get("msg")
-        message = msg if type(msg) is str else text.decode() if isinstance(text, bytes) else text
-    return ts, stamp, level, message
+        mkey = "msg"
+        msg = obj.get(mkey)
+        if type(msg) is not str:
+            mkey = "event"  # structlog's message (an ECS object elsewhere: only a string is taken)
+            msg = obj.get(mkey)
+        if type(msg) is str:
+            message = msg
+        else:
+            message, mkey = text.decode() if isinstance(text, bytes) else text, ""
+    used: tuple[str, ...] = (tkey, lkey) if ts is not None and level is not None else ()
+    if not used:
+        used = (tkey,) if ts is not None else (lkey,) if level is not None else ()
+    if mkey:
+        used += (mkey,)
+    return ts, stamp, level, message, used
 
 
-def _first_time(obj: dict[str, Any]) -> int | None:
+def _first_time(obj: dict[str, Any]) -> tuple[int | None, str]:
     """line_meta's time when it is not a canonical stamp: the first time key whose value parses."""
     for key in _TIME_KEYS:
         value = obj.get(key)
         if value is not None:
             ts = parse_any(value)
             if ts is not None:
-                return ts
-    return None
+                return ts, key
+    return None, ""
 
 
-def _level(obj: dict[str, Any], lv: Any) -> str | None:
+def _level(obj: dict[str, Any], lv: Any) -> tuple[str | None, str]:
     """line_meta's level when ``level`` is not a bunyan/pino number: the first level key that names one."""
     level = level_name(lv) if lv is not None else None
-    if level is None:
-        for key in _LEVEL_KEYS:
-            if key in obj:
-                level = level_name(obj[key])
-                if level is not None:
-                    break
-    return level
+    if level is not None:
+        return level, "level"
+    for key in _LEVEL_KEYS:
+        if key in obj:
+            level = level_name(obj[key])
+            if level is not None:
+                return level, key
+    return None, ""
 
 
 class JsonParser:
+    loggers: ClassVar[bool] = True
+
+    def __init__(self, inp: object = None) -> None:
+        pass  # no options
+
     def parse(self, line: bytes) -> Parsed:
         tags: tuple[str, ...] | None = None
         splice: bytes | None = line
@@ -218,5 +251,7 @@ class JsonParser:
             splice = None  # the bytes hold both values; the doc holds the last
         elif splice is not None:
             splice = line.strip()
-        ts, _, level, message = line_meta(obj, text)
+        ts, _, level, message, used = line_meta(obj, text)
+        for key in used:
+            obj.pop(key, None)  # the doc has them as @timestamp, log.level and message
         return obj, message, ts, level, tags, splice

@@ -2,22 +2,21 @@
 
 Values stay strings (logfmt is untyped; guessing numbers would give one field two types). ``msg`` or
 ``message`` becomes ``message``, ``level``/``lvl``/``severity`` becomes ``log.level``, ``time``/``ts``/
-``timestamp`` becomes ``@timestamp``. The pairs are kept as top-level fields, except names the shipper
-sets itself (``@timestamp``, ``log``, ``host``, ``service``, ``event``, ``tags``), which are kept under
-``logfmt.<name>``. A key without ``=`` is a flag with the value ``true``. A line with no pair at all
-is a ``parse_error``.
+``timestamp`` becomes ``@timestamp`` (and the pair that gave each is not kept again). The other pairs
+are the line's fields: the builder maps logger keys (``pid``, ``hostname``...) to ECS and puts the
+rest in the input's namespace (``shipper.ecs``). A key without ``=`` is a flag with the value
+``true``. A line with no pair at all is a ``parse_error``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from shipper.parsers import INVALID_UTF8, PARSE_ERROR, Parsed, decode
 from shipper.parsers._time import parse_any
 
 _PAIR = re.compile(r'\s*([^\s="]+)(?:=("(?:[^"\\]|\\.)*"?|[^\s"]*))?')
-_RESERVED = {"@timestamp", "log", "host", "service", "event", "tags", "logfmt", "message"}
 _UNESCAPE = re.compile(r"\\(.)")
 
 
@@ -29,6 +28,11 @@ def _value(raw: str) -> str:
 
 
 class LogfmtParser:
+    loggers: ClassVar[bool] = True
+
+    def __init__(self, inp: object = None) -> None:
+        pass  # no options
+
     def parse(self, line: bytes) -> Parsed:
         text, bad = decode(line)
         tags: tuple[str, ...] = (INVALID_UTF8,) if bad else ()
@@ -49,26 +53,21 @@ class LogfmtParser:
             v = pairs.get(key)
             if isinstance(v, str):
                 message = v
+                del pairs[key]
                 break
         ts = None
         for key in ("time", "ts", "timestamp", "@timestamp"):
             if key in pairs:
                 ts = parse_any(pairs[key])
                 if ts is not None:
+                    del pairs[key]
                     break
         level = None
         for key in ("level", "lvl", "severity"):
             v = pairs.get(key)
             if isinstance(v, str) and v:
                 level = v.lower()
+                del pairs[key]
                 break
-        fields: dict[str, Any] = {}
-        moved: dict[str, Any] = {}
-        for key, v in pairs.items():
-            if key in _RESERVED:
-                moved[key] = v
-            else:
-                fields[key] = v
-        if moved:
-            fields["logfmt"] = moved
+        fields = pairs
         return fields, message, ts, level, tags or None, None

@@ -11,7 +11,7 @@ The ``message`` is the text unchanged (the time and level stay in it, as the lin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from shipper.parsers import INVALID_UTF8, TIME_FROM_READ, Parsed, decode
 from shipper.parsers._texttime import TextTime, level_word, zone
@@ -25,6 +25,7 @@ _READ_BAD = (INVALID_UTF8, TIME_FROM_READ)
 
 class PlainParser:
     __slots__ = ("_find",)
+    loggers: ClassVar[bool] = False
 
     def __init__(self, inp: InputConfig | None = None) -> None:
         self._find = TextTime(zone(inp.timezone) if inp is not None else zone("UTC")).find

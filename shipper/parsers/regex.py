@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from shipper.parsers import GROK_NO_MATCH, INVALID_UTF8, REGEX_NO_MATCH, TIME_FROM_READ, Parsed, decode
 from shipper.parsers._grok import compile_grok
@@ -110,6 +110,8 @@ class RegexParser:
     """``format: regex``: named groups of a Python regular expression."""
 
     no_match = REGEX_NO_MATCH
+    # Captures are named by the user: ECS names stay, the rest go to the input's namespace.
+    loggers: ClassVar[bool] = False
 
     def __init__(self, inp: InputConfig | None = None) -> None:
         tz = zone(inp.timezone) if inp is not None else zone("UTC")

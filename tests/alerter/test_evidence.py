@@ -121,7 +121,7 @@ def test_top_values_are_counted_for_announced_alerts_only(store: Store) -> None:
 
 
 def test_link_carries_query_and_range_and_logq_has_an_absolute_config_path(store: Store) -> None:
-    """With base_url each alert links to /alerts/{rule}?query&from&to; logq -c is absolute."""
+    """With base_url each alert links to /ui/alerts/{rule}?query&from&to; logq -c is absolute."""
     _write(store, [{"t": -5, "message": "boom", "shard": "b 1"}])
     r = rule("name: r.1\nevery: 1m\nwindow: 1m\ngroup_by: [shard]\ncondition: {count: {gt: 0}}\n")
     rec = Recorder()
@@ -130,7 +130,7 @@ def test_link_carries_query_and_range_and_logq_has_an_absolute_config_path(store
     eng.evaluate([(r, at(0))], at(0))
     [e] = rec.events
     link = urlsplit(e.link)
-    assert (link.scheme, link.netloc, link.path) == ("https", "logs.example.com", "/alerts/r.1")
+    assert (link.scheme, link.netloc, link.path) == ("https", "logs.example.com", "/ui/alerts/r.1")
     q = parse_qs(link.query)
     assert q["query"] == ['shard:"b 1"'] and q["fingerprint"] == [e.fingerprint]
     assert q["from"] == [format_ts(datetime_to_ms(e.window_start))]

@@ -145,3 +145,38 @@ def test_follow_on_both_stores(logq: Logq, store_with_corpus: Store) -> None:
     finally:
         f.finish()
     assert f.ids()[35:] == want and f.code == 0
+
+
+def test_a_limited_poll_goes_on_where_it_stopped(writer: Store) -> None:
+    """Follower.poll(limit) answers at most limit hits after the cursor; the next poll continues
+    from there, so the hits come in order with no gap and none twice (the console's live tail)."""
+    from logq.follow import Follower as Poller
+    from logq.follow import Seen
+
+    docs = new_docs(9000, 25, NOW_MS)
+    write_all(writer, docs[:1])
+    clock = [0.0]
+    poller = Poller(writer, "", Seen(0), start_ms=NOW_MS, sweep_every=60, clock=lambda: clock[0])
+    assert [h.id for h in poller.poll(limit=10)] == [docs[0].id]  # the first poll sweeps from start
+    write_all(writer, docs[1:])
+    got = [[h.id for h in poller.poll(limit=10)] for _ in range(4)]
+    assert [len(batch) for batch in got] == [10, 10, 4, 0]
+    assert [i for batch in got for i in batch] == [d.id for d in docs[1:]]
+
+
+def test_a_sweep_reads_only_the_lookback_and_late_docs_come_first(writer: Store) -> None:
+    """A sweep after a long pause answers the late docs of the lookback, then at most limit new
+    ones: a pause cannot make one answer unbounded, and the late doc is not lost past the limit."""
+    from logq.follow import Follower as Poller
+    from logq.follow import Seen
+
+    write_all(writer, [access_doc(9500, NOW_MS + 10_000)])
+    clock = [0.0]
+    poller = Poller(writer, "", Seen(5_000), start_ms=NOW_MS, sweep_every=2.5, clock=lambda: clock[0])
+    assert [h.id for h in poller.poll(limit=10)] == ["doc-009500"]
+    newer = [access_doc(9600 + i, NOW_MS + 20_000 + i) for i in range(30)]
+    write_all(writer, [*newer, access_doc(9501, NOW_MS + 8_000)])  # 2 s late: inside the lookback
+    clock[0] = 60.0  # a long pause: this poll sweeps
+    got = [h.id for h in poller.poll(limit=10)]
+    assert got == ["doc-009501", *[d.id for d in newer[:10]]]
+    assert [h.id for h in poller.poll(limit=100)] == [d.id for d in newer[10:]]

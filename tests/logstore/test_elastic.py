@@ -257,14 +257,15 @@ def test_missing_composable_templates_fall_back_to_legacy(
 
 
 def test_template_maps_message_as_text_and_strings_as_keyword(store: ElasticStore) -> None:
-    """Daily indices get the template: message is text, other strings keyword, numbers long/double."""
-    store.write([make_doc(1, user="Bob", latency=1.5, bytes=10)])
+    """Daily indices get the template: message is text, other strings keyword, numbers long/double.
+    (``customer``, not ``user``: ``user`` is an ECS object, and a string there is refused.)"""
+    store.write([make_doc(1, customer="Bob", latency=1.5, bytes=10)])
     index = index_names(store)[0]
     props = store.client.perform_request(
         "GET", f"/{index}/_mapping", headers={"accept": "application/json"}
     ).body[index]["mappings"]["properties"]
     assert props["message"]["type"] == "text"
-    assert props["user"]["type"] == "keyword"
+    assert props["customer"]["type"] == "keyword"
     assert props["latency"]["type"] == "double"
     assert props["bytes"]["type"] == "long"
     assert props["event"]["properties"]["id"]["type"] == "keyword"
@@ -464,28 +465,28 @@ def test_aggregate_batches_in_one_msearch(store: ElasticStore, es_proxy: FaultPr
 def test_group_limit_paginates_and_reports_truncation(store: ElasticStore, monkeypatch: Any) -> None:
     """Groups spanning several composite pages are counted exactly and a cut is reported."""
     monkeypatch.setattr(aggs_module, "COMPOSITE_PAGE_MIN", 2)
-    docs = [make_doc(i, user=f"u{i % 7}") for i in range(7 * 3 + 2)]  # u0, u1: 4 docs; others 3
+    docs = [make_doc(i, customer=f"u{i % 7}") for i in range(7 * 3 + 2)]  # u0, u1: 4 docs; others 3
     store.write(docs)
     store.refresh()
     [res] = store.aggregate(
-        [AggRequest("*", DAY0, DAY0 + timedelta(hours=1), group_by=("user",), group_limit=3)]
+        [AggRequest("*", DAY0, DAY0 + timedelta(hours=1), group_by=("customer",), group_limit=3)]
     )
     assert res.total == 23
     assert res.truncated and res.groups_total == 7
-    assert [(r.group["user"], r.count) for r in res.rows] == [("u0", 4), ("u1", 4), ("u2", 3)]
+    assert [(r.group["customer"], r.count) for r in res.rows] == [("u0", 4), ("u1", 4), ("u2", 3)]
 
 
 def test_numeric_metrics(store: ElasticStore) -> None:
     """avg/min/max/sum/cardinality read numbers; a metric on a string field is None."""
-    store.write([make_doc(i, latency=float(i), user=f"u{i % 3}") for i in range(1, 11)])
+    store.write([make_doc(i, latency=float(i), customer=f"u{i % 3}") for i in range(1, 11)])
     store.refresh()
     metrics = (
         Metric("avg", "avg", "latency"),
         Metric("min", "min", "latency"),
         Metric("max", "max", "latency"),
         Metric("sum", "sum", "latency"),
-        Metric("users", "cardinality", "user"),
-        Metric("nonsense", "avg", "user"),
+        Metric("users", "cardinality", "customer"),
+        Metric("nonsense", "avg", "customer"),
         Metric("p50", "percentile", "latency", percent=50),
     )
     [res] = store.aggregate([AggRequest("*", DAY0, DAY0 + timedelta(hours=1), metrics=metrics)])

@@ -285,7 +285,7 @@ def test_close_racing_the_indexers_wake_up_does_not_hang(tmp_path: Path) -> None
     assert not closer.is_alive()
 
 
-_WRITER = """
+_THREE_WRITER = """
 import sys, time
 from logstore.config import SqliteConfig
 from logstore.sqlite import SqliteStore
@@ -306,7 +306,7 @@ def test_writers_in_three_processes_never_rebuild_the_index(tmp_path: Path) -> N
     db = tmp_path / "s.db"
     SqliteStore(SqliteConfig(path=db)).close()
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(db), k], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", _THREE_WRITER, str(db), k], stderr=subprocess.PIPE, text=True)
         for k in "abc"
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]

@@ -165,7 +165,9 @@ def test_three_hosts_two_server_kills_every_line_once(tmp_path: Path) -> None:
             seqs: dict[str, list[int]] = {h: [] for h in HOSTS}
             ids = set()
             for hit in store.search(""):
-                seqs[hit.source["host"]["name"]].append(int(hit.source["seq"]))
+                seqs[hit.source["host"]["name"]].append(
+                    int(hit.source["app"]["seq"])
+                )  # the "app" input's namespace
                 ids.add(hit.id)
         finally:
             store.close()

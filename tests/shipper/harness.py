@@ -158,7 +158,8 @@ class Harness:
 
     def seqs(self) -> list[int]:
         self.store.refresh()
-        return [int(h.source["seq"]) for h in self.store.search("") if "seq" in h.source]
+        ns = self.config.shipper.inputs[0].field_namespace  # where the lines' own fields are
+        return [int(h.source[ns]["seq"]) for h in self.store.search("") if "seq" in h.source.get(ns, {})]
 
     def count(self) -> int:
         self.store.refresh()

@@ -66,29 +66,34 @@ def test_percent_signs_in_the_path_and_fields_are_spliced_as_they_are() -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "fields"),
+    ("line", "fields", "final"),
     [
-        (b'{"time":"2026-11-22T06:39:00.123Z","http.status":200}', {}),  # a dotted key of the line
-        (b'{"time":"2026-11-22T06:39:00.123Z",\n"a":1}', {}),  # a multiline event: not one line
-        (LINE, {"deploy.env": "x"}),  # a dotted key in the input's fields
+        (b'{"time":"2026-11-22T06:39:00.123Z","http.status":200}', {}, True),  # expanded by the builder
+        (b'{"time":"2026-11-22T06:39:00.123Z",\n"a":1}', {}, True),  # serialized again: one line
+        (LINE, {"deploy.env": "x"}, False),  # a dotted key in the input's fields
     ],
 )
-def test_dotted_keys_and_newlines_are_not_final(line: bytes, fields: dict[str, Any]) -> None:
-    """A doc the store would have to reshape or re-serialize is not marked final, on both paths."""
+def test_dotted_keys_and_newlines_are_final_only_when_the_store_need_not_reshape(
+    line: bytes, fields: dict[str, Any], final: bool
+) -> None:
+    """A line's dotted keys are expanded and its doc serialized on one line (final); a dotted key in
+    the input's fields is left to the store (not final), on both paths."""
     b = DocBuilder(make_parser("json"), "h", "svc", fields)
     (many,) = b.build_many(id_hasher(FID), "/p.log", _events([line]), 0)
     one = b.build(id_hasher(FID), "/p.log", 0, line, 0)
-    assert not many.final and not one.final
-    # Seen once, a key stays remembered as clean or not: the second line decides the same way.
+    assert many.final == one.final == final
+    assert b"\n" not in (many.raw or b"")
     (again,) = b.build_many(id_hasher(FID), "/p.log", _events([line], 500), 0)
-    assert not again.final
+    assert again.final == final
 
 
 def test_es_write_final_and_plain_docs_in_one_batch(es_store: Any) -> None:
     """Final, non-final and refused docs in one bulk: each is classified in place and stored once."""
     b = DocBuilder(make_parser("json"), "h", "svc", {})
-    final, other = b.build_many(
-        id_hasher(FID), "/p.log", _events([LINE, b'{"time":"2026-11-22T06:39:01.000Z","a.b":1}']), 0
+    dotted = DocBuilder(make_parser("json"), "h", "svc", {"a.b": 1})
+    (final,) = b.build_many(id_hasher(FID), "/p.log", _events([LINE]), 0)
+    (other,) = dotted.build_many(
+        id_hasher(FID), "/p.log", _events([b'{"time":"2026-11-22T06:39:01.000Z"}'], 900), 0
     )
     assert final.final and not other.final
     no_time = Doc("no-time", final.ts, {"message": "x"})

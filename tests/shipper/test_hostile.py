@@ -137,7 +137,7 @@ def test_413_for_one_doc_alone_dead_letters_only_that_doc(es_harness: Harness, e
         (dead,) = reg.dlq_list()
     finally:
         reg.close()
-    assert "too large" in dead.reason and orjson.loads(dead.raw)["seq"] == 100
+    assert "too large" in dead.reason and orjson.loads(dead.raw)["test"]["seq"] == 100
 
 
 # -- item 5: duplicate keys ---------------------------------------------------------------------------
@@ -151,11 +151,11 @@ def test_duplicate_keys_last_wins_on_every_backend(harness: Harness) -> None:
     harness.logs.append("a.log", 1)
     harness.once()
     harness.store.refresh()
-    assert harness.store.count("status:200") == 1
-    assert harness.store.count("status:502") == 0
-    assert harness.store.count("req.id:b") == 1 and harness.store.count("req.id:a") == 0
-    (hit,) = [h for h in harness.store.search("dup") if "status" in h.source]
-    assert hit.source["status"] == 200 and hit.source["req"] == {"id": "b"}
+    assert harness.store.count("test.status:200") == 1
+    assert harness.store.count("test.status:502") == 0
+    assert harness.store.count("http.request.id:b") == 1 and harness.store.count("http.request.id:a") == 0
+    (hit,) = [h for h in harness.store.search("dup") if "status" in h.source.get("test", {})]
+    assert hit.source["test"]["status"] == 200 and hit.source["http"]["request"] == {"id": "b"}
     assert hit.source["event"]["original"] == line
     assert "duplicate_keys" in hit.source["tags"]
     assert harness.count() == 2
@@ -247,17 +247,17 @@ def test_gz_tmp_opted_in_is_decompressed(tmp_path: Path) -> None:
 # -- item 8: an unparseable @timestamp ---------------------------------------------------------------
 
 
-def test_unparseable_timestamp_is_kept_under_original() -> None:
-    """A line's @timestamp that does not parse is kept under original.@timestamp even when another
+def test_unparseable_timestamp_is_kept_in_the_namespace() -> None:
+    """A line's @timestamp that does not parse is kept as <namespace>.@timestamp even when another
     time field of the line gave the doc its time (it was dropped)."""
     builder = DocBuilder(make_parser("json"), "h", "svc", {})
     line = b'{"@timestamp":"yesterday-ish","time":"2026-01-02T03:04:05Z","msg":"x"}'
     doc = builder.build(id_hasher("f"), "/p", 0, line, 1000)
     assert doc.source["@timestamp"] == "2026-01-02T03:04:05.000Z"
-    assert doc.source["original"] == {"@timestamp": "yesterday-ish"}
+    assert doc.source["svc"] == {"@timestamp": "yesterday-ish"}
     assert orjson.loads(doc.raw or b"") == doc.source
     parsed = builder.build(id_hasher("f"), "/p", 0, b'{"@timestamp":"2026-01-02T03:04:05Z"}', 1000)
-    assert "original" not in parsed.source  # a parsed one is the doc's @timestamp, normalized
+    assert "svc" not in parsed.source  # a parsed one is the doc's @timestamp, normalized
 
 
 # -- item 9: documented defaults, file modes ---------------------------------------------------------
@@ -368,7 +368,7 @@ def test_repeated_key_split_by_a_newline_in_a_multiline_event_is_tagged() -> Non
     builder = DocBuilder(make_parser("json"), "h", "svc", {})
     line = b'{"msg":"x","status":502,\n"status"\n:200}'
     (doc,) = builder.build_many(id_hasher("f"), "/p", [(0, len(line) + 1, line, ())], 1000)
-    assert doc.source["status"] == 200
+    assert doc.source["svc"]["status"] == 200
     assert "duplicate_keys" in doc.source["tags"]
     assert doc.source["event"]["original"] == line.decode()
     assert orjson.loads(doc.raw or b"") == doc.source

@@ -76,14 +76,14 @@ def test_entries_map_to_ecs(tmp_path: Path, sqlite_store_config: StoreConfig) ->
     assert set(docs) == {"started", "disk failing", "other unit", "chatty"}
     first = docs["started"]
     assert first["@timestamp"] == "2025-12-02T10:00:00.123Z"
-    assert first["log"]["level"] == "info" and first["log"]["syslog"]["severity"] == {
-        "code": 6,
-        "name": "info",
-    }
-    assert first["systemd"]["unit"] == "app.service" and first["process"]["pid"] == 42
+    ns = first["app"]  # the input's namespace: names outside the pinned ECS list
+    assert first["log"]["level"] == "info"
+    assert ns["log"]["syslog"]["severity"] == {"code": 6, "name": "info"}
+    assert ns["systemd"]["unit"] == "app.service" and first["process"]["pid"] == 42
     assert first["host"]["name"] == "web1" and first["service"]["name"] == "app"
     assert docs["disk failing"]["log"]["level"] == "error"
-    assert docs["chatty"]["log"]["syslog"]["appname"] == "app"
+    assert docs["chatty"]["app"]["log"]["syslog"]["appname"] == "app"
+    assert first["ecs"]["version"] and first["event"]["dataset"] == "app.plain"
 
 
 def test_units_and_priority_select_entries(tmp_path: Path, sqlite_store_config: StoreConfig) -> None:

@@ -148,7 +148,7 @@ def test_build_processes_leave_partial_failures_to_the_pipeline(
             reg.close()
         assert len(dead) == 3
         seqs = sorted(h.seqs())
-        dead_seqs = sorted(json.loads(d.raw)["seq"] for d in dead)
+        dead_seqs = sorted(json.loads(d.raw)["t"]["seq"] for d in dead)
         assert sorted(seqs + dead_seqs) == list(range(2500))
     finally:
         h.close()

@@ -26,14 +26,20 @@ def _build(fmt: str, line: bytes, fields: dict[str, object] | None = None) -> di
 
 
 def test_json_bunyan_line() -> None:
-    """bunyan: numeric level, msg and ISO time map to log.level, message and @timestamp; fields stay."""
+    """bunyan: numeric level, msg and ISO time map to log.level, message and @timestamp, name to
+    log.logger; the err fields that are not ECS go to the namespace (the service's name)."""
     src = _build(
         "json", b'{"name":"shop","level":50,"msg":"boom","time":"2026-11-22T06:39:00.123Z","err":{"x":1}}'
     )
     assert src["@timestamp"] == "2026-11-22T06:39:00.123Z"
     assert src["message"] == "boom"
-    assert src["log"] == {"level": "error", "offset": 42, "file": {"path": "/var/log/x.log"}}
-    assert src["err"] == {"x": 1} and src["name"] == "shop"
+    assert src["log"] == {
+        "level": "error",
+        "offset": 42,
+        "file": {"path": "/var/log/x.log"},
+        "logger": "shop",
+    }
+    assert src["svc"] == {"err": {"x": 1}} and "name" not in src and "msg" not in src
     assert src["host"] == {"name": "host1"} and src["service"] == {"name": "svc"}
 
 
@@ -72,12 +78,13 @@ def test_invalid_utf8_is_replaced_and_tagged() -> None:
     assert src["message"] == "caf\ufffd" and src["tags"] == ["invalid_utf8", "time_from_read"]
 
 
-def test_colliding_fields_are_kept_under_original() -> None:
-    """A line's own host/@timestamp that clash with ours are kept under original.*, ours win."""
+def test_colliding_fields_are_kept_in_the_namespace() -> None:
+    """A line's own host (a string where ECS has an object) goes to the namespace; its log.logger is
+    ECS and merges with ours; its @timestamp is the doc's, normalized."""
     src = _build(
         "json", b'{"host":"web1","log":{"logger":"a"},"@timestamp":"2026-11-22T06:39:00Z","msg":"m"}'
     )
-    assert src["host"] == {"name": "host1"} and src["original"] == {"host": "web1"}
+    assert src["host"] == {"name": "host1"} and src["svc"] == {"host": "web1"}
     assert src["log"]["logger"] == "a" and src["log"]["offset"] == 42  # type: ignore[index]
     assert src["@timestamp"] == "2026-11-22T06:39:00.000Z"
 
@@ -88,11 +95,12 @@ def test_input_fields_added() -> None:
 
 
 def test_logfmt_line() -> None:
-    """logfmt pairs become fields; msg, level and time are mapped; quoted values unescape."""
+    """logfmt: msg, level and time are mapped (and not kept twice); the other pairs go to the
+    namespace; quoted values unescape."""
     src = _build("logfmt", b'time=2026-11-22T06:39:00Z level=ERROR msg="db \\"down\\"" retries=3 flag')
     assert src["message"] == 'db "down"' and src["log"]["level"] == "error"  # type: ignore[index]
     assert src["@timestamp"] == "2026-11-22T06:39:00.000Z"
-    assert src["retries"] == "3" and src["flag"] is True
+    assert src["svc"] == {"retries": "3", "flag": True}
 
 
 def test_logfmt_garbage_is_tagged() -> None:
@@ -121,7 +129,7 @@ def test_nginx_combined_with_request_time() -> None:
 
 
 def test_nginx_json_escape_format() -> None:
-    """nginx escape=json lines map the usual variables to the same ECS names; others go under nginx."""
+    """nginx escape=json lines map the usual variables to the same ECS names; others go to the namespace."""
     line = (
         b'{"time_local":"22/Nov/2026:06:39:00 +0000","remote_addr":"198.51.100.2","remote_user":"",'
         b'"request":"POST /checkout HTTP/2.0","status":200,"body_bytes_sent":"12","http_referer":"",'
@@ -132,7 +140,7 @@ def test_nginx_json_escape_format() -> None:
     assert src["http"]["response"]["body"]["bytes"] == 12  # type: ignore[index]
     assert src["http"]["request"]["method"] == "POST"  # type: ignore[index]
     assert src["url"]["original"] == "/checkout" and "user" not in src  # type: ignore[index]
-    assert src["event"]["duration"] == 4_000_000 and src["nginx"] == {"upstream": "10.0.0.1:80"}  # type: ignore[index]
+    assert src["event"]["duration"] == 4_000_000 and src["svc"] == {"upstream": "10.0.0.1:80"}  # type: ignore[index]
 
 
 def test_nginx_other_line_is_tagged() -> None:
@@ -194,11 +202,26 @@ def test_any_bytes_yield_a_doc(line: bytes, fmt: str) -> None:
     )
 )
 def test_any_json_object_keeps_its_fields(obj: dict[str, object]) -> None:
-    """Any JSON object line becomes a doc that keeps each of its own non-clashing fields as it was."""
+    """Any JSON object line becomes a doc that keeps each of its own fields that is no ECS or logger
+    name, as it was, in the namespace."""
+    from shipper.ecs import LOGGER_KEYS, TOP_NAMES
+
     src = _build("json", orjson.dumps(obj))
+    special = {
+        "time",
+        "timestamp",
+        "ts",
+        "asctime",
+        "created",
+        "level",
+        "levelname",
+        "severity",
+        "lvl",
+        "msg",
+    }
     for key, value in obj.items():
-        if key not in {"@timestamp", "log", "event", "host", "service", "tags", "message", "original"}:
-            assert src[key] == value
+        if key not in TOP_NAMES and key not in LOGGER_KEYS and key not in special and "." not in key:
+            assert src["svc"][key] == value  # type: ignore[index]
 
 
 @settings(max_examples=200, deadline=None)

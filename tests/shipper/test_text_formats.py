@@ -118,7 +118,7 @@ def test_regex_named_groups_time_and_level() -> None:
         level_field="sev",
     )
     assert d["@timestamp"] == "2026-12-02T10:00:00.123Z" and d["log"]["level"] == "warn"
-    assert d["user"] == "ann" and d["message"] == "slow down" and "ts" not in d and "sev" not in d
+    assert d["svc"]["user"] == "ann" and d["message"] == "slow down" and "ts" not in d and "sev" not in d
 
 
 def test_regex_strptime_time_format_in_timezone() -> None:
@@ -153,7 +153,7 @@ def test_grok_custom_expression_with_loglevel() -> None:
         r"%{NUMBER:took_ms:int} ms: %{GREEDYDATA:message}",
     )
     assert d["@timestamp"] == "2026-12-02T10:00:00.000Z" and d["log"]["level"] == "error"
-    assert d["client"] == {"ip": "10.1.2.3"} and d["took_ms"] == 17 and d["message"] == "lost"
+    assert d["client"] == {"ip": "10.1.2.3"} and d["svc"]["took_ms"] == 17 and d["message"] == "lost"
 
 
 @pytest.mark.parametrize(("fmt", "pattern"), [("regex", r"^(?P<a>\d+) "), ("grok", "^%{INT:a} ")])
@@ -176,7 +176,7 @@ def test_nginx_error_log_fields() -> None:
     assert d["process"] == {"pid": 1234, "thread": {"id": 5678}}
     assert d["message"].startswith("upstream timed out (110")
     assert d["source"]["ip"] == "10.0.0.9" and d["url"] == {"original": "/api", "domain": "example.com"}
-    assert d["nginx"]["error"] == {
+    assert d["svc"]["nginx"]["error"] == {  # not ECS: in the input's namespace
         "connection_id": 99,
         "server": "example.com",
         "upstream": "http://127.0.0.1:8080/api",
@@ -196,11 +196,11 @@ def test_docker_json_file_line() -> None:
     """docker: the runtime's time and stream, the log without its newline, inner JSON on request."""
     line = '{"log":"hello\\n","stream":"stderr","time":"2026-12-02T10:00:00.123456789Z"}'
     d = doc(line, "docker")
-    assert d["message"] == "hello" and d["log"]["stream"] == "stderr"
+    assert d["message"] == "hello" and d["svc"]["stream"] == "stderr"
     assert d["@timestamp"] == "2026-12-02T10:00:00.123Z"
     inner = '{"log":"{\\"level\\":\\"warn\\",\\"msg\\":\\"slow\\",\\"ms\\":5}\\n","stream":"stdout",'
     d = doc(inner + '"time":"2026-12-02T10:00:00Z"}', "docker", inner="json")
-    assert d["message"] == "slow" and d["log"]["level"] == "warn" and d["ms"] == 5
+    assert d["message"] == "slow" and d["log"]["level"] == "warn" and d["svc"]["ms"] == 5
     bad = doc('{"log":"not json\\n","stream":"stdout","time":"2026-12-02T10:00:00Z"}', "docker", inner="json")
     assert bad["message"] == "not json" and bad["tags"] == ["parse_error"]
 
@@ -208,7 +208,7 @@ def test_docker_json_file_line() -> None:
 def test_cri_line_and_joined_partials() -> None:
     """cri: time, stream and text; records joined from P parts concatenate into one message."""
     d = doc("2026-12-02T10:00:00.5Z stdout F all of it", "cri")
-    assert d["message"] == "all of it" and d["log"]["stream"] == "stdout"
+    assert d["message"] == "all of it" and d["svc"]["stream"] == "stdout"
     joined = "2026-12-02T10:00:00Z stderr P first \n2026-12-02T10:00:01Z stderr F second"
     d = doc(joined, "cri")
     assert d["message"] == "first second" and d["@timestamp"] == "2026-12-02T10:00:00.000Z"

@@ -91,7 +91,7 @@ def _torture(
 
 def _diagnose(store: object, written: int, proc: ShipperProcess) -> None:
     """On failure: which seqs are missing, and what the registry says (printed for the test log)."""
-    seqs = sorted(int(h.source["seq"]) for h in store.search(""))  # type: ignore[attr-defined]
+    seqs = sorted(int(h.source["torture"]["seq"]) for h in store.search(""))  # type: ignore[attr-defined]
     missing = sorted(set(range(written)) - set(seqs))
     print(
         f"store has {len(seqs)} docs ({len(set(seqs))} distinct), missing {len(missing)}: {missing[:20]}..."
@@ -126,7 +126,7 @@ def _check_store(store_config: StoreConfig, written: int, proc: ShipperProcess, 
         seqs: list[int] = []
         for h in store.search(""):
             ids.add(h.id)
-            seqs.append(int(h.source["seq"]))
+            seqs.append(int(h.source["torture"]["seq"]))
         assert len(seqs) == written, f"store holds {len(seqs)} docs for {written} written lines"
         assert len(ids) == written, "duplicate _id"
         assert sorted(seqs) == list(range(written)), "a line is missing or doubled"

@@ -9,6 +9,8 @@ Guarantees every backend keeps:
   RESOLVED follows it. The one window: an owner killed between its claim and the start of its send
   leaves that notification unsent until the alert's next repeat (or its RESOLVED).
 - Pending groups are written through on every change, so a restart resumes every timer.
+- Delivered messages (``record_message``) and failed deliveries (``record_failure``) are kept until
+  ``prune`` drops them; ``messages`` and ``failures`` list them newest first (the console's log).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Protocol
 from alerter.notify.state.types import (
     Claim,
     ClaimOutcome,
+    FailureRecord,
     Group,
     MessageRecord,
     SentEntry,
@@ -34,6 +37,7 @@ from logwarden.config import Config
 __all__ = [
     "Claim",
     "ClaimOutcome",
+    "FailureRecord",
     "Group",
     "MessageRecord",
     "NotifyState",
@@ -73,6 +77,16 @@ class NotifyState(Protocol):
 
     def messages_since(self, channel: str, since: datetime) -> list[datetime]:
         """Send times of messages on ``channel`` at or after ``since``, oldest first (rate limits)."""
+        ...
+
+    def messages(self, since: datetime, limit: int) -> list[MessageRecord]:
+        """Delivered messages sent at or after ``since``, newest first, at most ``limit``."""
+        ...
+
+    def record_failure(self, failure: FailureRecord) -> None: ...
+
+    def failures(self, since: datetime, limit: int) -> list[FailureRecord]:
+        """Failed deliveries at or after ``since``, newest first, at most ``limit``."""
         ...
 
     def prune(self, now: datetime, retention: timedelta) -> int: ...

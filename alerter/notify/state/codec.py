@@ -1,6 +1,6 @@
 """JSON forms of the notification state's records: AlertEvent and Group for persisting pending groups
-(every backend), and Silence, Slot, Claim, SentEntry and MessageRecord for the logwarden server's
-state API (alerter/notify/state/server.py sends them, server/state.py answers).
+(every backend), and Silence, Slot, Claim, SentEntry, MessageRecord and FailureRecord for the logwarden
+server's state API (alerter/notify/state/server.py sends them, server/state.py answers).
 
 Times are ISO 8601 text, which round-trips a timezone-aware datetime exactly (a Slot's id is a hash
 of its start time: both ends must compute the same one).
@@ -19,6 +19,7 @@ from alerter.notify.matchers import dump_matchers, load_matchers
 from alerter.notify.state.types import (
     Claim,
     ClaimOutcome,
+    FailureRecord,
     Group,
     MessageRecord,
     SentEntry,
@@ -185,4 +186,28 @@ def message_from_dict(d: dict[str, Any]) -> MessageRecord:
         datetime.fromisoformat(d["sent_at"]),
         bool(d.get("digest", False)),
         dict(d.get("extra") or {}),
+    )
+
+
+def failure_to_dict(f: FailureRecord) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "channel": f.channel,
+        "title": f.title,
+        "alerts": f.alerts,
+        "failed_at": f.failed_at.isoformat(),
+        "reason": f.reason,
+        "attempt": f.attempt,
+    }
+
+
+def failure_from_dict(d: dict[str, Any]) -> FailureRecord:
+    return FailureRecord(
+        d["id"],
+        d["channel"],
+        d["title"],
+        int(d["alerts"]),
+        datetime.fromisoformat(d["failed_at"]),
+        str(d["reason"]),
+        int(d["attempt"]),
     )

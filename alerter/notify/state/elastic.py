@@ -1,6 +1,7 @@
 """Notification state as documents in the Elasticsearch state index (``store.elasticsearch.state_index``).
 
-Every doc keeps its fields under ``notify`` (with ``notify.kind`` = silence | group | slot | message) and
+Every doc keeps its fields under ``notify`` (with ``notify.kind`` = silence | group | slot | message |
+failure) and
 an id prefixed ``notify-``, so it shares the index with the engine's documents without collisions.
 Times are epoch milliseconds (``long``: a float field would round them to minutes).
 
@@ -23,6 +24,7 @@ from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.state.types import (
     Claim,
     ClaimOutcome,
+    FailureRecord,
     Group,
     MessageRecord,
     SentEntry,
@@ -53,6 +55,9 @@ _PROPERTIES: dict[str, Any] = {
             "next_flush": {"type": "long"},
             "alerts": {"type": "integer"},
             "digest": {"type": "boolean"},
+            "failed_at": {"type": "long"},
+            "attempt": {"type": "integer"},
+            "reason": {"type": "keyword", "index": False},
             "title": {"type": "keyword", "index": False},
             "comment": {"type": "keyword", "index": False},
             "author": {"type": "keyword"},
@@ -296,13 +301,67 @@ class ElasticNotifyState:
         )
         return [_dt(h["_source"]["notify"]["sent_at"]) for h in hits]
 
+    def messages(self, since: datetime, limit: int) -> list[MessageRecord]:
+        hits = self._search(
+            [self._kind("message"), {"range": {"notify.sent_at": {"gte": _ms(since)}}}],
+            sort=[{"notify.sent_at": "desc"}, {"notify.id": "desc"}],
+            size=min(limit, 10000),
+        )
+        out = []
+        for h in hits:
+            n = h["_source"]["notify"]
+            out.append(
+                MessageRecord(
+                    n["id"], n["channel"], n["title"], int(n["alerts"]), _dt(n["sent_at"]), n["digest"]
+                )
+            )
+        return out
+
+    def record_failure(self, failure: FailureRecord) -> None:
+        self._put(
+            f"notify-failure-{failure.id}",
+            {
+                "kind": "failure",
+                "id": failure.id,
+                "channel": failure.channel,
+                "title": failure.title,
+                "alerts": failure.alerts,
+                "failed_at": _ms(failure.failed_at),
+                "reason": failure.reason,
+                "attempt": failure.attempt,
+            },
+        )
+
+    def failures(self, since: datetime, limit: int) -> list[FailureRecord]:
+        hits = self._search(
+            [self._kind("failure"), {"range": {"notify.failed_at": {"gte": _ms(since)}}}],
+            sort=[{"notify.failed_at": "desc"}, {"notify.id": "desc"}],
+            size=min(limit, 10000),
+        )
+        out = []
+        for h in hits:
+            n = h["_source"]["notify"]
+            out.append(
+                FailureRecord(
+                    n["id"],
+                    n["channel"],
+                    n["title"],
+                    int(n["alerts"]),
+                    _dt(n["failed_at"]),
+                    n["reason"],
+                    int(n["attempt"]),
+                )
+            )
+        return out
+
     def prune(self, now: datetime, retention: timedelta) -> int:
         cutoff = _ms(now - retention)
         old = {
             "bool": {
-                "filter": [{"terms": {"notify.kind": ["slot", "message", "silence"]}}],
+                "filter": [{"terms": {"notify.kind": ["slot", "message", "failure", "silence"]}}],
                 "should": [
                     {"range": {"notify.sent_at": {"lt": cutoff}}},
+                    {"range": {"notify.failed_at": {"lt": cutoff}}},
                     {"range": {"notify.ends_at": {"lt": cutoff}}},
                     {
                         "bool": {

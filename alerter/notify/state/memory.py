@@ -10,10 +10,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from alerter.notify.state.types import (
     Claim,
     ClaimOutcome,
+    FailureRecord,
     Group,
     MessageRecord,
     SentEntry,
@@ -38,6 +40,7 @@ class MemoryNotifyState:
         self._groups: dict[str, Group] = {}
         self._slots: dict[str, _SlotRow] = {}
         self._messages: dict[str, MessageRecord] = {}
+        self._failures: dict[str, FailureRecord] = {}
 
     def add_silence(self, silence: Silence) -> None:
         with self._lock:
@@ -124,20 +127,37 @@ class MemoryNotifyState:
                 m.sent_at for m in self._messages.values() if m.channel == channel and m.sent_at >= since
             )
 
+    def messages(self, since: datetime, limit: int) -> list[MessageRecord]:
+        with self._lock:
+            found = [m for m in self._messages.values() if m.sent_at >= since]
+        return sorted(found, key=lambda m: (m.sent_at, m.id), reverse=True)[:limit]
+
+    def record_failure(self, failure: FailureRecord) -> None:
+        with self._lock:
+            self._failures[failure.id] = failure
+
+    def failures(self, since: datetime, limit: int) -> list[FailureRecord]:
+        with self._lock:
+            found = [f for f in self._failures.values() if f.failed_at >= since]
+        return sorted(found, key=lambda f: (f.failed_at, f.id), reverse=True)[:limit]
+
     def prune(self, now: datetime, retention: timedelta) -> int:
         cutoff = now - retention
         with self._lock:
             old_slots = [k for k, r in self._slots.items() if (r.sent_at or r.claimed_at) < cutoff]
             old_messages = [k for k, m in self._messages.items() if m.sent_at < cutoff]
+            old_failures = [k for k, f in self._failures.items() if f.failed_at < cutoff]
             old_silences = [k for k, s in self._silences.items() if s.ends_at < cutoff]
-            for keys, table in (
+            tables: list[tuple[list[str], dict[str, Any]]] = [
                 (old_slots, self._slots),
                 (old_messages, self._messages),
+                (old_failures, self._failures),
                 (old_silences, self._silences),
-            ):
+            ]
+            for keys, table in tables:
                 for key in keys:
                     del table[key]
-        return len(old_slots) + len(old_messages) + len(old_silences)
+        return sum(len(keys) for keys, _ in tables)
 
     def close(self) -> None:
         pass

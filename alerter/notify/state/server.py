@@ -18,8 +18,11 @@ import orjson
 
 from alerter.notify.state.codec import (
     claim_from_dict,
+    failure_from_dict,
+    failure_to_dict,
     group_from_dict,
     group_to_dict,
+    message_from_dict,
     message_to_dict,
     sent_from_dict,
     silence_from_dict,
@@ -28,6 +31,7 @@ from alerter.notify.state.codec import (
 )
 from alerter.notify.state.types import (
     Claim,
+    FailureRecord,
     Group,
     MessageRecord,
     SentEntry,
@@ -99,6 +103,17 @@ class ServerNotifyState:
     def messages_since(self, channel: str, since: datetime) -> list[datetime]:
         answer = self._call("messages/since", {"channel": channel, "since": since.isoformat()})
         return [datetime.fromisoformat(t) for t in answer["times"]]
+
+    def messages(self, since: datetime, limit: int) -> list[MessageRecord]:
+        answer = self._call("messages/list", {"since": since.isoformat(), "limit": limit})
+        return [message_from_dict(d) for d in answer["messages"]]
+
+    def record_failure(self, failure: FailureRecord) -> None:
+        self._call("failures/record", {"failure": failure_to_dict(failure)})
+
+    def failures(self, since: datetime, limit: int) -> list[FailureRecord]:
+        answer = self._call("failures/list", {"since": since.isoformat(), "limit": limit})
+        return [failure_from_dict(d) for d in answer["failures"]]
 
     def prune(self, now: datetime, retention: timedelta) -> int:
         body = {"now": now.isoformat(), "retention_seconds": retention.total_seconds()}

@@ -1,6 +1,7 @@
 """Notification state in SQLite: tables ``alerter_silences``, ``alerter_notify_groups``,
-``alerter_notifications`` (claims + the notification log) and ``alerter_notify_messages``, in the
-store's database file, through our own connection in WAL mode.
+``alerter_notifications`` (claims + the notification log), ``alerter_notify_messages`` and
+``alerter_notify_failures`` (failed deliveries), in the store's database file, through our own
+connection in WAL mode.
 
 All SQL of the notification pipeline lives here. Claims run inside ``BEGIN IMMEDIATE`` so two
 processes on one file cannot both win a slot.
@@ -22,6 +23,7 @@ from alerter.notify.state.codec import group_from_json, group_to_json
 from alerter.notify.state.types import (
     Claim,
     ClaimOutcome,
+    FailureRecord,
     Group,
     MessageRecord,
     SentEntry,
@@ -68,6 +70,11 @@ CREATE TABLE IF NOT EXISTS alerter_notify_messages (
     id TEXT PRIMARY KEY, channel TEXT NOT NULL, title TEXT NOT NULL, alerts INTEGER NOT NULL,
     digest INTEGER NOT NULL, sent_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS alerter_notify_messages_channel ON alerter_notify_messages (channel, sent_at);
+CREATE INDEX IF NOT EXISTS alerter_notify_messages_sent ON alerter_notify_messages (sent_at);
+CREATE TABLE IF NOT EXISTS alerter_notify_failures (
+    id TEXT PRIMARY KEY, channel TEXT NOT NULL, title TEXT NOT NULL, alerts INTEGER NOT NULL,
+    failed_at REAL NOT NULL, reason TEXT NOT NULL, attempt INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS alerter_notify_failures_at ON alerter_notify_failures (failed_at);
 """
 
 
@@ -245,12 +252,47 @@ class SqliteNotifyState:
             ).fetchall()
         return [from_ts(r[0]) for r in rows]
 
+    def messages(self, since: datetime, limit: int) -> list[MessageRecord]:
+        with self._lock:
+            rows: list[Any] = self._db.execute(
+                "SELECT id, channel, title, alerts, sent_at, digest FROM alerter_notify_messages"
+                " WHERE sent_at >= ? ORDER BY sent_at DESC, id DESC LIMIT ?",
+                (ts(since), limit),
+            ).fetchall()
+        return [MessageRecord(r[0], r[1], r[2], int(r[3]), from_ts(r[4]), bool(r[5])) for r in rows]
+
+    def record_failure(self, failure: FailureRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO alerter_notify_failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    failure.id,
+                    failure.channel,
+                    failure.title,
+                    failure.alerts,
+                    ts(failure.failed_at),
+                    failure.reason,
+                    failure.attempt,
+                ),
+            )
+
+    def failures(self, since: datetime, limit: int) -> list[FailureRecord]:
+        with self._lock:
+            rows: list[Any] = self._db.execute(
+                "SELECT id, channel, title, alerts, failed_at, reason, attempt FROM alerter_notify_failures"
+                " WHERE failed_at >= ? ORDER BY failed_at DESC, id DESC LIMIT ?",
+                (ts(since), limit),
+            ).fetchall()
+        return [FailureRecord(r[0], r[1], r[2], int(r[3]), from_ts(r[4]), r[5], int(r[6])) for r in rows]
+
     def prune(self, now: datetime, retention: timedelta) -> int:
         cutoff = ts(now - retention)
         with self._tx() as db:
             db.execute("DELETE FROM alerter_notifications WHERE COALESCE(sent_at, claimed_at) < ?", (cutoff,))
             n = db.changes()
             db.execute("DELETE FROM alerter_notify_messages WHERE sent_at < ?", (cutoff,))
+            n += db.changes()
+            db.execute("DELETE FROM alerter_notify_failures WHERE failed_at < ?", (cutoff,))
             n += db.changes()
             db.execute("DELETE FROM alerter_silences WHERE ends_at < ?", (cutoff,))
             n += db.changes()

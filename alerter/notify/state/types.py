@@ -1,4 +1,5 @@
-"""Records the notification pipeline keeps durably: silences, pending groups, the notification log.
+"""Records the notification pipeline keeps durably: silences, pending groups, the notification log,
+and the messages it delivered or failed to deliver (the console's notification log shows both).
 
 All times are timezone-aware UTC datetimes at this boundary; backends store epoch seconds.
 """
@@ -121,3 +122,19 @@ class MessageRecord:
     sent_at: datetime
     digest: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """One failed delivery of a message (a group or a digest) on a channel, with the sender's reason.
+
+    Kept as long as delivered messages (``notify.log_retention``); never counted by rate limits.
+    """
+
+    id: str
+    channel: str
+    title: str
+    alerts: int
+    failed_at: datetime
+    reason: str  # the sender's one line (apprise's per-service reason, an HTTP status, a timeout)
+    attempt: int  # consecutive failed deliveries of the group, this one included

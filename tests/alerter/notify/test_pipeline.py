@@ -143,6 +143,26 @@ def test_outage_then_recovery_delivers_exactly_once_with_backoff(
     assert len(sender.to("oncall")) == 1
 
 
+def test_a_failed_delivery_is_recorded_with_its_reason_and_the_success_after_it(
+    make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender, sqlite_state: SqliteNotifyState
+) -> None:
+    """Each failed attempt leaves a durable record (channel, title, reason, attempt); delivery a message."""
+    p = make_pipeline()
+    sender.fail.add("oncall")
+    p.submit([make_event()], T0)
+    run(p, clock, 40)
+    failures = sqlite_state.failures(T0, 100)
+    assert failures and {f.reason for f in failures} == {"scripted outage"}
+    newest = failures[0]
+    assert newest.channel == "oncall" and "nginx-502-storm" in newest.title and newest.alerts == 1
+    assert [f.attempt for f in failures] == list(range(len(failures), 0, -1))
+    assert sqlite_state.messages(T0, 10) == []
+    sender.fail.clear()
+    run(p, clock, 600)
+    [sent] = sqlite_state.messages(T0, 10)
+    assert sent.channel == "oncall" and sent.title == sender.sent[0].title
+
+
 def test_outage_of_one_channel_does_not_resend_on_the_other(
     make_pipeline: PipelineFactory, clock: Clock, sender: ScriptedSender
 ) -> None:

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from alerter.notify.state import ClaimOutcome, MessageRecord, NotifyState, SentEntry, Silence, Slot
+from alerter.notify.state import (
+    ClaimOutcome,
+    FailureRecord,
+    MessageRecord,
+    NotifyState,
+    SentEntry,
+    Silence,
+    Slot,
+)
 from alerter.notify.state.elastic import ElasticNotifyState
 from alerter.notify.state.memory import MemoryNotifyState
 from alerter.notify.state.sqlite import SqliteNotifyState
@@ -136,6 +144,32 @@ def test_messages_since_and_prune(states: tuple[NotifyState, NotifyState]) -> No
     a.mark_sent([_slot()], "A", T0)
     assert a.prune(T0 + timedelta(days=8), timedelta(days=7)) >= 4
     assert b.last_sent("oncall", "fp1") is None and b.messages_since("oncall", T0) == []
+
+
+def test_message_log_lists_sent_and_failed_newest_first_and_prunes_them(
+    states: tuple[NotifyState, NotifyState],
+) -> None:
+    """Delivered messages and failed deliveries (with their reason) list newest first, bounded, and prune."""
+    a, b = states
+    for i in range(3):
+        a.record_message(
+            MessageRecord(f"m{i}", "oncall", f"title {i}", i + 1, T0 + timedelta(minutes=i), i == 2)
+        )
+    a.record_failure(FailureRecord("f0", "chat", "FIRING x", 2, T0 + timedelta(seconds=90), "HTTP 503", 1))
+    a.record_failure(FailureRecord("f1", "chat", "FIRING x", 2, T0 + timedelta(seconds=95), "timed out", 2))
+    got = b.messages(T0 + timedelta(seconds=30), 10)
+    assert [(m.id, m.title, m.alerts, m.sent_at, m.digest) for m in got] == [
+        ("m2", "title 2", 3, T0 + timedelta(minutes=2), True),
+        ("m1", "title 1", 2, T0 + timedelta(minutes=1), False),
+    ]
+    assert [m.id for m in b.messages(T0, 1)] == ["m2"]
+    assert b.failures(T0, 10) == [
+        FailureRecord("f1", "chat", "FIRING x", 2, T0 + timedelta(seconds=95), "timed out", 2),
+        FailureRecord("f0", "chat", "FIRING x", 2, T0 + timedelta(seconds=90), "HTTP 503", 1),
+    ]
+    a.prune(T0 + timedelta(days=7, seconds=92), timedelta(days=7))
+    assert [f.id for f in b.failures(T0, 10)] == ["f1"]
+    assert [m.id for m in b.messages(T0, 10)] == ["m2"]
 
 
 def test_codec_keeps_top_link_and_sample_fields() -> None:
