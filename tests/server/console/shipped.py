@@ -95,7 +95,7 @@ def _ship(home: Path, url: str, host: str, service: str, lines: list[dict[str, o
     cfg.write_text(
         f"store:\n  server: {{url: '{url}'}}\n"
         f"shipper:\n  registry: {home / (host + '.db')}\n  host_name: {host}\n  batch: {{max_wait: 50ms}}\n"
-        f"  inputs:\n    - {{paths: ['{logs}/*.log'], format: json, service: {service}}}\n"
+        f"  inputs:\n    - {{paths: ['{logs}/*.log'], format: json, service: {service}, namespace: app}}\n"
     )
     assert shipper_main(["run", "--once", "-c", str(cfg), "--log-level", "WARNING"]) == 0
 

@@ -53,23 +53,23 @@ def test_the_count_is_the_stores_exact_total_for_the_window(shipped: Shipped) ->
     try:
         start, end = (datetime.fromisoformat(shipped.window[k]) for k in ("from", "to"))
         assert _count(page) == store.count("", start, end) == TOTAL
-        assert _count(_logs(shipped, q="status:502")) == store.count("status:502", start, end) == STORM
+        assert _count(_logs(shipped, q="app.status:502")) == store.count("app.status:502", start, end) == STORM
     finally:
         store.close()
 
 
 def test_a_bad_query_is_the_page_with_logqs_caret_not_a_500(shipped: Shipped) -> None:  # noqa: F811
     """A query that does not parse: 400, the query bar keeps it, and logq's message with the caret."""
-    page = _logs(shipped, q="status:(502")
+    page = _logs(shipped, q="app.status:(502")
     with pytest.raises(QueryError) as err:
-        parse_query("status:(502")
+        parse_query("app.status:(502")
     lines = err.value.render().splitlines()
     assert page.status == 400
     assert f"q: {lines[0]}" in html.unescape(page.text)
     caret = re.search(r'<pre class="caret" id="view-caret">(.*?)</pre>', page.text, re.S)
     assert caret is not None
     assert html.unescape(caret.group(1)).splitlines() == [line[2:] for line in lines[1:]]
-    assert 'value="status:(502"' in page.text
+    assert 'value="app.status:(502"' in page.text
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_a_bad_query_is_the_page_with_logqs_caret_not_a_500(shipped: Shipped) ->
     [
         ({"from": "yesterday"}, "from: bad time 'yesterday'"),
         ({"to": "now-2h", "from": "now-1h"}, "from: the window is empty"),
-        ({"stats": "median:latency_ms"}, "stats: 'median:latency_ms': expected count, or avg"),
+        ({"stats": "median:app.latency_ms"}, "stats: 'median:app.latency_ms': expected count, or avg"),
         ({"stats": "avg"}, "stats: 'avg': avg needs a field"),
         ({"stats_by": "a,b,c"}, "stats_by: at most 2 fields"),
         ({"by": "not a field"}, "by: 'not a field' is not a field name"),
@@ -93,9 +93,9 @@ def test_a_bad_parameter_is_named_on_the_page(shipped: Shipped, params: dict[str
 
 def test_a_field_no_doc_has_is_said_with_the_closest_name(shipped: Shipped) -> None:  # noqa: F811
     """A misspelt field: 0 hits and a warning naming it and the closest known field."""
-    page = _logs(shipped, q="stauts:502")
+    page = _logs(shipped, q="app.stauts:502")
     assert _count(page) == 0
-    assert "stauts: no such field in" in page.text and "did you mean status?" in page.text
+    assert "app.stauts: no such field in" in page.text and "did you mean app.status?" in page.text
 
 
 def test_the_histogram_is_stacked_by_level_and_each_bar_links_to_its_bucket(shipped: Shipped) -> None:  # noqa: F811
@@ -154,9 +154,9 @@ def test_the_sidebar_adds_or_excludes_a_value(shipped: Shipped) -> None:  # noqa
 
 
 def test_stats_are_the_stores_metrics_by_one_or_two_fields(shipped: Shipped) -> None:  # noqa: F811
-    """count, avg, p95 and max of latency_ms by service.name: the store's numbers, in a table and a chart;
+    """count, avg, p95 and max of app.latency_ms by service.name: the store's numbers, in a table and a chart;
     a group with no number in the field says so."""
-    stats = "count,avg:latency_ms,p95:latency_ms,max:latency_ms"
+    stats = "count,avg:app.latency_ms,p95:app.latency_ms,max:app.latency_ms"
     page = _logs(shipped, stats=stats, stats_by="service.name")
     table = re.search(r'<table id="stats-table">(.*?)</table>', page.text, re.S)
     assert table is not None
@@ -165,9 +165,9 @@ def test_stats_are_the_stores_metrics_by_one_or_two_fields(shipped: Shipped) -> 
     try:
         start, end = (datetime.fromisoformat(shipped.window[k]) for k in ("from", "to"))
         metrics = (
-            Metric("a", "avg", "latency_ms"),
-            Metric("p", "percentile", "latency_ms", percent=95),
-            Metric("m", "max", "latency_ms"),
+            Metric("a", "avg", "app.latency_ms"),
+            Metric("p", "percentile", "app.latency_ms", percent=95),
+            Metric("m", "max", "app.latency_ms"),
         )
         (res,) = store.aggregate([AggRequest("service.name:api", start, end, metrics=metrics)])
     finally:
@@ -200,7 +200,7 @@ def test_context_shows_the_lines_around_a_doc_from_its_file_and_host(shipped: Sh
 
 def test_copy_as_logq_selects_the_same_docs(shipped: Shipped) -> None:  # noqa: F811
     """The page's logq command, run as it is, prints exactly the page's hits."""
-    page = _logs(shipped, q="log.level:error OR status:404")
+    page = _logs(shipped, q="log.level:error OR app.status:404")
     found = re.search(r'<code class="muted" id="logq-command">(.*?)</code>', page.text, re.S)
     assert found is not None
     command = html.unescape(found.group(1))
@@ -269,8 +269,8 @@ def test_a_lost_tail_goes_on_after_the_browsers_last_line(shipped: Shipped) -> N
 def test_the_json_calls_need_a_good_view_too(shipped: Shipped) -> None:  # noqa: F811
     """The hits and tail calls answer a bad query or cursor with a 400 JSON error, not a 500."""
     client = Client(shipped.server.url)
-    bad_q = client.get("/ui/api/hits?q=status:(502", {"Accept": "application/json"})
+    bad_q = client.get("/ui/api/hits?q=app.status:(502", {"Accept": "application/json"})
     bad_cursor = client.get("/ui/api/hits?after_ts=x&after_id=y", {"Accept": "application/json"})
     assert bad_q.status == 400 and "query error" in bad_q.json["error"] and "^" in bad_q.json["detail"]
     assert bad_cursor.status == 400 and "after_ts" in bad_cursor.json["error"]
-    assert orjson.loads(client.get("/ui/api/tail?q=status:(502").text)["error"].startswith("q: ")
+    assert orjson.loads(client.get("/ui/api/tail?q=app.status:(502").text)["error"].startswith("q: ")

@@ -48,10 +48,10 @@ def test_a_query_counts_what_logq_counts_and_a_drag_zooms(browser_page: Any, shi
     and the count there is logq's again."""
     page = browser_page
     page.goto(f"{shipped.server.url}/ui/logs?{urlencode(shipped.window)}")
-    page.fill("input[name=q]", "status:502")
+    page.fill("input[name=q]", "app.status:502")
     with page.expect_navigation():
         page.press("input[name=q]", "Enter")
-    assert _shown_count(page) == _logq_count(shipped, "status:502", shipped.start, shipped.end) == STORM
+    assert _shown_count(page) == _logq_count(shipped, "app.status:502", shipped.start, shipped.end) == STORM
     box = page.locator("svg.histogram").bounding_box()
     # The plot spans viewBox x 48..992 of 1000; the storm is 30-32 minutes into the hour.
     left, right = (box["x"] + box["width"] * (48 + f * 944) / 1000 for f in (0.4, 0.65))
@@ -63,14 +63,14 @@ def test_a_query_counts_what_logq_counts_and_a_drag_zooms(browser_page: Any, shi
         page.mouse.up()
     start, end = _param(page, "from"), _param(page, "to")
     assert shipped.start < start < shipped.storm_start and shipped.storm_end < end < shipped.end
-    assert _shown_count(page) == _logq_count(shipped, "status:502", start, end) == STORM
+    assert _shown_count(page) == _logq_count(shipped, "app.status:502", start, end) == STORM
     screenshot(page, "logs-zoomed-desktop")
 
 
 def test_a_bar_click_narrows_to_its_bucket(browser_page: Any, shipped: Shipped) -> None:  # noqa: F811
     """Clicking a bar of the histogram shows that bucket's lines only."""
     page = browser_page
-    page.goto(f"{shipped.server.url}/ui/logs?{urlencode({**shipped.window, 'q': 'status:502'})}")
+    page.goto(f"{shipped.server.url}/ui/logs?{urlencode({**shipped.window, 'q': 'app.status:502'})}")
     bar = page.locator("svg.histogram g.bar").first
     bucket = (int(bar.get_attribute("data-from")), int(bar.get_attribute("data-to")))
     with page.expect_navigation():
