@@ -53,7 +53,9 @@ def test_the_count_is_the_stores_exact_total_for_the_window(shipped: Shipped) ->
     try:
         start, end = (datetime.fromisoformat(shipped.window[k]) for k in ("from", "to"))
         assert _count(page) == store.count("", start, end) == TOTAL
-        assert _count(_logs(shipped, q="app.status:502")) == store.count("app.status:502", start, end) == STORM
+        assert (
+            _count(_logs(shipped, q="app.status:502")) == store.count("app.status:502", start, end) == STORM
+        )
     finally:
         store.close()
 
