@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/callgrind_builder.py [--base /work/wt/perf-base] [--lines 30000]
                                                 [--batch 2000] [--annotate 25] [--gc]
+                                                [--format plain]
 
 ``DocBuilder.build_many`` (the entry point every tree since e18d73d has) builds the docs of ``--lines``
 bench JSON lines (bench/shipper.py's generator, the first lines of bench/out/shipper-<N>.log) in
@@ -16,6 +17,10 @@ caches cancel out); printed as instructions per line. Instruction counts do not 
 the machine runs, unlike wall-clock time, so the numbers hold on a loaded machine; they are not
 seconds (cache misses and branch mispredictions are not in them). Automatic GC is off, as in
 ``shipper run``; ``--gc`` leaves it on.
+
+``--format plain`` measures a plain-text input instead: the same lines rewritten as Python
+``logging`` text (``2026-11-22 06:39:00,123 INFO message ...``, bench/out/shipper-<N>.txt), so the
+leading-time and level detection is in the count.
 
 ``--annotate N`` also prints the N functions with the most self cost (Ir per measured line: the full
 run's callgrind_annotate minus the warm-up's); the callgrind files stay in bench/out/callgrind/.
@@ -53,7 +58,32 @@ def _input(n: int) -> Path:
     return path
 
 
-def workload(tree: str, path: str, lines: int, batch: int, warmup_only: bool, gc_on: bool) -> None:
+_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
+
+
+def _text_input(path: Path) -> Path:
+    """The bench JSON lines as Python ``logging`` text lines (time, level, message, the rest as k=v)."""
+    import orjson
+
+    text = path.with_suffix(".txt")
+    if text.exists() and text.stat().st_size > 0:
+        return text
+    with open(path, "rb") as src, open(text, "wb") as dst:
+        for raw in src:
+            obj = orjson.loads(raw)
+            stamp = str(obj.pop("@timestamp", obj.pop("time", "2026-11-22T06:39:00.000Z")))
+            stamp = stamp.replace("T", " ").replace(".", ",").rstrip("Z")
+            lv = obj.pop("level", 30)
+            level = _LEVELS.get(lv, str(lv)).upper() if isinstance(lv, int) else str(lv).upper()
+            msg = str(obj.pop("msg", obj.pop("message", "")))
+            rest = " ".join(f"{k}={v}" for k, v in obj.items() if not isinstance(v, dict | list))
+            dst.write(f"{stamp} {level} {msg} {rest}\n".encode())
+    return text
+
+
+def workload(
+    tree: str, path: str, lines: int, batch: int, warmup_only: bool, gc_on: bool, fmt: str = "json"
+) -> None:
     """(Runs under callgrind, in ``tree``'s interpreter.) The warm-up, then ``lines`` lines unless
     ``warmup_only`` (the lines are read and made into events either way)."""
     here = str(Path(__file__).resolve().parent)
@@ -67,7 +97,7 @@ def workload(tree: str, path: str, lines: int, batch: int, warmup_only: bool, gc
     if not str(shipper.build.__file__).startswith(str(Path(tree).resolve())):
         sys.exit(f"shipper.build came from {shipper.build.__file__}, not from {tree}")
 
-    builder = DocBuilder(make_parser("json"), "bench-host", "bench", {})
+    builder = DocBuilder(make_parser(fmt), "bench-host", "bench", {})
     ids = FileIds("bench-file-id")
     events = []
     off = 0
@@ -90,7 +120,15 @@ def workload(tree: str, path: str, lines: int, batch: int, warmup_only: bool, gc
 
 
 def _callgrind(
-    python: Path, tree: Path, path: Path, lines: int, batch: int, warmup_only: bool, gc_on: bool, out: Path
+    python: Path,
+    tree: Path,
+    path: Path,
+    lines: int,
+    batch: int,
+    warmup_only: bool,
+    gc_on: bool,
+    out: Path,
+    fmt: str = "json",
 ) -> int:
     """Total instructions (Ir) of one workload run."""
     cmd = [
@@ -109,6 +147,7 @@ def _callgrind(
         str(batch),
         *(["--warmup-only"] if warmup_only else []),
         *(["--gc"] if gc_on else []),
+        *(["--format", fmt] if fmt != "json" else []),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -151,9 +190,10 @@ def measure(tree: Path, label: str, path: Path, args: argparse.Namespace) -> flo
         sys.exit(f"{tree}: no .venv/bin/python (run `make lint` or create the venv there first)")
     outdir = OUT / "callgrind"
     outdir.mkdir(parents=True, exist_ok=True)
-    warm = _callgrind(python, tree, path, lines, batch, True, gc_on, outdir / f"{label}-warmup.out")
+    fmt = args.format
+    warm = _callgrind(python, tree, path, lines, batch, True, gc_on, outdir / f"{label}-warmup.out", fmt)
     full_out = outdir / f"{label}-{lines}.out"
-    full = _callgrind(python, tree, path, lines, batch, False, gc_on, full_out)
+    full = _callgrind(python, tree, path, lines, batch, False, gc_on, full_out, fmt)
     per_line = (full - warm) / lines
     print(f"{label:8} {tree}: warm-up {warm:,} Ir, with {lines:,} lines {full:,} Ir: {per_line:,.0f} Ir/line")
     if args.annotate:
@@ -168,14 +208,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--annotate", type=int, default=0, metavar="N")
     ap.add_argument("--gc", action="store_true", help="leave automatic GC on (shipper run turns it off)")
+    ap.add_argument("--format", default="json", choices=["json", "plain"], help="the input's format")
     ap.add_argument("--run", help=argparse.SUPPRESS)  # the workload itself, under callgrind
     ap.add_argument("--input", help=argparse.SUPPRESS)
     ap.add_argument("--warmup-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.run:
-        workload(args.run, args.input, args.lines, args.batch, args.warmup_only, args.gc)
+        workload(args.run, args.input, args.lines, args.batch, args.warmup_only, args.gc, args.format)
         return
     path = _input(WARMUP + args.lines)
+    if args.format == "plain":
+        path = _text_input(path)
     here = measure(REPO, "this", path, args)
     if args.base is not None:
         base = measure(args.base.resolve(), "base", path, args)

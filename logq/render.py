@@ -179,8 +179,12 @@ class PrettySink(_Buffered):
             parts.append(self._paint(_LEVEL_COLORS.get(level, _BOLD), f"{level:<5}"))
         if skey:
             parts.append(self._paint(_CYAN, cell(get_path(doc, skey))))
+        rest = ""
         if mkey:
-            parts.append(cell(get_path(doc, mkey)).replace("\n", "\\n"))
+            # A multiline message (a traceback) prints as lines: its first on the doc's line, the
+            # others below it, after the key=value extras, so each doc still starts with its time.
+            first, _, rest = cell(get_path(doc, mkey)).partition("\n")
+            parts.append(first.rstrip("\r"))
         shown = {k for k in (tkey, lkey, skey, mkey) if k}
         extras = []
         for path, value in flatten(doc):
@@ -192,7 +196,7 @@ class PrettySink(_Buffered):
             extras.append(f"{self._paint(_DIM, path + '=')}{text}")
         if extras:
             parts.append(" ".join(extras))
-        return " ".join(parts)
+        return " ".join(parts) + ("\n" + rest.replace("\r\n", "\n") if rest else "")
 
     def write_all(self, values: Iterable[Any]) -> int:
         n = 0

@@ -11,12 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from logstore.config import Duration, Strict, StrList
 from shipper.ecs import default_namespace, namespace_error
 
-Format = Literal["json", "logfmt", "nginx", "plain"]
+Format = Literal["json", "logfmt", "nginx", "nginx_error", "plain", "regex", "grok", "docker", "cri"]
+_PATTERN_FORMATS = ("regex", "grok")
 
 
 class MultilineConfig(Strict):
@@ -38,8 +39,40 @@ class MultilineConfig(Strict):
         return value
 
 
+class JournaldConfig(Strict):
+    """The systemd journal as an input (``shipper.journald``): entries of these units (all when
+    empty) at this priority or more urgent (a syslog number 0..7 or its name; all when unset)."""
+
+    units: StrList = Field(default_factory=list)
+    priority: int | str | None = None
+    # journalctl's own options: --directory (a journal elsewhere, a container's) or --file.
+    directory: str | None = None
+    files: StrList = Field(default_factory=list)
+    journalctl: str = "journalctl"
+    # Where a first start (no cursor in the registry yet) begins: the oldest entry, or new ones only.
+    start: Literal["head", "tail"] = "tail"
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: int | str | None) -> int | None:
+        if value is None:
+            return None
+        names = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+        if isinstance(value, str) and not value.isdigit():
+            aliases = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg"}
+            name = aliases.get(value.lower(), value.lower())
+            if name not in names:
+                raise ValueError(f"unknown priority {value!r} (0..7 or one of {', '.join(names)})")
+            return names.index(name)
+        if not 0 <= int(value) <= 7:
+            raise ValueError(f"priority {value} is not in 0..7")
+        return int(value)
+
+
 class InputConfig(Strict):
-    paths: StrList = Field(min_length=1)
+    # Files to tail (globs); or, for a journald input, none.
+    paths: StrList = Field(default_factory=list)
+    journald: JournaldConfig | None = None
     # logrotate writes a compressed archive as *.tmp before renaming it: never ship a file still written.
     exclude: StrList = Field(default_factory=lambda: ["*.tmp"])
     format: Format = "plain"
@@ -56,6 +89,56 @@ class InputConfig(Strict):
     max_line_bytes: int = Field(default=1 << 20, ge=64)
     # A matched symlink is skipped unless true (a link to /etc/shadow in a log dir; Filebeat's default).
     follow_symlinks: bool = False
+    # Zone-less times in lines (plain, nginx_error, regex, grok) are in this zone (an IANA name).
+    timezone: str = "UTC"
+    # format regex / grok: the expression, and which capture is the time (read with time_format:
+    # auto, iso8601, epoch_ms, epoch_s or a strptime format) and which the level.
+    pattern: str | None = None
+    time_field: str = "timestamp"
+    time_format: str = "auto"
+    level_field: str = "level"
+    # format docker / cri: how the container's own line is read (json: as a JSON log line).
+    inner: Literal["plain", "json"] = "plain"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from shipper.parsers._texttime import zone
+
+        zone(value)  # ValueError naming it when unknown
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        fmt = info.data.get("format")
+        if value is None:
+            return value
+        if fmt not in _PATTERN_FORMATS:
+            raise ValueError(f"pattern is for format regex or grok, not {fmt}")
+        if fmt == "grok":
+            from shipper.parsers._grok import GrokError, compile_grok
+
+            try:
+                compile_grok(value)
+            except GrokError as e:
+                raise ValueError(str(e)) from None
+            return value
+        try:
+            if not re.compile(value).groupindex:
+                raise ValueError("the regular expression has no named group (?P<name>...)")
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from None
+        return value
+
+    @field_validator("time_format")
+    @classmethod
+    def _time_format(cls, value: str) -> str:
+        if value in ("auto", "iso8601", "epoch_ms", "epoch_s") or "%" in value:
+            return value
+        raise ValueError(
+            f"{value!r} is not auto, iso8601, epoch_ms, epoch_s or a strptime format (%Y-%m-%d ...)"
+        )
 
     @field_validator("encoding")
     @classmethod
@@ -104,6 +187,19 @@ class InputConfig(Strict):
                 raise ValueError(f"service {self.service!r} as the namespace: {why}; set namespace:")
         if name in self.fields:
             raise ValueError(f"fields.{name} is the input's namespace (its lines' own fields); pick another")
+        return self
+
+    @model_validator(mode="after")
+    def _source(self) -> InputConfig:
+        if self.journald is not None:
+            if self.paths:
+                raise ValueError("an input reads either paths or journald, not both")
+            if self.multiline is not None or self.format != "plain":
+                raise ValueError("a journald input takes no format or multiline (journal entries are whole)")
+        elif not self.paths:
+            raise ValueError("an input needs paths (files to tail) or journald")
+        if self.format in _PATTERN_FORMATS and self.pattern is None:
+            raise ValueError(f"format {self.format} needs a pattern")
         return self
 
 

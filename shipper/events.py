@@ -234,3 +234,15 @@ class DocsRejected(_Pipeline):
     amount = "docs"
     docs: int
     reason: str
+
+
+@dataclass(frozen=True)
+class JournalReaderExited(_Shipper):
+    """journalctl stopped while following (it cannot read the journal, a bad cursor): it is started
+    again from the last entry read after a pause; its stderr's last line is the reason."""
+
+    message = "journalctl exited; restarting"
+    level = logging.WARNING
+    input: int
+    code: int
+    reason: str

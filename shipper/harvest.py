@@ -20,17 +20,30 @@ from shipper.build import DocBuilder
 from shipper.config import InputConfig, ShipperConfig
 from shipper.events import CannotOpenFile, FileClosed
 from shipper.files import FileState, ScanResult, Tracker
+from shipper.parsers.container import cri_partial, docker_partial
 from shipper.pipeline import Event, Pipeline
-from shipper.reader import Changed, Harvester, Multiline
+from shipper.reader import Changed, Harvester, Multiline, Partial
 from shipper.registry import Registry
 
 
+def joiner(inp: InputConfig) -> Multiline | Partial | None:
+    """The stage joining an input's lines into events: multiline, or a container format's partials."""
+    if inp.multiline is not None:
+        return Multiline(inp.multiline)
+    if inp.format == "docker":
+        return Partial(docker_partial, inp.max_line_bytes)
+    if inp.format == "cri":
+        return Partial(cri_partial, inp.max_line_bytes)
+    return None
+
+
 class _Reader:
-    """A harvester plus the per-input stages in front of the builder (multiline)."""
+    """A harvester plus the per-input stage in front of the builder (multiline or partial joining;
+    an input with one is read line by line, never as blocks)."""
 
     __slots__ = ("harvester", "multiline")
 
-    def __init__(self, harvester: Harvester, multiline: Multiline | None) -> None:
+    def __init__(self, harvester: Harvester, multiline: Multiline | Partial | None) -> None:
         self.harvester = harvester
         self.multiline = multiline
 
@@ -77,7 +90,7 @@ class Files:
             s.seen = False
             self.rescan = True
             return False
-        s.harvester = _Reader(h, Multiline(inp.multiline) if inp.multiline is not None else None)
+        s.harvester = _Reader(h, joiner(inp))
         s.last_data = time.monotonic()
         metrics.OPEN_FILES.inc()
         return True

@@ -20,6 +20,7 @@ import gzip
 import os
 import re
 import zlib
+from collections.abc import Callable
 from typing import IO, cast
 
 from shipper.config import MultilineConfig
@@ -284,6 +285,58 @@ class Multiline:
         if not self.lines or (now is not None and now - self.touched < self.timeout):
             return []
         return [self._take()]
+
+    def safe_offset(self, default: int) -> int:
+        return self.first if self.lines else default
+
+
+class Partial:
+    """Joins container runtime records split by the runtime (``shipper.parsers.container``): a record
+    ``is_partial`` says continues into the next one; the joined event is the records separated by
+    ``\\n`` (neither format has a raw newline inside a record), from the first record's offset.
+
+    Bounded like ``Multiline``: an event of ``max_bytes`` or more, or idle past ``timeout`` (the runtime
+    never wrote the last part), is shipped as it is."""
+
+    def __init__(self, is_partial: Callable[[bytes], bool], max_bytes: int, timeout: float = 5.0) -> None:
+        self.is_partial = is_partial
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.lines: list[bytes] = []
+        self.first = 0
+        self.end = 0
+        self.nbytes = 0
+        self.tags: tuple[str, ...] = ()
+        self.touched = 0.0
+
+    def feed(self, events: list[Event], now: float) -> list[Event]:
+        out: list[Event] = []
+        partial = self.is_partial
+        for off, end, line, tags in events:
+            if not self.lines:
+                if not partial(line):
+                    out.append((off, end, line, tags))
+                    continue
+                self.first, self.nbytes, self.tags = off, 0, ()
+            self.lines.append(line)
+            self.nbytes += len(line) + 1
+            self.end = end
+            if tags:
+                self.tags = tuple(dict.fromkeys((*self.tags, *tags)))
+            if not partial(line) or self.nbytes >= self.max_bytes:
+                out.append((self.first, end, b"\n".join(self.lines), self.tags))
+                self.lines = []
+        if events:
+            self.touched = now
+        return out
+
+    def flush(self, now: float | None = None) -> list[Event]:
+        """The pending event if it is idle past the timeout (or always, with ``now=None``)."""
+        if not self.lines or (now is not None and now - self.touched < self.timeout):
+            return []
+        ev = (self.first, self.end, b"\n".join(self.lines), self.tags)
+        self.lines = []
+        return [ev]
 
     def safe_offset(self, default: int) -> int:
         return self.first if self.lines else default

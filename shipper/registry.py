@@ -3,6 +3,7 @@
 SQLite in WAL mode, all SQL of the shipper in this module, schema version in ``shipper_meta``.
 
 Guarantees:
+- ``shipper_journal.cursor`` is a journald input's committed cursor, under the same rule.
 - ``shipper_files.offset`` is the *committed* offset: every doc of that file below it is acknowledged
   by the store (created, duplicate) or recorded in ``shipper_dlq``. It never moves on read.
 - A file row is written (and synced) before any doc carrying its id is sent, so the doc ids of a
@@ -49,6 +50,11 @@ CREATE TABLE IF NOT EXISTS shipper_files (
     input INTEGER NOT NULL DEFAULT 0,
     last_seen REAL NOT NULL,
     done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS shipper_journal (
+    source TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL,
+    updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS shipper_dlq (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -246,6 +252,25 @@ class Registry:
                 [(off, fid, off) for fid, off in offsets.items()],
             )
             self._db.execute("COMMIT")
+
+    # -- journald inputs ----------------------------------------------------------------------------
+
+    def journal_cursor(self, source: str) -> str | None:
+        """The committed cursor of a journald input (``source``: its selection), or None."""
+        with self._lock:
+            row: Any = self._db.execute(
+                "SELECT cursor FROM shipper_journal WHERE source=?", (source,)
+            ).fetchone()
+        return str(row[0]) if row is not None else None
+
+    def journal_commit(self, source: str, cursor: str) -> None:
+        """Durably: every entry of ``source`` up to ``cursor`` is acknowledged by the store."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO shipper_journal(source, cursor, updated) VALUES (?,?,?) "
+                "ON CONFLICT(source) DO UPDATE SET cursor=excluded.cursor, updated=excluded.updated",
+                (source, cursor, time.time()),
+            )
 
     # -- skipped inputs ----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from shipper.events import FileStatesNotSaved, NewFile, ShipperStarted, ShipperS
 from shipper.files import FileState, Tracker
 from shipper.geoip import GeoIP
 from shipper.harvest import Files
+from shipper.journald import Journal, journals
 from shipper.parallel import BlockBuilder, block_builder
 from shipper.parsers import make_parser
 from shipper.pipeline import Pipeline
@@ -72,10 +73,11 @@ class Shipper:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.registry = Registry(self.sc.registry)
-        host = self.sc.host_name or socket.gethostname()
+        host = self.host = self.sc.host_name or socket.gethostname()
         self.tracker = Tracker(self.registry, self.sc.inputs, self.sc.fingerprint_bytes, host)
         self.builders = [_builder(inp, host, self.sc.geoip) for inp in self.sc.inputs]
         self.pipeline: Pipeline | None = None
+        self.journals: list[Journal] = []
         self.files: Files | None = None
         self.backlog: Backlog | None = None
         self._blocks: BlockBuilder | None = None
@@ -106,7 +108,11 @@ class Shipper:
 
     @property
     def lines_read(self) -> int:
-        return (self.files.lines_read if self.files else 0) + (self.backlog.lines if self.backlog else 0)
+        return (
+            (self.files.lines_read if self.files else 0)
+            + (self.backlog.lines if self.backlog else 0)
+            + sum(j.lines_read for j in self.journals)
+        )
 
     @property
     def blocks_built(self) -> int:
@@ -156,8 +162,14 @@ class Shipper:
     def run(self) -> bool:
         """Ship until stopped (or, with once, until every matched file is read). True if all was flushed."""
         pipeline = self.pipeline = Pipeline(
-            self.store, self.registry, self.sc, self.stopping, on_blocked=self._scan_while_blocked
+            self.store,
+            self.registry,
+            self.sc,
+            self.stopping,
+            on_commit=self._on_commit,
+            on_blocked=self._scan_while_blocked,
         )
+        self.journals = journals(self.sc.inputs, self.host, self.registry, pipeline, follow=not self.once)
         if self._blocks is not None:
             self.backlog = Backlog(
                 self._blocks, pipeline, self.sc.inputs, self.builders, self.wake.set, self._scan_while_blocked
@@ -179,6 +191,8 @@ class Shipper:
                 self.wake.clear()
                 self._scan_if_due(now)
                 progressed = files.read_round()
+                for j in self.journals:
+                    progressed = j.read_round() or progressed
                 if self.backlog is not None and self.backlog.building:
                     progressed = self.backlog.collect(wait=False) or progressed
                 now = time.monotonic()
@@ -188,6 +202,9 @@ class Shipper:
                 if self.progress is not None:
                     self.progress(self._progress())
                 if progressed:
+                    continue
+                if self.once and any(not j.exited for j in self.journals):
+                    self.wake.wait(0.02)  # journalctl still writing what is there
                     continue
                 if self.once:
                     self._scan()
@@ -200,6 +217,13 @@ class Shipper:
         finally:
             ok = self._shutdown()
         return ok
+
+    def _on_commit(self, advanced: dict[str, int]) -> None:
+        """Committed offsets (a sender's thread): a journald input's are entry numbers -> its cursor."""
+        for j in self.journals:
+            end = advanced.get(j.fid)
+            if end is not None:
+                j.committed(end)
 
     def _on_event(self, rotation: bool) -> None:
         """A filesystem event (watchdog's thread): wake the loop; a rotation also asks for a scan."""
@@ -273,6 +297,8 @@ class Shipper:
     def _shutdown(self) -> bool:
         deadline = time.monotonic() + self.sc.shutdown_timeout.total_seconds()
         ok = True
+        for j in self.journals:
+            j.stop()  # nothing more is read; what was read is in the pipeline, flushed below
         if self.pipeline is not None:
             self._collect(wait=True, deadline=deadline)
             ok = self.pipeline.close(deadline)
@@ -309,7 +335,7 @@ def _builder(inp: InputConfig, host: str, geoip: Path | None) -> DocBuilder:
     """One input's doc builder (each has its own caches and GeoIP reader: a build thread or process
     runs beside the reader's)."""
     return DocBuilder(
-        make_parser(inp.format),
+        make_parser(inp.format, inp),
         host,
         inp.service,
         dict(inp.fields),

@@ -223,6 +223,9 @@ def _level(obj: dict[str, Any], lv: Any) -> tuple[str | None, str]:
 class JsonParser:
     loggers: ClassVar[bool] = True
 
+    def __init__(self, inp: object = None) -> None:
+        pass  # no options
+
     def parse(self, line: bytes) -> Parsed:
         tags: tuple[str, ...] | None = None
         splice: bytes | None = line

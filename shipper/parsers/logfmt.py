@@ -30,6 +30,9 @@ def _value(raw: str) -> str:
 class LogfmtParser:
     loggers: ClassVar[bool] = True
 
+    def __init__(self, inp: object = None) -> None:
+        pass  # no options
+
     def parse(self, line: bytes) -> Parsed:
         text, bad = decode(line)
         tags: tuple[str, ...] = (INVALID_UTF8,) if bad else ()

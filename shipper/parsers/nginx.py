@@ -1,5 +1,7 @@
 """nginx access logs: the default ``combined`` format (optionally followed by ``$request_time``, as many
-custom formats append it) and ``log_format ... escape=json`` lines, both mapped to ECS names.
+custom formats append it) and ``log_format ... escape=json`` lines, both mapped to ECS names; Apache's
+``common``/``combined`` lines (optionally followed by ``%D``) parse the same. And ``nginx_error``: the
+nginx ``error.log``.
 
 Fields (only those the line has):
 
@@ -10,7 +12,10 @@ Fields (only those the line has):
 - ``http.request.referrer`` ($http_referer, unless ``-``/empty), ``user_agent.original``
 - ``user_agent.name``, ``.version``, ``.os.name``, ``.os.version``, ``.os.full``, ``.device.name``:
   the user agent parsed by ua-parser (cached: a site sees the same few thousand agents all day)
-- ``event.duration``: $request_time in **nanoseconds** (ECS), an integer
+- ``event.duration``: the request time at the end of the line in **nanoseconds** (ECS), an integer:
+  with a decimal point it is nginx's ``$request_time`` (seconds, ``0.005``), without one Apache's
+  ``%D`` (microseconds, ``5123``). (Apache's ``%T``, whole seconds, would be read as microseconds:
+  log ``%D``.)
 - JSON lines: any other key is the line's own field (the builder puts it in the input's namespace).
 
 ``message`` is the line itself. A line in neither shape is a ``parse_error`` with the line as message.
@@ -19,12 +24,17 @@ Fields (only those the line has):
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
 from shipper.parsers import INVALID_UTF8, PARSE_ERROR, Parsed, decode
+from shipper.parsers._texttime import TextTime, zone
 from shipper.parsers._time import parse_any, parse_clf
+from shipper.parsers.plain import PlainParser
+
+if TYPE_CHECKING:
+    from shipper.config import InputConfig
 
 _UA_CACHE: dict[str, dict[str, Any]] = {}
 _UA_CACHE_MAX = 4096
@@ -134,6 +144,9 @@ def _request(doc: dict[str, Any], request: str) -> None:
 class NginxParser:
     loggers: ClassVar[bool] = False
 
+    def __init__(self, inp: InputConfig | None = None) -> None:
+        pass
+
     def parse(self, line: bytes) -> Parsed:
         text, bad = decode(line)
         tags: tuple[str, ...] = (INVALID_UTF8,) if bad else ()
@@ -161,7 +174,7 @@ class NginxParser:
             doc["user_agent"] = user_agent(ua)
         rt = m.group("rt")
         if rt is not None:
-            ns = _duration_ns(rt)
+            ns = _duration_ns(rt) if "." in rt else int(rt) * 1000 if len(rt) < 16 else None
             if ns is not None:
                 doc["event"] = {"duration": ns}
         return doc, text, parse_clf(m.group("time")), None, tags or None, None
@@ -213,3 +226,70 @@ class NginxParser:
             if key not in _KNOWN_JSON and key not in doc:
                 doc[key] = value  # not ECS: the builder moves it to the namespace
         return doc, text, ts, None, tags or None, None
+
+
+# 2026/12/02 10:00:00 [error] 1234#5678: *99 open() "/x" failed (2: ...), client: 1.2.3.4, server: ...
+_ERROR = re.compile(
+    r"(?P<time>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(?P<level>\w+)\] (?P<pid>\d+)#(?P<tid>\d+): "
+    r"(?:\*(?P<cid>\d+) )?(?P<message>.*)",
+    re.DOTALL,
+)
+# The context nginx appends to an error, in its order; each is optional.
+_CONTEXT = re.compile(
+    r"(?:, client: (?P<client>[^,]+))?(?:, server: (?P<server>[^,]*))?"
+    r'(?:, request: "(?P<request>(?:[^"\\]|\\.)*)")?'
+    r'(?:, upstream: "(?P<upstream>(?:[^"\\]|\\.)*)")?(?:, host: "(?P<host>(?:[^"\\]|\\.)*)")?'
+    r'(?:, referrer: "(?P<referrer>(?:[^"\\]|\\.)*)")?$'
+)
+
+
+class NginxErrorParser:
+    """``nginx_error``: nginx's error.log. Fields (those the line has): ``@timestamp`` (nginx writes
+    local time: the input's ``timezone``), ``log.level``, ``process.pid``, ``process.thread.id``,
+    ``nginx.error.connection_id``, ``source.ip`` (client), ``nginx.error.server``, the request as
+    ``http.request.method`` / ``url.original`` / ``http.version``, ``nginx.error.upstream``,
+    ``url.domain`` (host), ``http.request.referrer``. ``message`` is the text after ``pid#tid: *cid``,
+    context included. Any other line is a ``plain`` line (a continuation, a startup notice) tagged
+    ``parse_error``. (``nginx.error.*`` is not ECS: the builder moves it into the input's namespace.)"""
+
+    loggers: ClassVar[bool] = False
+
+    def __init__(self, inp: InputConfig | None = None) -> None:
+        self._plain = PlainParser(inp)
+        self._time = TextTime(zone(inp.timezone) if inp is not None else zone("UTC")).find
+
+    def parse(self, line: bytes) -> Parsed:
+        text, bad = decode(line)
+        m = _ERROR.match(text)
+        ts = self._time(text)[0] if m is not None else None
+        if m is None or ts is None:
+            fields, message, ts, level, tags, _ = self._plain.parse(line)
+            return fields, message, ts, level, (*(tags or ()), PARSE_ERROR), None
+        doc: dict[str, Any] = {"process": {"pid": int(m.group("pid")), "thread": {"id": int(m.group("tid"))}}}
+        message = m.group("message")
+        err: dict[str, Any] = {}
+        if m.group("cid"):
+            err["connection_id"] = int(m.group("cid"))
+        cut = message.find(", client: ")
+        if cut >= 0:
+            c = _CONTEXT.match(message, cut)
+            if c is not None:
+                self._context(doc, err, c)
+        if err:
+            doc["nginx"] = {"error": err}
+        return doc, message, ts, m.group("level").lower(), (INVALID_UTF8,) if bad else None, None
+
+    @staticmethod
+    def _context(doc: dict[str, Any], err: dict[str, Any], c: re.Match[str]) -> None:
+        if c.group("client"):
+            doc["source"] = {"ip": c.group("client")}
+        if c.group("server"):
+            err["server"] = c.group("server")
+        if c.group("request"):
+            _request(doc, c.group("request"))
+        if c.group("upstream"):
+            err["upstream"] = c.group("upstream")
+        if c.group("host"):
+            _set(doc, ("url", "domain"), c.group("host"))
+        if c.group("referrer"):
+            _set(doc, ("http", "request", "referrer"), c.group("referrer"))

@@ -467,7 +467,10 @@ def _check_queries(store: Store) -> None:
     assert store.count('source.ip:"2001:db8::/32"') == 1
     assert store.count("source.ip:203.0.113.7") == 1
     assert store.count('client.ip:"10.0.0.0/8"') == 2  # bunyan's req.remoteAddress, ecs-node's client.ip
-    assert store.count("log.level:error") == 5  # bunyan, winston, structlog, python-json-logger, logfmt
+    # bunyan, winston, structlog, python-json-logger, logfmt, and the plain Python traceback and Java
+    # stack trace (their first line's level word; plain text time/level detection)
+    assert store.count("log.level:error") == 7
+    assert store.count("service.name:pyapp AND NOT tags:time_from_read") == 2  # their own times
     assert store.count("shop.latency_ms:>10") == 1
     assert store.count("service.name:user-service") == 1  # winston's own service wins over the input's
     assert store.count("service.name:checkout AND event.dataset:checkout.log") == 1

@@ -75,7 +75,7 @@ def test_invalid_utf8_is_replaced_and_tagged() -> None:
     src = _build("json", b'{"msg":"caf\xe9"}')
     assert src["message"] == "caf\ufffd" and src["tags"] == ["invalid_utf8"]
     src = _build("plain", b"caf\xe9")
-    assert src["message"] == "caf\ufffd" and src["tags"] == ["invalid_utf8"]
+    assert src["message"] == "caf\ufffd" and src["tags"] == ["invalid_utf8", "time_from_read"]
 
 
 def test_colliding_fields_are_kept_in_the_namespace() -> None:
