@@ -59,7 +59,6 @@ from server.body import BodyError, read_body
 from server.deadletters import Letter
 from server.filter_path import filter_response
 from server.writer import Overloaded
-from shipper.parsers.json import duplicate_keys
 
 log = logging.getLogger("server.bulk")
 NO_TIMESTAMP_TAG = "logwarden_no_timestamp"
@@ -317,7 +316,7 @@ def parse(body: bytes, url_index: str, max_docs: int, now_ms: int) -> Parsed:
             _set_dataset(source, index)
             doc = Doc(doc_id, ts, source)
         else:
-            doc = _as_sent(doc_id, ts, source, lines[i - 1], stamp)
+            doc = _final(doc_id, ts, source, stamp)
         out.items.append(len(out.docs))
         out.docs.append(doc)
         out.ops.append(op)
@@ -325,27 +324,28 @@ def parse(body: bytes, url_index: str, max_docs: int, now_ms: int) -> Parsed:
     return out
 
 
-def _as_sent(doc_id: str, ts: int, source: dict[str, Any], line: bytes, stamp: Any) -> Doc:
-    """The doc, carrying the client's own bytes when they are already what the store keeps.
+def _final(doc_id: str, ts: int, source: dict[str, Any], stamp: Any) -> Doc:
+    """The doc, serialized here (``Doc.final``) when it is already in the shape the store keeps.
 
-    They are (``Doc.final``) when the server changed nothing (the ``@timestamp`` was in the stored
-    form, no ``_index`` to add), the line is one bare JSON object whose ``event.id`` is the ``_id``,
-    no top-level key is dotted, and no key repeats (else the bytes would hold two values where the
-    parsed doc has one, and queries on the stored bytes would disagree with it). logwarden's own
-    shipper sends such lines: the store then skips serializing each doc again.
+    It is when the server changed nothing (the ``@timestamp`` was in the stored form, no ``_index``
+    to add), its ``event.id`` is the ``_id`` and no top-level key is dotted: logwarden's own shipper
+    sends such docs. The store then writes these bytes as they are, instead of checking the doc and
+    serializing it again. They are what was parsed, serialized (never the client's own line: a
+    repeated key parses to one value and must not reach the store as two).
     """
     event = source.get("event")
     if (
-        source.get("@timestamp") is stamp
-        and type(event) is dict
-        and event.get("id") == doc_id
-        and line[:1] == b"{"
-        and line[-1:] == b"}"
-        and "." not in "".join(source)
-        and not duplicate_keys(source, line)
+        source.get("@timestamp") is not stamp
+        or type(event) is not dict
+        or event.get("id") != doc_id
+        or "." in "".join(source)
     ):
-        return Doc(doc_id, ts, source, line, True)
-    return Doc(doc_id, ts, source)
+        return Doc(doc_id, ts, source)
+    try:
+        raw = orjson.dumps(source)
+    except orjson.JSONEncodeError:  # too deep, or a number orjson will not write: the store decides
+        return Doc(doc_id, ts, source)
+    return Doc(doc_id, ts, source, raw, True)
 
 
 def _unsupported(line: int, op: str) -> str:

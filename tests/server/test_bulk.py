@@ -257,10 +257,10 @@ def test_the_fast_action_path_reads_a_line_as_the_json_parser_does(line: bytes) 
     assert _action(line) == ("create", orjson.loads(line)["create"])
 
 
-def test_a_line_already_in_the_stored_shape_is_kept_byte_for_byte(srv: Running) -> None:
-    """A source line the server need not change (the shipper's: stored-form @timestamp, event.id =
-    _id) is stored as its own bytes; a line that repeats a key is stored as parsed, last value, so
-    queries on the stored bytes agree with what the server read."""
+def test_a_doc_already_in_the_stored_shape_is_stored_as_parsed(srv: Running) -> None:
+    """A doc the server need not change (the shipper's: stored-form @timestamp, event.id = _id) takes
+    the fast way into the store and comes back the same; a line that repeats a key is stored as
+    parsed, last value only, so queries on the stored bytes agree with what the server read."""
     from logstore import open_store
     from logstore.protocol import RawSearch
 
