@@ -91,6 +91,7 @@ def doc_id(fid: str, offset: int) -> str:
 
 
 _MISSING: Any = object()
+_UNPLANNED: Any = object()  # a key tuple without a doc plan yet (None is a plan: the general way)
 
 
 def _merged(
@@ -137,6 +138,40 @@ def merge_app(
             put(ns, (key,), value)
 
 
+# (the moves' (key, type) checks, then per object of the doc: its name, where it comes from, and
+# its (key, field) moves); where: _OURS_LOG/_OURS_EVENT (the line's own dicts), _STATIC (a copy of
+# the input's static object), _NEW (a new object).
+_DocPlan = tuple[tuple[tuple[str, type], ...], tuple[tuple[str, int, tuple[tuple[str, str], ...]], ...]]
+_OURS_LOG, _OURS_EVENT, _STATIC, _NEW = 0, 1, 2, 3
+_OURS = {"log": ("offset", "file", "level"), "event": ("id", "dataset")}
+
+
+def _doc_plan(
+    moves: tuple[tuple[str, type, str, str], ...], static: dict[str, Any], namespace: str
+) -> _DocPlan | None:
+    """``DocBuilder._doc_plan`` for these moves; None when a moved field would meet one of ours
+    (merge_app decides who wins) or the namespace."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    where: dict[str, int] = {}
+    for key, _, top, leaf in moves:
+        if top in _OURS:
+            if leaf in _OURS[top]:
+                return None
+            where[top] = _OURS_LOG if top == "log" else _OURS_EVENT
+        elif top in static:
+            have = static[top]
+            if type(have) is not dict or leaf in have:
+                return None
+            where[top] = _STATIC
+        elif top in ("@timestamp", "message", namespace):
+            return None
+        else:
+            where[top] = _NEW
+        groups.setdefault(top, []).append((key, leaf))
+    checks = tuple((key, typ) for key, typ, _, _ in moves)
+    return checks, tuple((top, where[top], tuple(leaves)) for top, leaves in groups.items())
+
+
 class _Refused(Exception):
     """bulk_many: a doc would be refused before sending; the caller takes the docs path."""
 
@@ -164,6 +199,7 @@ class DocBuilder:
         "_loggers",
         "_namespace",
         "_parse",
+        "_plans",
         "_shaper",
         "_static",
         "_static_final",
@@ -197,6 +233,23 @@ class DocBuilder:
         }
         self._static_final = "." not in "".join(self._static)
         self._file: tuple[str, dict[str, str]] = ("", {})  # last path and its dict
+        # A line's key tuple (after line_meta's keys) -> its doc plan (None: shape and merge);
+        # bounded like the shaper's plans.
+        self._plans: dict[tuple[str, ...], _DocPlan | None] = {}
+
+    def _doc_plan(self, keys: tuple[str, ...]) -> _DocPlan | None:
+        """How ``_many`` builds the doc of a line with these keys straight into our dicts: when the
+        shaper only moves values (``Shaper.moves``) and no moved field meets one of ours, the doc is
+        exactly what ``Shaper.line`` + ``merge_app`` make of it (same fields, same order), without
+        the separate ECS dict, the merge and the copies. None: the line takes that general way."""
+        plan: _DocPlan | None = None
+        moves = self._shaper.moves(keys)
+        if moves is not None and self._geo is None:
+            plan = _doc_plan(moves, self._static, self._namespace)
+        if len(self._plans) > 4096:
+            self._plans.clear()
+        self._plans[keys] = plan
+        return plan
 
     def _file_parts(self, path: str) -> tuple[str, dict[str, str]]:
         parts = self._file
@@ -324,6 +377,7 @@ class DocBuilder:
             orjson.JSONEncodeError,
         )
         meta, shape, finish = line_meta, self._shaper.line, self._finish
+        plans, doc_plan, namespace = self._plans, self._doc_plan, self._namespace
         static, dataset = self._static, self._dataset
         final = self._static_final
         service = static["service"]
@@ -355,7 +409,10 @@ class DocBuilder:
             ts, stamp, level, message, used = meta(obj, line)
             for key in used:  # they are @timestamp, log.level and message now: not kept twice
                 del obj[key]
-            ecs, ns = shape(obj)
+            keys = tuple(obj)
+            plan = plans.get(keys, _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = doc_plan(keys)
             if ts is None:
                 ts = now_ms
             if stamp is None:
@@ -365,18 +422,40 @@ class DocBuilder:
                 end = start + ID_BLOCK
             didb = hexlify((base + off).to_bytes(ID_BYTES, "big"))
             did = didb.decode()
-            doc = {
-                "@timestamp": stamp,
-                "log": {"offset": off, "file": file, "level": level}
+            log: dict[str, Any] = (
+                {"offset": off, "file": file, "level": level}
                 if level is not None
-                else {"offset": off, "file": file},
-                "event": {"id": did, "dataset": dataset},
-                **static,
-            }
+                else {"offset": off, "file": file}
+            )
+            event: dict[str, Any] = {"id": did, "dataset": dataset}
+            doc = {"@timestamp": stamp, "log": log, "event": event, **static}
             if message is not None:
                 doc["message"] = message
-            if ecs or ns:
-                finish(doc, ecs, ns)
+            moved = False
+            if plan is not None:
+                checks, groups = plan
+                for key, typ in checks:
+                    if type(obj[key]) is not typ:
+                        break
+                else:  # every moved value has its type: the moves, straight into the doc
+                    for top, where, leaves in groups:
+                        if where == _OURS_LOG:
+                            node = log
+                        elif where == _STATIC:
+                            node = doc[top] = dict(static[top])
+                        elif where == _NEW:
+                            node = doc[top] = {}
+                        else:
+                            node = event
+                        for key, leaf in leaves:
+                            node[leaf] = obj.pop(key)
+                    if obj:  # the rest, in the line's order: the namespace (the line's dict is ours)
+                        doc[namespace] = obj
+                    moved = True
+            if not moved:
+                ecs, ns = shape(obj)
+                if ecs or ns:
+                    finish(doc, ecs, ns)
             try:
                 raw = dumps(doc)
             except bad_doc:  # deeper than orjson goes: _general ships the text, tagged

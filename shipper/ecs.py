@@ -416,6 +416,22 @@ class Shaper:
                 mapper(value, ecs, ns, key)
         return ecs, ns
 
+    def moves(self, keys: tuple[str, ...]) -> tuple[tuple[str, type, str, str], ...] | None:
+        """When ``line`` shapes the keys ``keys`` by moves alone: its steps ``(key, type, object,
+        field)``, each valid for a value of exactly that type (a moved value is unchanged, at
+        ``<object>.<field>``); every other key goes, unchanged and in order, to the namespace.
+        None when some key needs more (a walk, a mapper, a deeper path). The builder builds such a
+        line's doc straight from these steps (``DocBuilder._many``); the per-key rules stay here."""
+        steps = []
+        for key in keys:
+            key_, kind, _, path, fast = _step(key)
+            if kind == _NS:
+                continue
+            if kind != _FAST or len(path) != 2 or fast is type(None):
+                return None
+            steps.append((key_, fast, path[0], path[1]))
+        return tuple(steps)
+
     def split(self, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Fields already named as ECS (a parser's): ECS where they fit, the rest to the namespace."""
         ecs: dict[str, Any] = {}
