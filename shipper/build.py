@@ -155,7 +155,7 @@ def _doc_plan(
     where: dict[str, int] = {}
     for key, _, top, leaf in moves:
         if top in _OURS:
-            if leaf in _OURS[top]:
+            if leaf in _OURS[top] or top in static:  # static fields replace our object: merge_app's
                 return None
             where[top] = _OURS_LOG if top == "log" else _OURS_EVENT
         elif top in static:

@@ -121,3 +121,27 @@ def test_the_shipper_fast_paths_are_store_capabilities(store: Any) -> None:
     """Both backends offer FastWrite; only Elasticsearch offers BodyWrite (the shipper's blocks)."""
     assert isinstance(store, FastWrite)
     assert isinstance(store, BodyWrite) is (store.name == "elasticsearch")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"process": {"pid": 1}}, {"host": {"hostname": "static"}}, {"log": "x"}],
+    ids=["plain", "process-clash", "host-clash", "scalar-log"],
+)
+def test_moved_lines_build_the_docs_the_general_way_builds(fields: dict[str, Any]) -> None:
+    """A line whose logger keys are only moved gets the general way's doc, byte for byte."""
+    head = b'{"time":"2026-11-22T06:39:00.123Z","level":30,"msg":"m",'
+    lines = [
+        head + b'"name":"shop","hostname":"web-1","pid":42,"req_id":"a","status":200,"ms":1.5}',
+        head + b'"name":"shop","hostname":"web-1","pid":"main","status":200}',  # pid of the wrong type
+        head + b'"hostname":"web-1","name":"a","logger":"b"}',  # two keys to one field, no namespace
+        head + b'"thread":7,"pid":42}',  # a deeper ECS path: the general way
+        b'{"level":"info","name":"shop","seq":1}',  # no time, a named level
+    ]
+    b = DocBuilder(make_parser("json"), "h", "svc", fields)
+    events = _events(lines)
+    docs = b.build_many(id_hasher(FID), "/p.log", events, 0)
+    general = [b._general(id_hasher(FID), "/p.log", off, line, 0, ()) for off, _, line, _ in events]
+    assert [d.raw for d in docs] == [g.raw for g in general]
+    assert [d.source for d in docs] == [g.source for g in general]
+    assert {"req_id": "a", "status": 200, "ms": 1.5}.items() <= docs[0].source["svc"].items()
