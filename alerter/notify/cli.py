@@ -11,11 +11,12 @@ import argparse
 import getpass
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from alerter.notify.matchers import Matcher, MatcherError, parse_matcher
 from alerter.notify.state import NotifyState, Silence, open_state
+from alerter.notify.state.types import time_left
 from logstore.config import ConfigError, parse_duration
 from logstore.types import StoreError
 from logwarden.cli import add_output, json_line
@@ -242,23 +243,10 @@ def _list(args: argparse.Namespace, config: Config) -> int:
     print(f"{'ID':<12}  {'RULE':<24}  {'MATCH':<28}  {'ENDS':<20}  {'LEFT':>6}  {'AUTHOR':<10}  COMMENT")
     for s in rows:
         match = s.match_text()
-        left = _left(s.ends_at - now) if s.active(now) else ("ended" if s.ends_at <= now else "later")
+        left = time_left(s.ends_at - now) if s.active(now) else ("ended" if s.ends_at <= now else "later")
         ends = s.ends_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         print(f"{s.id:<12}  {s.rule:<24}  {match:<28}  {ends:<20}  {left:>6}  {s.author:<10}  {s.comment}")
     return 0
-
-
-def _left(td: timedelta) -> str:
-    """Time left as its two largest units, e.g. 1h59m (what a person re-types in --for)."""
-    secs = max(0, int(td.total_seconds()))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if secs >= size or (unit == "s" and not parts):
-            parts.append(f"{secs // size}{unit}")
-            secs %= size
-        if len(parts) == 2:
-            break
-    return "".join(parts)
 
 
 def _expire(args: argparse.Namespace, config: Config) -> int:

@@ -13,6 +13,7 @@ from logstore._sqlite_library import create_private, open_connection
 from logstore.backend import Backend
 from logstore.config.store import SqliteConfig
 from logstore.protocol import Store
+from logstore.sqlite._schema import transaction
 
 if TYPE_CHECKING:
     from logstore.sqlite._schema import SCHEMA_VERSION
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 # ``open_connection``: the one SQLite library (APSW) for every file of logwarden, so that the
 # alerter's and the shipper's own files share the store's POSIX locks (see _sqlite_library).
-__all__ = ["BACKEND", "SCHEMA_VERSION", "SqliteStore", "create_private", "open_connection"]
+__all__ = ["BACKEND", "SCHEMA_VERSION", "SqliteStore", "create_private", "open_connection", "transaction"]
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,7 @@ from alerter.events import TopValues
 from alerter.evidence import sample_fields, samples, top_values
 from alerter.notify.message import sample_line
 from alerter.notify.state import FailureRecord, Group, MessageRecord, NotifyState, Silence
+from alerter.notify.state.types import time_left
 from alerter.render import fmt_value, match_query
 from alerter.rules.loader import RuleSource, load_rules
 from alerter.rules.model import SEVERITIES, Rule, Threshold
@@ -402,26 +403,13 @@ class SilenceRow:
         return ts_text(self.silence.ends_at)
 
 
-def left_text(td: timedelta) -> str:
-    """Time left as its two largest units, e.g. 1h59m (what a person re-types as a duration)."""
-    secs = max(0, int(td.total_seconds()))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if secs >= size or (unit == "s" and not parts):
-            parts.append(f"{secs // size}{unit}")
-            secs %= size
-        if len(parts) == 2:
-            break
-    return "".join(parts)
-
-
 def silence_rows(state: NotifyState, now: datetime) -> list[SilenceRow]:
     """Every silence the state keeps (expired ones until the log retention drops them): active
     first, ending soonest first; then pending; then expired, newest first."""
     rows = []
     for s in state.silences(now, "all"):
         status = "active" if s.active(now) else ("pending" if s.starts_at > now else "expired")
-        rows.append(SilenceRow(s, status, left_text(s.ends_at - now) if status == "active" else ""))
+        rows.append(SilenceRow(s, status, time_left(s.ends_at - now) if status == "active" else ""))
     order = {"active": 0, "pending": 1, "expired": 2}
     rows.sort(
         key=lambda r: (order[r.status], r.silence.ends_at.timestamp() * (-1 if r.status == "expired" else 1))

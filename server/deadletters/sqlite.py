@@ -15,7 +15,7 @@ from typing import Any
 
 import apsw
 
-from logstore.sqlite import open_connection
+from logstore.sqlite import open_connection, transaction
 from server.deadletters import MAX_AGE, MAX_ROWS, DeadLetter, Letter, Totals, cut
 
 _SCHEMA = """
@@ -57,14 +57,8 @@ class SqliteDeadLetters:
 
     @contextmanager
     def _tx(self) -> Iterator[apsw.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, transaction(self._db):
+            yield self._db
 
     def add(self, letters: Sequence[Letter], now_ms: int) -> None:
         rows = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
@@ -23,6 +23,20 @@ def ts(dt: datetime) -> float:
 
 def from_ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, tz=UTC)
+
+
+def time_left(td: timedelta) -> str:
+    """Time left as its two largest units, e.g. 1h59m (what a person re-types as a duration):
+    a silence's remaining time in ``alerter silence list`` and on the console."""
+    secs = max(0, int(td.total_seconds()))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if secs >= size or (unit == "s" and not parts):
+            parts.append(f"{secs // size}{unit}")
+            secs %= size
+        if len(parts) == 2:
+            break
+    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
