@@ -280,3 +280,108 @@ def test_a_doc_already_in_the_stored_shape_is_stored_as_parsed(srv: Running) -> 
         assert store.count("k:new") == 1 and store.count("k:old") == 0
     finally:
         store.close()
+
+
+_PAIRS: list[bytes] = [
+    # usual pairs: a create with a plain id, a JSON object
+    b'{"create":{"_id":"0a1b2c"}}\n{"@timestamp":"2026-12-02T10:00:00.000Z","event":{"id":"0a1b2c"},"m":1}',
+    b'{"create":{"_id":"0a1b2d"}}\n{"@timestamp":"2026-12-02T10:00:00.000Z","event":{"id":"other"},"m":2}',
+    b'{"create":{"_id":"0a1b2e"}}\n{"@timestamp":"2026-12-02T10:00:00.001Z","event":{"id":"0a1b2e"},"a.b":3}',
+    b'{"create":{"_id":"0a1b2f"}}\n{"@timestamp":"2026-12-02 10:00:00","event":"text"}',
+    b'{"create":{"_id":"0a1b30"}}\n{"@timestamp":1764669600000}',
+    b'{"create":{"_id":"0a1b31"}}\n{"@timestamp":"2026-12-02T10:00:00.0x1Z","event":{"id":"0a1b31"}}',
+    b'{"create":{"_id":"0a1b32"}}\n{"@timestamp":"not a time","tags":"t"}',
+    b'{"create":{"_id":"a-b_c.d:e+f/g="}}\n{"message":"plain id with the other characters"}',
+    b'{"create":{"_id":"0a1b33"}}\n{"k":"old","k":"new","event":{"id":"0a1b33"}}',
+    b'{"create":{"_id":"0a1b34"}}\n{"create":{"_id":"x"}}',  # a source that is an action
+    b'{"create":{"_id":"0a1b35"}}\n[1,2]',  # not an object
+    b'{"create":{"_id":"0a1b36"}}\n{"broken":',  # not JSON
+    b'{"create":{"_id":"0a1b37"}}',  # no source line: the next item's action follows
+    b'{"create":{"_id":""}}\n{"m":"empty id"}',
+    b'{"create":{"_id":"' + b"x" * 513 + b'"}}\n{"m":"id too long"}',
+    b'{"create":{"_id":"q\\"uote"}}\n{"m":"escaped id"}',
+    b'{"create":{"_id":"y","_index":"idx"}}\n{"m":"index in the action"}',
+    b'{"index":{"_id":"0a1b38"}}\n{"m":"index action"}',
+    b'{"create":{}}\n{"m":"generated id"}',
+    b'{"delete":{"_id":"0a1b39"}}',
+    b'{"update":{"_id":"0a1b3a"}}\n{"doc":{}}',
+    b"",  # a blank line
+    b"not json at all",
+]
+
+
+def _general(monkeypatch: pytest.MonkeyPatch, body: bytes, url_index: str, max_docs: int) -> Any:
+    """``parse`` with the usual-pair loop switched off: every item through the general code."""
+    from server import bulk as module
+
+    with monkeypatch.context() as m:
+        m.setattr(module, "_usual", lambda lines, i, *rest: i)
+        m.setattr(module, "_ids", lambda: lambda: "generated")
+        return module.parse(body, url_index, max_docs, 1_764_669_600_000)
+
+
+@pytest.mark.parametrize("url_index", ["", "logs"])
+def test_the_usual_pair_loop_parses_every_body_as_the_general_code_does(
+    monkeypatch: pytest.MonkeyPatch, url_index: str
+) -> None:
+    """Any mix of usual and unusual items (bad lines, other actions, escaped or long ids, docs not
+    in the stored shape) parses to the same docs, items and errors with the fast loop as without."""
+    import random
+
+    from server import bulk as module
+
+    rng = random.Random(7)
+    for _ in range(300):
+        body = b"\n".join(rng.choice(_PAIRS) for _ in range(rng.randint(1, 12))) + b"\n"
+        expected = _general(monkeypatch, body, url_index, 100)
+        with monkeypatch.context() as m:
+            m.setattr(module, "_ids", lambda: lambda: "generated")
+            got = module.parse(body, url_index, 100, 1_764_669_600_000)
+        assert (got.docs, got.items, got.ops, got.indices, got.failed, got.refused) == (
+            expected.docs,
+            expected.items,
+            expected.ops,
+            expected.indices,
+            expected.failed,
+            expected.refused,
+        ), body
+
+
+def test_the_usual_pair_loop_stops_at_max_docs_as_the_general_code_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One doc past ``max_docs`` refuses the request (TooManyDocs), however the docs were read."""
+    from server.bulk import TooManyDocs, parse
+
+    body = b"\n".join([_PAIRS[0]] * 3) + b"\n"
+    with pytest.raises(TooManyDocs):
+        parse(body, "", 2, 0)
+    with pytest.raises(TooManyDocs):
+        _general(monkeypatch, body, "", 2)
+    assert len(parse(body, "", 3, 0).docs) == 3
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["0a1b2c", "0a1b2d"],
+        ['q"uote', "back\\slash", 'a","b', "x\\", "caf\u00e9", "tab\there", ","],
+        ["only"],
+        [],
+    ],
+)
+@pytest.mark.parametrize("mixed", [False, True])
+def test_the_all_created_answer_is_orjsons_rendering_byte_for_byte(ids: list[str], mixed: bool) -> None:
+    """The hot path's answer, written as bytes, is what ``orjson.dumps`` of the items writes, for ids
+    that need escaping too, and for requests mixing actions and indices."""
+    from logstore.types import Doc
+    from server.bulk import Parsed, all_created, render
+
+    parsed = Parsed()
+    for k, doc_id in enumerate(ids):
+        parsed.docs.append(Doc(doc_id, 0, {}))
+        parsed.items.append(k)
+        parsed.ops.append("index" if mixed and k % 2 else "create")
+        parsed.indices.append("other" if mixed and k == 0 else "logwarden")
+    items, errors = render(parsed, None)
+    assert all_created(parsed, 5) == orjson.dumps({"took": 5, "errors": errors, "items": items})
