@@ -71,9 +71,7 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
     full-text (what ``fts_text`` makes of its message) when the row is returned.
 
     This runs once per doc on the ingest path, so it sticks to cheap checks: exact type tests, and
-    re-serializing only when the doc must change (dotted keys, event.id missing). The hot columns
-    are read with plain subscripts in one ``try`` (a doc that has them all, the common case, costs
-    no method call); any doc lacking one takes ``_hot``, the same rules one field at a time.
+    re-serializing only when the doc must change (dotted keys, event.id missing).
     """
     doc_id = doc.id
     source = doc.source
@@ -106,14 +104,18 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
     ):
         # Deeper than SQLite's JSON functions read: one such doc would fail every query over it.
         source, raw = capped, orjson.dumps(capped)
-    try:
-        service = source["service"]["name"]
-        level = source["log"]["level"]
-        host = source["host"]["name"]
-        status = source["http"]["response"]["status_code"]
-        duration = event["duration"]
-    except (KeyError, TypeError, IndexError):
-        service, level, host, status, duration = _hot(source, event)
+    # One field at a time, never by catching a KeyError: most docs lack one of the five (app logs
+    # have no http, few have event.duration), and a raised exception costs more than all five gets.
+    obj = source.get("service")
+    service = obj.get("name") if type(obj) is dict else None
+    obj = source.get("log")
+    level = obj.get("level") if type(obj) is dict else None
+    obj = source.get("host")
+    host = obj.get("name") if type(obj) is dict else None
+    obj = source.get("http")
+    obj = obj.get("response") if type(obj) is dict else None
+    status = obj.get("status_code") if type(obj) is dict else None
+    duration = event.get("duration")
     if texts is not None:
         message = source.get("message")
         texts.append(message if type(message) is str else fts_text(message))
@@ -130,21 +132,6 @@ def _prepare(doc: Doc, texts: list[str | None] | None = None) -> list[Any]:
         status if type(status) is int or type(status) is float else None,
         duration if type(duration) is int or type(duration) is float else None,
     ]
-
-
-def _hot(source: dict[str, Any], event: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
-    """service.name, log.level, host.name, http.response.status_code, event.duration of a doc, each
-    None where the path is missing or crosses a non-object."""
-    obj = source.get("service")
-    service = obj.get("name") if type(obj) is dict else None
-    obj = source.get("log")
-    level = obj.get("level") if type(obj) is dict else None
-    obj = source.get("host")
-    host = obj.get("name") if type(obj) is dict else None
-    obj = source.get("http")
-    obj = obj.get("response") if type(obj) is dict else None
-    status = obj.get("status_code") if type(obj) is dict else None
-    return service, level, host, status, event.get("duration")
 
 
 class SqliteStore:
