@@ -22,10 +22,13 @@ namespace. On a clash ours win and the line's value is kept in the namespace at 
 (``"host": {"name": "web1"}`` -> ``<namespace>.host.name``), except the app's own ``service.name``
 and ``event.dataset``, which win unless the input says ``override: true``.
 
-Hot path: a JSON line is decoded once, read by ``line_meta``, shaped by ``Shaper.line`` (its per-key
-plan cached by the line's key tuple) and serialized once (``DocBuilder._many``). Until issue #18 the
-line's own JSON bytes were spliced after ours without re-serializing; moving its fields into the
-namespace needs the serialization (docs/benchmarks.md, session 8, has the cost). How a JSON line's
+Hot path: a JSON line is decoded once and, when its key tuple's plan fits (``DocBuilder._fast_plan``:
+``meta_keys``' time, level and message, only moves for the rest), built from a per-plan doc template;
+else read by ``line_meta``, shaped by ``Shaper.line`` (its per-key plan cached by the line's key
+tuple); either way serialized once (``DocBuilder._many``). Until issue #18 the line's own JSON
+bytes were spliced after ours without re-serializing; moving its fields into the namespace needs the
+serialization (docs/benchmarks.md, session 8, has the cost, and why a splice of the namespace's bytes
+was measured and dropped). How a JSON line's
 time, level and message are read is defined once, in ``shipper.parsers.json.line_meta``: the
 per-line path (the parser) and the batch paths (docs, ``_bulk`` body lines) share it, so they cannot
 disagree.
