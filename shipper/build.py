@@ -22,10 +22,13 @@ namespace. On a clash ours win and the line's value is kept in the namespace at 
 (``"host": {"name": "web1"}`` -> ``<namespace>.host.name``), except the app's own ``service.name``
 and ``event.dataset``, which win unless the input says ``override: true``.
 
-Hot path: a JSON line is decoded once, read by ``line_meta``, shaped by ``Shaper.line`` (its per-key
-plan cached by the line's key tuple) and serialized once (``DocBuilder._many``). Until issue #18 the
-line's own JSON bytes were spliced after ours without re-serializing; moving its fields into the
-namespace needs the serialization (docs/benchmarks.md, session 8, has the cost). How a JSON line's
+Hot path: a JSON line is decoded once and, when its key tuple's plan fits (``DocBuilder._fast_plan``:
+``meta_keys``' time, level and message, only moves for the rest), built from a per-plan doc template;
+else read by ``line_meta``, shaped by ``Shaper.line`` (its per-key plan cached by the line's key
+tuple); either way serialized once (``DocBuilder._many``). Until issue #18 the line's own JSON
+bytes were spliced after ours without re-serializing; moving its fields into the namespace needs the
+serialization (docs/benchmarks.md, session 8, has the cost, and why a splice of the namespace's bytes
+was measured and dropped). How a JSON line's
 time, level and message are read is defined once, in ``shipper.parsers.json.line_meta``: the
 per-line path (the parser) and the batch paths (docs, ``_bulk`` body lines) share it, so they cannot
 disagree.
@@ -34,8 +37,8 @@ disagree.
 from __future__ import annotations
 
 import hashlib
-from binascii import hexlify
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 import orjson
@@ -47,7 +50,7 @@ from shipper.ecs import Shaper, default_namespace, put
 from shipper.geoip import GeoIP
 from shipper.parsers import DUPLICATE_KEYS, PARSERS, Parser
 from shipper.parsers._time import format_ms
-from shipper.parsers.json import JsonParser, duplicate_keys, key_ends, line_meta
+from shipper.parsers.json import COMMON_META, JsonParser, duplicate_keys, key_ends, line_meta, meta_keys
 
 Event = tuple[int, int, bytes, tuple[str, ...]]
 
@@ -172,6 +175,57 @@ def _doc_plan(
     return checks, tuple((top, where[top], tuple(leaves)) for top, leaves in groups.items())
 
 
+# A line's whole doc planned by its key tuple (before line_meta): the getter of the values it reads
+# (time, level, message, then the moved ones), the moved values' (index, type) checks, the doc's
+# template (its top-level keys in the general way's order), the log's (index, field) moves, per new
+# or static object of the doc its name, its base and its moves, and the keys that leave the line's
+# dict (the rest is the namespace).
+_FastPlan = tuple[
+    Callable[[dict[str, Any]], tuple[Any, ...]],
+    tuple[tuple[int, type], ...],
+    dict[str, Any],
+    tuple[tuple[int, str], ...],
+    tuple[tuple[str, dict[str, Any], tuple[tuple[int, str], ...]], ...],
+    tuple[str, ...],
+]
+
+
+def _fast_plan(
+    keys: tuple[str, ...], shaper: Shaper, static: dict[str, Any], namespace: str
+) -> _FastPlan | None:
+    """``DocBuilder._fast_plan``: line_meta's common keys (``meta_keys``), then ``_doc_plan`` of
+    the rest; None when either has none, or when static fields take one of our top-level names
+    (the general way lets them replace ours)."""
+    meta = meta_keys(keys)
+    if meta is None or not static.keys().isdisjoint(("@timestamp", "log", "event", "message")):
+        return None
+    rest = tuple(k for k in keys if k not in meta)
+    moves = shaper.moves(rest)
+    plan = None if moves is None else _doc_plan(moves, static, namespace)
+    if plan is None:
+        return None
+    checks, groups = plan
+    read = (*meta, *(key for key, _ in checks))
+    index = {key: i for i, key in enumerate(read)}
+    tpl: dict[str, Any] = {"@timestamp": None, "log": None, "event": None, **static}
+    tpl["message"] = None
+    log_moves: tuple[tuple[int, str], ...] = ()
+    tops = []
+    for top, where, leaves in groups:
+        moved = tuple((index[key], leaf) for key, leaf in leaves)
+        if where == _OURS_LOG:
+            log_moves = moved
+        elif where == _OURS_EVENT:
+            return None  # no logger key moves to event.*: not worth a case
+        else:
+            tops.append((top, dict(static[top]) if where == _STATIC else {}, moved))
+            tpl[top] = tpl.get(top)
+    if len(read) < len(keys):  # keys are left for the namespace
+        tpl[namespace] = None
+    checks_at = tuple((index[key], typ) for key, typ in checks)
+    return itemgetter(*read), checks_at, tpl, log_moves, tuple(tops), read
+
+
 class _Refused(Exception):
     """bulk_many: a doc would be refused before sending; the caller takes the docs path."""
 
@@ -193,6 +247,7 @@ class DocBuilder:
     __slots__ = (
         "_app_wins",
         "_dataset",
+        "_fast",
         "_file",
         "_geo",
         "_json",
@@ -236,6 +291,8 @@ class DocBuilder:
         # A line's key tuple (after line_meta's keys) -> its doc plan (None: shape and merge);
         # bounded like the shaper's plans.
         self._plans: dict[tuple[str, ...], _DocPlan | None] = {}
+        # The same for a line's whole key tuple (before line_meta), for the common line (_fast_plan).
+        self._fast: dict[tuple[str, ...], _FastPlan | None] = {}
 
     def _doc_plan(self, keys: tuple[str, ...]) -> _DocPlan | None:
         """How ``_many`` builds the doc of a line with these keys straight into our dicts: when the
@@ -249,6 +306,18 @@ class DocBuilder:
         if len(self._plans) > 4096:
             self._plans.clear()
         self._plans[keys] = plan
+        return plan
+
+    def _fast_plan(self, keys: tuple[str, ...]) -> _FastPlan | None:
+        """How ``_many`` builds the doc of a line with these keys (before ``line_meta``) in one go,
+        when its time, level and message have the common shapes and the rest is only moved: the
+        doc ``line_meta`` + ``_doc_plan``'s way makes, planned once per key tuple. None: that way."""
+        plan = None
+        if self._geo is None:
+            plan = _fast_plan(keys, self._shaper, self._static, self._namespace)
+        if len(self._fast) > 4096:
+            self._fast.clear()
+        self._fast[keys] = plan
         return plan
 
     def _file_parts(self, path: str) -> tuple[str, dict[str, str]]:
@@ -376,8 +445,9 @@ class DocBuilder:
             orjson.dumps,
             orjson.JSONEncodeError,
         )
-        meta, shape, finish = line_meta, self._shaper.line, self._finish
-        plans, doc_plan, namespace = self._plans, self._doc_plan, self._namespace
+        shaped, namespace = self._shaped, self._namespace
+        fasts, fast_plan = self._fast, self._fast_plan
+        secs, millis, levels = COMMON_META
         static, dataset = self._static, self._dataset
         final = self._static_final
         service = static["service"]
@@ -396,66 +466,61 @@ class DocBuilder:
             if type(obj) is not dict or not obj:
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            body = line.strip()
-            # A repeated key? duplicate_keys decides; key_ends(body) is its cheap exact test, inlined
+            # A repeated key? duplicate_keys decides; key_ends(line) is its cheap exact test, inlined
             # for the usual line (no tab, CR or LF) and settling it alone when it equals len(obj).
-            if 10 in body or 9 in body or 13 in body:
-                ends = key_ends(body)
+            # (White space around the object changes no count: no strip.)
+            if 10 in line or 9 in line or 13 in line:
+                ends = key_ends(line)
             else:
-                ends = body.replace(b" ", b"").count(b'":')
-            if ends != len(obj) and duplicate_keys(obj, body, ends):
+                ends = line.replace(b" ", b"").count(b'":')
+            if ends != len(obj) and duplicate_keys(obj, line.strip(), ends):
                 emit(general(ids, path, off, line, now_ms, tags))
                 continue
-            ts, stamp, level, message, used = meta(obj, line)
-            for key in used:  # they are @timestamp, log.level and message now: not kept twice
-                del obj[key]
-            keys = tuple(obj)
-            plan = plans.get(keys, _UNPLANNED)
-            if plan is _UNPLANNED:
-                plan = doc_plan(keys)
-            if ts is None:
-                ts = now_ms
-            if stamp is None:
-                stamp = format_ms(ts)
             if not start <= off < end:
                 start, base = ids.block(off)
                 end = start + ID_BLOCK
-            didb = hexlify((base + off).to_bytes(ID_BYTES, "big"))
-            did = didb.decode()
-            log: dict[str, Any] = (
-                {"offset": off, "file": file, "level": level}
-                if level is not None
-                else {"offset": off, "file": file}
-            )
-            event: dict[str, Any] = {"id": did, "dataset": dataset}
-            doc = {"@timestamp": stamp, "log": log, "event": event, **static}
-            if message is not None:
-                doc["message"] = message
-            moved = False
-            if plan is not None:
-                checks, groups = plan
-                for key, typ in checks:
-                    if type(obj[key]) is not typ:
-                        break
-                else:  # every moved value has its type: the moves, straight into the doc
-                    for top, where, leaves in groups:
-                        if where == _OURS_LOG:
-                            node = log
-                        elif where == _STATIC:
-                            node = doc[top] = dict(static[top])
-                        elif where == _NEW:
-                            node = doc[top] = {}
-                        else:
-                            node = event
-                        for key, leaf in leaves:
-                            node[leaf] = obj.pop(key)
+            did = (base + off).to_bytes(ID_BYTES, "big").hex()
+            keys = tuple(obj)
+            fast = fasts.get(keys, _UNPLANNED)
+            if fast is _UNPLANNED:
+                fast = fast_plan(keys)
+            doc = None
+            if fast is not None:
+                get, checks, tpl, log_moves, tops, drop = fast
+                vals = get(obj)
+                stamp, lv, message = vals[0], vals[1], vals[2]
+                level = None
+                if type(stamp) is str and type(lv) is int and type(message) is str:
+                    # line_meta's common path (meta_keys has its rules): a canonical stamp, a
+                    # bunyan/pino level number, a string message; then the moves' type checks.
+                    sec, ms, level = secs.get(stamp[:19]), millis.get(stamp[19:]), levels.get(lv)
+                    if sec is not None and ms is not None:
+                        ts = sec * 1000 + ms
+                    else:
+                        level = None
+                    for i, typ in checks:
+                        if type(vals[i]) is not typ:
+                            level = None
+                            break
+                if level is not None:
+                    log = {"offset": off, "file": file, "level": level}
+                    for i, leaf in log_moves:
+                        log[leaf] = vals[i]
+                    doc = tpl.copy()  # every top-level key in the general way's order, presized
+                    doc["@timestamp"] = stamp
+                    doc["log"] = log
+                    doc["event"] = {"id": did, "dataset": dataset}
+                    doc["message"] = message
+                    for top, fresh, leaves in tops:
+                        node = doc[top] = fresh.copy()
+                        for i, leaf in leaves:
+                            node[leaf] = vals[i]
+                    for key in drop:
+                        del obj[key]
                     if obj:  # the rest, in the line's order: the namespace (the line's dict is ours)
                         doc[namespace] = obj
-                    moved = True
-            if not moved:
-                ecs, ns = shape(obj)
-                if ecs or ns:
-                    finish(doc, ecs, ns)
+            if doc is None:
+                doc, ts = shaped(obj, line, off, did, now_ms, file)
             try:
                 raw = dumps(doc)
             except bad_doc:  # deeper than orjson goes: _general ships the text, tagged
@@ -467,7 +532,57 @@ class DocBuilder:
                 day = ts // 86_400_000
                 if day != pday:  # the index name: day + static fields (checked in bulk_many)
                     pday, prefix = day, prefix_of(static, ts)
-                extend((prefix + b'"' + didb + b'"}}', raw))
+                extend((b'%s"%s"}}' % (prefix, did.encode()), raw))
             else:  # the app's own service.name names the index: bulk_lines decides it
                 emit(Doc(did, ts, doc, raw, final))
         return out
+
+    def _shaped(
+        self, obj: dict[str, Any], line: bytes, off: int, did: str, now_ms: int, file: dict[str, str]
+    ) -> tuple[dict[str, Any], int]:
+        """``_many``'s doc (and its time) for a line its per-key-tuple plan does not build:
+        ``line_meta``, then the moves of ``_doc_plan`` straight into our dicts, or ``Shaper.line``
+        and ``merge_app``."""
+        ts, stamp, level, message, used = line_meta(obj, line)
+        for key in used:  # they are @timestamp, log.level and message now: not kept twice
+            del obj[key]
+        keys = tuple(obj)
+        plan = self._plans.get(keys, _UNPLANNED)
+        if plan is _UNPLANNED:
+            plan = self._doc_plan(keys)
+        if ts is None:
+            ts = now_ms
+        if stamp is None:
+            stamp = format_ms(ts)
+        log: dict[str, Any] = (
+            {"offset": off, "file": file, "level": level}
+            if level is not None
+            else {"offset": off, "file": file}
+        )
+        event: dict[str, Any] = {"id": did, "dataset": self._dataset}
+        static = self._static
+        doc = {"@timestamp": stamp, "log": log, "event": event, **static}
+        if message is not None:
+            doc["message"] = message
+        if plan is not None:
+            checks, groups = plan
+            if all(type(obj[key]) is typ for key, typ in checks):
+                # every moved value has its type: the moves, straight into the doc
+                for top, where, leaves in groups:
+                    if where == _OURS_LOG:
+                        node = log
+                    elif where == _STATIC:
+                        node = doc[top] = dict(static[top])
+                    elif where == _NEW:
+                        node = doc[top] = {}
+                    else:
+                        node = event
+                    for key, leaf in leaves:
+                        node[leaf] = obj.pop(key)
+                if obj:  # the rest, in the line's order: the namespace (the line's dict is ours)
+                    doc[self._namespace] = obj
+                return doc, ts
+        ecs, ns = self._shaper.line(obj)
+        if ecs or ns:
+            self._finish(doc, ecs, ns)
+        return doc, ts

@@ -196,6 +196,24 @@ def line_meta(
     return ts, stamp, level, message, used
 
 
+# The lookups of line_meta's common path, for the builder's inline copy of it (see meta_keys).
+COMMON_META = (_SEC_CACHE, _MILLIS, _NUM_LEVELS)
+
+
+def meta_keys(keys: tuple[str, ...]) -> tuple[str, str, str] | None:
+    """The keys ``(time, level, message)`` that ``line_meta`` reads and uses for a line with these
+    keys, when their values have the common shapes: a canonical stamp string (in ``_SEC_CACHE``,
+    then ``.mmmZ``), a level number in ``_NUM_LEVELS`` and a string message. None when the key set
+    alone does not settle it (no such keys, or a ``message`` of the line's own).
+
+    The builder plans a key tuple with it once and then checks only the values' shapes per line
+    (``DocBuilder._many``), so these rules stay here, next to ``line_meta``'s."""
+    tkey = next((k for k in _TIME_KEYS[:4] if k in keys), None)
+    if tkey is None or "level" not in keys or "msg" not in keys or "message" in keys:
+        return None
+    return tkey, "level", "msg"
+
+
 def _first_time(obj: dict[str, Any]) -> tuple[int | None, str]:
     """line_meta's time when it is not a canonical stamp: the first time key whose value parses."""
     for key in _TIME_KEYS:

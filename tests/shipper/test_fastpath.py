@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from logstore.protocol import BodyWrite, FastWrite
 from logstore.types import Doc, Outcome, format_ts
@@ -145,3 +148,123 @@ def test_moved_lines_build_the_docs_the_general_way_builds(fields: dict[str, Any
     assert [d.raw for d in docs] == [g.raw for g in general]
     assert [d.source for d in docs] == [g.source for g in general]
     assert {"req_id": "a", "status": 200, "ms": 1.5}.items() <= docs[0].source["svc"].items()
+
+
+_BUNYAN = (
+    b'{"time":"2026-11-22T06:39:00.123Z","level":30,"name":"shop","hostname":"web-1","pid":42,'
+    b'"req_id":"a1","msg":"request completed","path":"/x","status":200,"latency_ms":35.38,"seq":1}'
+)
+# Lines of many shapes next to the bench's bunyan line: the ones the key-tuple plan builds and the
+# ones it must leave to the other ways (each built both ways below).
+_SHAPES = [
+    _BUNYAN,
+    _BUNYAN.replace(b'"seq":1', b'"seq":2'),  # the same key tuple again: the cached plan
+    _BUNYAN.replace(b'"path":"/x"', b'"path":{"a":{"b":[1,{"c":null}]}}'),  # nested namespace value
+    _BUNYAN.replace(b'"path":"/x"', b'"path":"say \\"hi\\", \\\\ ok"'),  # escaped quotes, backslash
+    _BUNYAN.replace(b'"path":"/x"', b'"path":"a,\\"status\\":1"'),  # ,"key": inside a string
+    _BUNYAN.replace(b",", b", ").replace(b'":', b'": '),  # white space after commas and colons
+    _BUNYAN.replace(b'"/x"', '"caf\u00e9 \u2603 \U0001f600"'.encode()),  # unicode
+    _BUNYAN.replace(b'"/x"', b'"\\u00e9\\/"'),  # escaped unicode, an escaped slash
+    _BUNYAN.replace(b'"seq":1', b'"seq":1,"status":404'),  # a repeated key
+    _BUNYAN.replace(b'"seq":1', b'"seq":1,"level":50'),  # a repeated meta key
+    b'{"msg":"m","pid":42,"seq":1,"hostname":"web-1","level":40,"time":"2026-11-22T06:39:00.123Z"}',
+    b'{"level":30,"time":"2026-11-22T06:39:00.123Z","msg":"m","name":"shop"}',  # no namespace keys
+    _BUNYAN.replace(b'"pid":42', b'"pid":"main"'),  # a moved key of the wrong type
+    _BUNYAN.replace(b'"level":30', b'"level":"info"'),  # a named level
+    _BUNYAN.replace(b'"level":30', b'"level":35'),  # a custom level number
+    _BUNYAN.replace(b'"level":30', b'"level":true'),
+    _BUNYAN.replace(b'"level":30', b'"level":30.0'),
+    _BUNYAN.replace(b"00.123Z", b"00.123+00:00"),  # a time that is not canonical
+    _BUNYAN.replace(b'"time":"2026-11-22T06:39:00.123Z"', b'"time":1795329540123'),  # epoch ms
+    _BUNYAN.replace(b'"time":"2026-11-22T06:39:00.123Z"', b'"time":null'),
+    _BUNYAN.replace(b'"msg":"request completed"', b'"msg":["a"]'),  # a message that is no string
+    _BUNYAN.replace(b'"msg"', b'"message"'),  # the line's own message
+    _BUNYAN.replace(b'"time"', b'"@timestamp"'),
+    _BUNYAN.replace(b'"time"', b'"ts"').replace(b'"seq":1', b'"time":"x"'),
+    _BUNYAN.replace(b'"req_id"', b'"host"'),  # a key that meets an ECS object
+    _BUNYAN.replace(b'"req_id"', b'"svc"'),  # a key named as the namespace
+    _BUNYAN.replace(b'"req_id"', b'"a.b"'),  # a dotted key
+    _BUNYAN.replace(b'"name"', b'"thread"'),  # a deeper ECS path
+    _BUNYAN + b"  ",  # white space around the object
+    b"\t" + _BUNYAN,
+]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"process": {"pid": 1}},
+        {"host": {"hostname": "static"}},
+        {"log": "x"},
+        {"svc": {"a": 1}},
+        {"message": "s"},
+    ],
+    ids=["plain", "process-clash", "host-clash", "scalar-log", "namespace-static", "static-message"],
+)
+def test_key_tuple_plans_build_the_docs_the_general_way_builds(fields: dict[str, Any]) -> None:
+    """Lines of many shapes (the bench's, nested, escaped, spaced, unicode, repeated keys, other
+    orders and types) get the general way's docs byte for byte, in build_many and bulk_many."""
+    b = DocBuilder(make_parser("json"), "h", "svc", fields)
+    events = _events(_SHAPES, start=ID_BLOCK - 300)  # the ids cross a block boundary too
+    docs = b.build_many(id_hasher(FID), "/p.log", events, 0)
+    general = [b._general(id_hasher(FID), "/p.log", off, line, 0, ()) for off, _, line, _ in events]
+    assert [d.raw for d in docs] == [g.raw for g in general]
+    assert [(d.id, d.ts, d.source, d.final) for d in docs] == [
+        (g.id, g.ts, g.source, g.final) for g in general
+    ]
+    if not fields:  # the bench's line is built from its key tuple's plan (the case this guards)
+        assert b._fast[tuple(orjson.loads(_BUNYAN))] is not None
+        alone = DocBuilder(make_parser("json"), "h", "svc", fields)
+        alone.build_many(id_hasher(FID), "/p.log", events[:2], 0)
+        assert not alone._plans  # built by the key tuple's plan: line_meta's way never ran
+        assert docs[0].source["svc"] == {
+            "req_id": "a1",
+            "path": "/x",
+            "status": 200,
+            "latency_ms": 35.38,
+            "seq": 1,
+        }
+        assert docs[0].source["process"] == {"pid": 42}
+
+
+_KEYS = ["time", "level", "msg", "name", "hostname", "pid", "req_id", "status", 'a,"b":', "é"]
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.sampled_from(["2026-11-22T06:39:00.123Z", "2026-11-22T06:39:00Z", "web-1", 30, 50, 35]),
+    st.dictionaries(st.sampled_from(["a", "status", "pid"]), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.sampled_from(_KEYS), _VALUES), min_size=1, max_size=9),
+            st.sampled_from([(",", ":"), (", ", ": "), (",", " : ")]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_line_is_built_as_the_general_way_builds_it(
+    lines: list[tuple[list[tuple[str, Any]], tuple[str, str]]],
+) -> None:
+    """Any JSON object line (keys in any order, repeated, spaced, any value types) gets the general
+    way's doc byte for byte, whichever plan builds it."""
+    raw = []
+    for pairs, (comma, colon) in lines:
+        items = comma.join(json.dumps(k) + colon + json.dumps(v, ensure_ascii=False) for k, v in pairs)
+        raw.append(("{" + items + "}").encode())
+    raw.append(_BUNYAN)
+    b = DocBuilder(make_parser("json"), "h", "svc", {})
+    events = _events(raw)
+    docs = b.build_many(id_hasher(FID), "/p.log", events, 0)
+    general = [b._general(id_hasher(FID), "/p.log", off, line, 0, ()) for off, _, line, _ in events]
+    assert [d.raw for d in docs] == [g.raw for g in general]
+    assert [(d.ts, d.source) for d in docs] == [(g.ts, g.source) for g in general]
