@@ -315,12 +315,7 @@ def parse(body: bytes, url_index: str, max_docs: int, now_ms: int) -> Parsed:
             out.fail(op, "", meta.get("_id"), "illegal_argument_exception", reason, lines[start:i])
             continue
         stamp = source.get("@timestamp")
-        ts = _set_time(source, now)
-        if index:
-            _set_dataset(source, index)
-            doc = Doc(doc_id, ts, source)
-        else:
-            doc = _final(doc_id, ts, source, stamp)
+        doc = _doc(doc_id, _set_time(source, now), source, index, stamp)
         out.items.append(len(out.docs))
         out.docs.append(doc)
         out.ops.append(op)
@@ -374,17 +369,21 @@ def _usual(
             ts = second * 1000 + int(millis)
         else:
             ts = _set_time(source, now)
-        if url_index:
-            _set_dataset(source, url_index)
-            doc = Doc(doc_id, ts, source)
-        else:
-            doc = _final(doc_id, ts, source, stamp)
+        doc = _doc(doc_id, ts, source, url_index, stamp)
         items.append(len(docs))
         docs.append(doc)
         ops.append("create")
         indices.append(answered)
         i += 2
     return i
+
+
+def _doc(doc_id: str, ts: int, source: dict[str, Any], index: str, stamp: Any) -> Doc:
+    """An item's doc: ``index`` set as its dataset when there is one, else final if it can be."""
+    if index:
+        _set_dataset(source, index)
+        return Doc(doc_id, ts, source)
+    return _final(doc_id, ts, source, stamp)
 
 
 def _final(doc_id: str, ts: int, source: dict[str, Any], stamp: Any) -> Doc:
