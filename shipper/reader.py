@@ -237,14 +237,12 @@ class Harvester:
         return [(off, self.pos, self._enc(line) if self.encoding else line, ())]
 
 
-class Multiline:
-    """Joins continuation lines (those not matching ``start``) onto the event before them."""
+class _Pending:
+    """The event being joined from several lines: its lines, the first line's offset, the last
+    line's end, its size and tags, and when a line last came (for the idle ``timeout``)."""
 
-    def __init__(self, config: MultilineConfig) -> None:
-        self.start = re.compile(config.start.encode("utf-8"))
-        self.max_lines = config.max_lines
-        self.max_bytes = config.max_bytes
-        self.timeout = config.timeout.total_seconds()
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
         self.lines: list[bytes] = []
         self.first = 0
         self.end = 0
@@ -252,28 +250,14 @@ class Multiline:
         self.tags: tuple[str, ...] = ()
         self.touched = 0.0
 
-    def feed(self, events: list[Event], now: float) -> list[Event]:
-        out: list[Event] = []
-        search = self.start.search
-        for off, end, line, tags in events:
-            if self.lines and (
-                search(line) is not None
-                or len(self.lines) >= self.max_lines
-                or self.nbytes + len(line) > self.max_bytes
-            ):
-                out.append(self._take())
-            if not self.lines:
-                self.first = off
-                self.nbytes = 0
-                self.tags = ()
-            self.lines.append(line)
-            self.nbytes += len(line) + 1
-            self.end = end
-            if tags:
-                self.tags = tuple(dict.fromkeys((*self.tags, *tags)))
-        if events:
-            self.touched = now
-        return out
+    def _add(self, off: int, end: int, line: bytes, tags: tuple[str, ...]) -> None:
+        if not self.lines:
+            self.first, self.nbytes, self.tags = off, 0, ()
+        self.lines.append(line)
+        self.nbytes += len(line) + 1
+        self.end = end
+        if tags:
+            self.tags = tuple(dict.fromkeys((*self.tags, *tags)))
 
     def _take(self) -> Event:
         ev = (self.first, self.end, b"\n".join(self.lines), self.tags)
@@ -290,7 +274,32 @@ class Multiline:
         return self.first if self.lines else default
 
 
-class Partial:
+class Multiline(_Pending):
+    """Joins continuation lines (those not matching ``start``) onto the event before them."""
+
+    def __init__(self, config: MultilineConfig) -> None:
+        super().__init__(config.timeout.total_seconds())
+        self.start = re.compile(config.start.encode("utf-8"))
+        self.max_lines = config.max_lines
+        self.max_bytes = config.max_bytes
+
+    def feed(self, events: list[Event], now: float) -> list[Event]:
+        out: list[Event] = []
+        search = self.start.search
+        for off, end, line, tags in events:
+            if self.lines and (
+                search(line) is not None
+                or len(self.lines) >= self.max_lines
+                or self.nbytes + len(line) > self.max_bytes
+            ):
+                out.append(self._take())
+            self._add(off, end, line, tags)
+        if events:
+            self.touched = now
+        return out
+
+
+class Partial(_Pending):
     """Joins container runtime records split by the runtime (``shipper.parsers.container``): a record
     ``is_partial`` says continues into the next one; the joined event is the records separated by
     ``\\n`` (neither format has a raw newline inside a record), from the first record's offset.
@@ -299,44 +308,20 @@ class Partial:
     never wrote the last part), is shipped as it is."""
 
     def __init__(self, is_partial: Callable[[bytes], bool], max_bytes: int, timeout: float = 5.0) -> None:
+        super().__init__(timeout)
         self.is_partial = is_partial
         self.max_bytes = max_bytes
-        self.timeout = timeout
-        self.lines: list[bytes] = []
-        self.first = 0
-        self.end = 0
-        self.nbytes = 0
-        self.tags: tuple[str, ...] = ()
-        self.touched = 0.0
 
     def feed(self, events: list[Event], now: float) -> list[Event]:
         out: list[Event] = []
         partial = self.is_partial
         for off, end, line, tags in events:
-            if not self.lines:
-                if not partial(line):
-                    out.append((off, end, line, tags))
-                    continue
-                self.first, self.nbytes, self.tags = off, 0, ()
-            self.lines.append(line)
-            self.nbytes += len(line) + 1
-            self.end = end
-            if tags:
-                self.tags = tuple(dict.fromkeys((*self.tags, *tags)))
+            if not self.lines and not partial(line):
+                out.append((off, end, line, tags))
+                continue
+            self._add(off, end, line, tags)
             if not partial(line) or self.nbytes >= self.max_bytes:
-                out.append((self.first, end, b"\n".join(self.lines), self.tags))
-                self.lines = []
+                out.append(self._take())
         if events:
             self.touched = now
         return out
-
-    def flush(self, now: float | None = None) -> list[Event]:
-        """The pending event if it is idle past the timeout (or always, with ``now=None``)."""
-        if not self.lines or (now is not None and now - self.touched < self.timeout):
-            return []
-        ev = (self.first, self.end, b"\n".join(self.lines), self.tags)
-        self.lines = []
-        return [ev]
-
-    def safe_offset(self, default: int) -> int:
-        return self.first if self.lines else default
